@@ -1,0 +1,1 @@
+"""eBPF instructions: decode, encode, disassemble (pure, no dependencies)."""

@@ -1,0 +1,1 @@
+"""BTF: parse, look up, render as C, sanitize, CO-RE (pure: bytes in, model out)."""

@@ -1,0 +1,139 @@
+"""Small pure functions that build bounded, escaped HTML for notebook reprs.
+
+Shape borrowed from xarray's repr: strings in, strings out, escaping at the
+leaf (``cell``), collapsible sections from ``<details>`` (no JavaScript),
+colours from the notebook theme's CSS variables, and deterministic output
+(no random ids) so nbval can compare it byte for byte.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = [
+    "DEFAULT_MAX_ROWS",
+    "Raw",
+    "cell",
+    "details",
+    "escape",
+    "fmt_count",
+    "kv_table",
+    "section",
+    "table",
+    "wrap",
+]
+
+#: Rows shown before a table is truncated with "showing N of M".
+DEFAULT_MAX_ROWS = 50
+
+_STYLE = (
+    "<style>"
+    ".bpfnb{font-family:var(--jp-code-font-family,monospace);font-size:12px;"
+    "color:var(--jp-content-font-color0,inherit)}"
+    ".bpfnb table{border-collapse:collapse;margin:2px 0}"
+    ".bpfnb th,.bpfnb td{text-align:left;padding:1px 8px;vertical-align:top;"
+    "border-bottom:1px solid var(--jp-border-color2,#ddd)}"
+    ".bpfnb th{font-weight:600;background:var(--jp-layout-color2,#f5f5f5)}"
+    ".bpfnb .bpfnb-title{font-weight:600}"
+    ".bpfnb .bpfnb-note{color:var(--jp-content-font-color2,#777)}"
+    ".bpfnb .bpfnb-hl{background:var(--jp-warn-color3,#fff3cd)}"
+    ".bpfnb .bpfnb-err{color:var(--jp-error-color1,#c00)}"
+    ".bpfnb .bpfnb-ok{color:var(--jp-success-color1,#080)}"
+    ".bpfnb pre{margin:0;white-space:pre}"
+    "</style>"
+)
+
+
+class Raw(str):
+    """A string that is already HTML and must not be escaped again."""
+
+    __slots__ = ()
+
+
+def escape(value: Any) -> str:
+    """Escape anything for HTML text or attribute context."""
+    if isinstance(value, Raw):
+        return str(value)
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def cell(value: Any) -> str:
+    """Render one table cell value: ints as-is, ``None`` empty, rest escaped."""
+    if isinstance(value, Raw):
+        return str(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "✓" if value else ""
+    return escape(value)
+
+
+def fmt_count(n: int) -> str:
+    """``126,610``: thousands separators make large counts readable."""
+    return f"{n:,}"
+
+
+def table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    total: int | None = None,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    caption: str | None = None,
+    row_classes: Iterable[str | None] | None = None,
+    what: str = "rows",
+) -> str:
+    """An HTML table of at most ``max_rows`` rows.
+
+    ``rows`` may be a generator over a huge input: only ``max_rows`` rows
+    are consumed.  Pass ``total`` to print "showing N of M" without having
+    to count a generator.
+    """
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    classes = iter(row_classes) if row_classes is not None else None
+    shown = 0
+    for row in rows:
+        if max_rows is not None and shown >= max_rows:
+            break
+        cls = next(classes, None) if classes is not None else None
+        attr = f' class="{escape(cls)}"' if cls else ""
+        body.append(f"<tr{attr}>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>")
+        shown += 1
+    note = ""
+    if total is not None and total > shown:
+        note = f'<div class="bpfnb-note">showing {fmt_count(shown)} of {fmt_count(total)} {escape(what)}</div>'
+    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+
+
+def kv_table(pairs: Iterable[tuple[str, Any]]) -> str:
+    """A two-column key/value table (header-less) for summaries."""
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{cell(v)}</td></tr>" for k, v in pairs)
+    return f"<table><tbody>{rows}</tbody></table>"
+
+
+def details(summary: str, body: str, *, open: bool = False) -> str:
+    """A collapsible section; ``summary`` is escaped, ``body`` is HTML."""
+    flag = " open" if open else ""
+    return f"<details{flag}><summary>{escape(summary)}</summary>{body}</details>"
+
+
+def section(title: str, body: str, *, count: int | None = None, open: bool = True) -> str:
+    """A titled collapsible block, with an optional item count in the title."""
+    label = title if count is None else f"{title} ({fmt_count(count)})"
+    return details(label, body, open=open)
+
+
+def wrap(title: str, body: str, *, text_fallback: str | None = None) -> str:
+    """The outer ``<div class="bpfnb">`` with styles and a plain-text fallback.
+
+    The fallback sits in a ``<pre>`` hidden by CSS: front ends that strip
+    styles still show something readable.
+    """
+    fallback = ""
+    if text_fallback is not None:
+        fallback = f'<pre class="bpfnb-text" style="display:none">{escape(text_fallback)}</pre>'
+    return f'<div class="bpfnb">{_STYLE}{fallback}<div class="bpfnb-title">{escape(title)}</div>{body}</div>'

@@ -1,0 +1,273 @@
+"""Every error bpfnb raises on purpose.
+
+Messages name *where*: the object file, section, offset, instruction index,
+BTF type id or map name, so that a notebook user can act on them without a
+traceback.  Each class also subclasses the builtin it means (``ValueError``
+for bad input, ``OSError`` for kernel refusals, ``PermissionError`` for
+missing privileges), so generic ``except`` clauses keep working.
+
+::
+
+    BpfnbError
+    ├── ParseError (ValueError)            bad bytes in an object or BTF blob
+    │   ├── ElfError                       not an eBPF ELF, broken headers
+    │   ├── SectionError                   a section's contents are malformed
+    │   ├── InstructionError               an undecodable instruction
+    │   └── BtfError                       .BTF / .BTF.ext / vmlinux BTF
+    ├── RelocationError (ValueError)       a reference cannot be resolved
+    │   ├── UnknownSymbol
+    │   ├── SectionNotFound
+    │   ├── UnknownFunction
+    │   ├── InvalidRelocationOffset
+    │   └── CoreRelocationError
+    │       ├── ConflictingCandidates
+    │       └── InvalidAccessString
+    ├── MapError (ValueError)              a map spec cannot become a map
+    │   ├── PinMismatch                    a pinned map differs from its spec
+    │   └── UnsafeName                     a name that must not become a path
+    ├── UnknownName (KeyError)             a look-up by name found nothing
+    └── KernelError (OSError)              bpf() or another syscall said no
+        ├── NotPrivileged (PermissionError)
+        ├── UnsupportedFeature             this kernel lacks a feature
+        ├── VerifierError                  BPF_PROG_LOAD refused, with its log
+        └── AttachError                    a program loaded but cannot attach
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import Any
+
+__all__ = [
+    "AttachError",
+    "BpfnbError",
+    "BtfError",
+    "ConflictingCandidates",
+    "CoreRelocationError",
+    "ElfError",
+    "InstructionError",
+    "InvalidAccessString",
+    "InvalidRelocationOffset",
+    "KernelError",
+    "MapError",
+    "NotPrivileged",
+    "ParseError",
+    "PinMismatch",
+    "RelocationError",
+    "SectionError",
+    "SectionNotFound",
+    "UnknownFunction",
+    "UnknownName",
+    "UnknownSymbol",
+    "UnsafeName",
+    "UnsupportedFeature",
+    "VerifierError",
+]
+
+
+class BpfnbError(Exception):
+    """Base of every error bpfnb raises deliberately."""
+
+
+# --- parsing ---------------------------------------------------------------
+
+
+class ParseError(BpfnbError, ValueError):
+    """Input bytes that do not form what they claim to be."""
+
+
+class ElfError(ParseError):
+    """The file is not a usable eBPF ELF object."""
+
+
+class SectionError(ParseError):
+    """A section's contents are malformed (``section`` names it)."""
+
+    def __init__(self, message: str, *, section: str | None = None, offset: int | None = None):
+        where = []
+        if section is not None:
+            where.append(f"section {section!r}")
+        if offset is not None:
+            where.append(f"offset {offset:#x}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        self.section = section
+        self.offset = offset
+
+
+class InstructionError(ParseError):
+    """An instruction that cannot be decoded or encoded."""
+
+    def __init__(self, message: str, *, index: int | None = None, where: str | None = None):
+        prefix = " ".join(p for p in (where, f"insn {index}" if index is not None else None) if p)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.index = index
+        self.where = where
+
+
+class BtfError(ParseError):
+    """Malformed BTF; ``type_id`` and ``offset`` say where when known."""
+
+    def __init__(self, message: str, *, type_id: int | None = None, offset: int | None = None):
+        where = []
+        if type_id is not None:
+            where.append(f"BTF type #{type_id}")
+        if offset is not None:
+            where.append(f"offset {offset:#x}")
+        super().__init__(f"{' at '.join(where)}: {message}" if where else message)
+        self.type_id = type_id
+        self.offset = offset
+
+
+# --- relocation ------------------------------------------------------------
+
+
+class RelocationError(BpfnbError, ValueError):
+    """A relocation that cannot be applied.
+
+    ``program`` and ``index`` name the instruction being patched.
+    """
+
+    def __init__(self, message: str, *, program: str | None = None, index: int | None = None):
+        prefix = " ".join(p for p in (program, f"insn {index}" if index is not None else None) if p)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.program = program
+        self.index = index
+
+
+class UnknownSymbol(RelocationError):
+    """A relocation refers to a symbol index the symbol table lacks."""
+
+
+class SectionNotFound(RelocationError):
+    """A relocation refers to a section that is not in the object."""
+
+
+class UnknownFunction(RelocationError):
+    """A bpf-to-bpf call or callback targets no known function."""
+
+
+class InvalidRelocationOffset(RelocationError):
+    """A relocation offset that does not land on an instruction."""
+
+
+class CoreRelocationError(RelocationError):
+    """A CO-RE record that cannot be resolved against the target BTF."""
+
+
+class ConflictingCandidates(CoreRelocationError):
+    """Several target candidates resolve a CO-RE record to different values."""
+
+
+class InvalidAccessString(CoreRelocationError):
+    """A CO-RE access string that does not walk the local type."""
+
+
+# --- maps and names ----------------------------------------------------------
+
+
+class MapError(BpfnbError, ValueError):
+    """A map spec that cannot become (or be matched to) a kernel map."""
+
+
+class PinMismatch(MapError):
+    """A pinned map whose type, sizes or flags differ from the spec."""
+
+
+class UnsafeName(MapError):
+    """A name from an object file that must not become a file path."""
+
+
+class UnknownName(BpfnbError, KeyError):
+    """A look-up by name (program, map, type, global) found nothing."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+# --- kernel ------------------------------------------------------------------
+
+_HINTS = {
+    _errno.EPERM: "needs CAP_BPF (or CAP_SYS_ADMIN), or the kernel forbids this operation here",
+    _errno.EACCES: "the verifier or an LSM refused access",
+    _errno.E2BIG: "a size or count exceeds what this kernel accepts",
+    _errno.EINVAL: "the kernel rejected an argument; the log (if any) says which",
+    _errno.ENOSPC: "the verifier log buffer was too small",
+    _errno.ENOENT: "no such object (map/program/link id, pin path or kernel symbol)",
+    _errno.EEXIST: "already exists (pin path or attachment)",
+    _errno.EBADF: "the file descriptor is not valid",
+    _errno.ENOTSUPP if hasattr(_errno, "ENOTSUPP") else 524: "this kernel does not support the operation",
+    _errno.EOPNOTSUPP: "this kernel does not support the operation",
+    _errno.EBUSY: "the target already has a program attached",
+    _errno.ENOMEM: "out of memory, or RLIMIT_MEMLOCK too low on an old kernel",
+}
+
+
+def errno_name(code: int) -> str:
+    """``EPERM`` for 1, and ``ENOTSUPP`` for the kernel-internal 524."""
+    if code == 524:
+        return "ENOTSUPP"
+    return _errno.errorcode.get(code, f"errno {code}")
+
+
+class KernelError(BpfnbError, OSError):
+    """A syscall failed: carries errno, the command and a hint.
+
+    ``OSError`` semantics are kept (``.errno``, ``.strerror``), so
+    ``except PermissionError`` style code sees the usual attributes.
+    """
+
+    def __init__(self, err: int, command: str, detail: str | None = None, *, hint: str | None = None):
+        self.command = command
+        self.detail = detail
+        self.hint = hint if hint is not None else _HINTS.get(err)
+        strerror = os.strerror(err) if err != 524 else "Operation not supported"
+        text = f"{command}: {errno_name(err)} ({strerror})"
+        if detail:
+            text += f" — {detail}"
+        if self.hint:
+            text += f" [{self.hint}]"
+        OSError.__init__(self, err, strerror)
+        self._text = text
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.errno, self.command, self.detail), {"hint": self.hint})
+
+
+class NotPrivileged(KernelError, PermissionError):
+    """The process lacks CAP_BPF/CAP_SYS_ADMIN (or the kernel said EPERM)."""
+
+    def __init__(self, command: str, detail: str | None = None, *, err: int = _errno.EPERM, hint: str | None = None):
+        super().__init__(err, command, detail, hint=hint)
+
+
+class UnsupportedFeature(KernelError):
+    """This kernel lacks something the object needs; names the feature."""
+
+    def __init__(self, feature: str, detail: str | None = None, *, err: int = _errno.EOPNOTSUPP):
+        self.feature = feature
+        super().__init__(err, feature, detail, hint="not supported by the running kernel")
+
+
+class VerifierError(KernelError):
+    """BPF_PROG_LOAD refused a program; ``log`` keeps the verifier's text."""
+
+    def __init__(self, err: int, program: str, log: str, *, truncated: bool = False):
+        self.program = program
+        self.log = log
+        self.truncated = truncated
+        last = [line for line in log.strip().splitlines() if line.strip()][-3:]
+        detail = f"program {program!r} rejected"
+        if last:
+            detail += ": " + " | ".join(last)
+        super().__init__(err, "BPF_PROG_LOAD", detail)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.errno, self.program, self.log), {"truncated": self.truncated})
+
+
+class AttachError(KernelError):
+    """A loaded program could not be attached to its target."""

@@ -1,0 +1,1 @@
+"""The only code that makes syscalls: bpf() via cffi, probes, live objects."""

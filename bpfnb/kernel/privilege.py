@@ -1,0 +1,35 @@
+"""Does this process have the capabilities that bpf() needs?
+
+Read from ``/proc/self/status`` (``CapEff``) rather than guessed from the
+uid: a root process in a container or under ``setpriv`` may lack them, and
+an unprivileged process may hold CAP_BPF.
+"""
+
+from __future__ import annotations
+
+CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21
+CAP_PERFMON = 38
+CAP_BPF = 39
+
+
+def effective_capabilities() -> int:
+    """The effective capability mask of this process (0 if unreadable)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+def has_capability(cap: int) -> bool:
+    return bool(effective_capabilities() >> cap & 1)
+
+
+def is_privileged() -> bool:
+    """True when bpf() program/map creation is allowed: CAP_BPF or CAP_SYS_ADMIN."""
+    caps = effective_capabilities()
+    return bool(caps >> CAP_SYS_ADMIN & 1 or caps >> CAP_BPF & 1)

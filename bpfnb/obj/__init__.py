@@ -1,0 +1,1 @@
+"""ELF object files -> Object: programs, functions, maps, data, relocations (pure)."""
