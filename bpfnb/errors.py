@@ -30,6 +30,7 @@ missing privileges), so generic ``except`` clauses keep working.
         ├── NotPrivileged (PermissionError)
         ├── UnsupportedFeature             this kernel lacks a feature
         ├── VerifierError                  BPF_PROG_LOAD refused, with its log
+        ├── BtfLoadError                   BPF_BTF_LOAD refused, with its log
         └── AttachError                    a program loaded but cannot attach
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "AttachError",
     "BpfnbError",
     "BtfError",
+    "BtfLoadError",
     "ConflictingCandidates",
     "CoreRelocationError",
     "ElfError",
@@ -267,6 +269,24 @@ class VerifierError(KernelError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.errno, self.program, self.log), {"truncated": self.truncated})
+
+
+class BtfLoadError(KernelError):
+    """BPF_BTF_LOAD refused a BTF blob; ``log`` keeps the kernel's BTF log.
+
+    Separate from :class:`BtfError` (a parse error, raised before any
+    syscall): here the bytes were well-formed enough to send, and the
+    kernel's checker said which type it disliked.
+    """
+
+    def __init__(self, err: int, log: str, *, truncated: bool = False):
+        self.log = log
+        self.truncated = truncated
+        last = [line for line in log.strip().splitlines() if line.strip()][-2:]
+        super().__init__(err, "BPF_BTF_LOAD", " | ".join(last) or None)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.errno, self.log), {"truncated": self.truncated})
 
 
 class AttachError(KernelError):
