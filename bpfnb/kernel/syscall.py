@@ -1,0 +1,906 @@
+"""One thin, typed Python function per bpf(2) command.
+
+Everything here is a direct translation: fill the command's part of
+``union bpf_attr`` (see :mod:`bpfnb.kernel._ffi`), call the syscall, turn a
+negative return into a :class:`~bpfnb.errors.KernelError` that names the
+command, and hand back :class:`~bpfnb.kernel.fd.Fd` objects or Python
+values.  Policy (what to create, when to pin, what to retry) belongs to the
+layers above; the two exceptions are the verifier/BTF log buffer, which is
+grown and retried here because only this layer sees ``ENOSPC`` and
+``log_true_size``, and ``EAGAIN`` on program load, which the kernel uses for
+"try again".
+
+Buffers: keys and values are any bytes-like object (``bytes``,
+``bytearray``, ``memoryview``, a contiguous numpy array); the kernel reads
+from and writes into them in place through ``ffi.from_buffer``.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+from ..errors import KernelError, NotPrivileged, VerifierError
+from ..uapi import AttachType, Cmd, MapType, ProgType, StatsType
+from . import _ffi
+from ._ffi import ffi, lib
+from .fd import Fd, FdLike, fd_number
+from .privilege import is_privileged
+
+__all__ = [
+    "BPF_ANY",
+    "BPF_EXIST",
+    "BPF_F_LOCK",
+    "BPF_F_MMAPABLE",
+    "BPF_F_NO_PREALLOC",
+    "BPF_F_PATH_FD",
+    "BPF_F_RDONLY",
+    "BPF_F_RDONLY_PROG",
+    "BPF_F_SLEEPABLE",
+    "BPF_F_WRONLY",
+    "BPF_NOEXIST",
+    "BPF_OBJ_NAME_LEN",
+    "BatchResult",
+    "LOG_SIZE_CAP",
+    "ProgLoadResult",
+    "QueryResult",
+    "TestRunResult",
+    "bpf",
+    "btf_get_fd_by_id",
+    "btf_get_next_id",
+    "btf_load",
+    "enable_stats",
+    "iter_create",
+    "iter_ids",
+    "link_create",
+    "link_detach",
+    "link_get_fd_by_id",
+    "link_get_next_id",
+    "link_update",
+    "map_create",
+    "map_delete_batch",
+    "map_delete_elem",
+    "map_freeze",
+    "map_get_fd_by_id",
+    "map_get_next_id",
+    "map_get_next_key",
+    "map_lookup_and_delete_batch",
+    "map_lookup_and_delete_elem",
+    "map_lookup_batch",
+    "map_lookup_elem",
+    "map_update_batch",
+    "map_update_elem",
+    "obj_get",
+    "obj_pin",
+    "possible_cpus",
+    "prog_attach",
+    "prog_detach",
+    "prog_get_fd_by_id",
+    "prog_get_next_id",
+    "prog_load",
+    "prog_query",
+    "prog_test_run",
+    "raw_tracepoint_open",
+    "sanitize_name",
+]
+
+log = logging.getLogger(__name__)
+
+# Flags from include/uapi/linux/bpf.h that the wrappers' callers need.
+BPF_ANY = 0
+BPF_NOEXIST = 1
+BPF_EXIST = 2
+BPF_F_LOCK = 4
+BPF_F_NO_PREALLOC = 1 << 0
+BPF_F_RDONLY = 1 << 3
+BPF_F_WRONLY = 1 << 4
+BPF_F_RDONLY_PROG = 1 << 7
+BPF_F_MMAPABLE = 1 << 10
+BPF_F_PATH_FD = 1 << 14
+BPF_F_SLEEPABLE = 1 << 4  # prog_flags
+BPF_OBJ_NAME_LEN = 16
+
+#: Largest verifier/BTF log buffer bpfnb grows to (the kernel caps at UINT_MAX >> 2).
+LOG_SIZE_CAP = 16 * 1024 * 1024
+_DEFAULT_LOG_SIZE = 64 * 1024
+_EAGAIN_RETRIES = 5
+
+
+# --- the syscall -----------------------------------------------------------
+
+
+def _command_name(cmd: int) -> str:
+    try:
+        return f"BPF_{Cmd(cmd).name}"
+    except ValueError:
+        return f"bpf cmd {cmd}"
+
+
+def _error(cmd: int, err: int, detail: str | None = None) -> KernelError:
+    """EPERM from an unprivileged process is NotPrivileged; the rest KernelError."""
+    name = _command_name(cmd)
+    if err == _errno.EPERM and not is_privileged():
+        return NotPrivileged(name, detail)
+    return KernelError(err, name, detail)
+
+
+def _raw(cmd: int, attr: Any) -> tuple[int, int]:
+    """Call bpf(cmd, attr, sizeof *attr) and return (result, errno)."""
+    size = ffi.sizeof(ffi.typeof(attr).item)
+    result = lib.syscall(
+        ffi.cast("long", _ffi.nr_bpf()), ffi.cast("long", int(cmd)), ffi.cast("void *", attr), ffi.cast("long", size)
+    )
+    return result, (ffi.errno if result < 0 else 0)
+
+
+def bpf(cmd: Cmd | int, attr: Any, detail: str | None = None) -> int:
+    """bpf(2): ``attr`` is a pointer from ``ffi.new("struct bpf_attr_... *")``.
+
+    Returns the syscall's non-negative result; raises KernelError (or
+    NotPrivileged) naming the command, with ``detail`` appended.
+    """
+    result, err = _raw(cmd, attr)
+    if result < 0:
+        raise _error(cmd, err, detail)
+    return result
+
+
+def _new_fd(cmd: Cmd, attr: Any, kind: str, detail: str | None = None) -> Fd:
+    return Fd(bpf(cmd, attr, detail), kind)
+
+
+# --- small helpers -----------------------------------------------------------
+
+
+def _addr(cdata: Any) -> int:
+    return int(ffi.cast("uintptr_t", cdata))
+
+
+def _buffer(data: Any, *, writable: bool = False) -> Any:
+    """A cdata view of a bytes-like object (no copy); keep it alive during the call."""
+    return ffi.from_buffer("char[]", data, require_writable=writable)
+
+
+def _cstring(text: str | bytes) -> Any:
+    raw = text.encode() if isinstance(text, str) else bytes(text)
+    if b"\0" in raw:
+        raise ValueError(f"embedded NUL in {raw!r}")
+    return ffi.new("char[]", raw)
+
+
+def sanitize_name(name: str) -> bytes:
+    """A prog/map name the kernel accepts: [A-Za-z0-9_.] only, at most 15 bytes.
+
+    The kernel refuses (EINVAL) any other character and needs a NUL within
+    16 bytes, so like libbpf we replace the rest with ``_`` and truncate
+    rather than fail a load over a cosmetic name.
+    """
+    out = bytes(c if (chr(c).isascii() and (chr(c).isalnum() or c in b"_.")) else ord("_") for c in name.encode())
+    return out[: BPF_OBJ_NAME_LEN - 1]
+
+
+def _decode_log(buf: Any, size: int) -> str:
+    raw = ffi.buffer(buf, size)[:]
+    return raw.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+
+
+def possible_cpus() -> int:
+    """Number of possible CPUs (``/sys/devices/system/cpu/possible``).
+
+    Per-CPU maps return one value slot per *possible* CPU, not per online
+    one, so value buffers must be sized with this.
+    """
+    with open("/sys/devices/system/cpu/possible") as f:
+        spec = f.read().strip()
+    count = 0
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        count += int(hi or lo) - int(lo) + 1
+    return count
+
+
+# --- maps ------------------------------------------------------------------
+
+
+def map_create(
+    map_type: MapType | int,
+    key_size: int,
+    value_size: int,
+    max_entries: int,
+    *,
+    name: str = "",
+    map_flags: int = 0,
+    inner_map_fd: FdLike | None = None,
+    numa_node: int = 0,
+    map_ifindex: int = 0,
+    btf_fd: FdLike | None = None,
+    btf_key_type_id: int = 0,
+    btf_value_type_id: int = 0,
+    btf_vmlinux_value_type_id: int = 0,
+    value_type_btf_obj_fd: FdLike | None = None,
+    map_extra: int = 0,
+) -> Fd:
+    """BPF_MAP_CREATE; ``name`` is sanitised with :func:`sanitize_name`."""
+    attr = ffi.new("struct bpf_attr_map_create *")
+    attr.map_type = int(map_type)
+    attr.key_size = key_size
+    attr.value_size = value_size
+    attr.max_entries = max_entries
+    attr.map_flags = map_flags
+    attr.numa_node = numa_node
+    attr.map_ifindex = map_ifindex
+    attr.map_name = sanitize_name(name)
+    if inner_map_fd is not None:
+        attr.inner_map_fd = fd_number(inner_map_fd)
+    if btf_fd is not None:
+        attr.btf_fd = fd_number(btf_fd)
+    attr.btf_key_type_id = btf_key_type_id
+    attr.btf_value_type_id = btf_value_type_id
+    attr.btf_vmlinux_value_type_id = btf_vmlinux_value_type_id
+    if value_type_btf_obj_fd is not None:
+        attr.value_type_btf_obj_fd = fd_number(value_type_btf_obj_fd)
+    attr.map_extra = map_extra
+    what = f"{_type_name(MapType, map_type)} map {name!r}" if name else f"{_type_name(MapType, map_type)} map"
+    return _new_fd(Cmd.MAP_CREATE, attr, "map", what)
+
+
+def _type_name(enum: Any, value: int) -> str:
+    try:
+        return enum(value).name.lower()
+    except ValueError:
+        return f"type {value}"
+
+
+def _elem_attr(fd: FdLike, key: Any) -> tuple[Any, Any]:
+    attr = ffi.new("struct bpf_attr_map_elem *")
+    attr.map_fd = fd_number(fd)
+    keep = None
+    if key is not None:
+        keep = _buffer(key)
+        attr.key = _addr(keep)
+    return attr, keep
+
+
+def map_lookup_elem(fd: FdLike, key: Any, value_size: int, flags: int = 0, *, out: Any = None) -> bytes | None:
+    """BPF_MAP_LOOKUP_ELEM: the value, or None when the key is absent.
+
+    ``value_size`` is the whole buffer the kernel fills: for per-CPU maps
+    ``round_up(value_size, 8) * possible_cpus()``.  Pass ``out`` (a writable
+    buffer of that size) to avoid the copy; the return value is then
+    ``bytes(out)`` anyway for uniformity.
+    """
+    attr, keep = _elem_attr(fd, key)
+    value = bytearray(value_size) if out is None else out
+    vbuf = _buffer(value, writable=True)
+    attr.value = _addr(vbuf)
+    attr.flags = flags
+    result, err = _raw(Cmd.MAP_LOOKUP_ELEM, attr)
+    if result < 0:
+        if err == _errno.ENOENT:
+            return None
+        raise _error(Cmd.MAP_LOOKUP_ELEM, err)
+    return bytes(value)
+
+
+def map_lookup_and_delete_elem(fd: FdLike, key: Any, value_size: int, flags: int = 0) -> bytes | None:
+    """BPF_MAP_LOOKUP_AND_DELETE_ELEM (``key=None`` pops a queue/stack); None if absent."""
+    attr, keep = _elem_attr(fd, key)
+    value = bytearray(value_size)
+    vbuf = _buffer(value, writable=True)
+    attr.value = _addr(vbuf)
+    attr.flags = flags
+    result, err = _raw(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, attr)
+    if result < 0:
+        if err == _errno.ENOENT:
+            return None
+        raise _error(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, err)
+    return bytes(value)
+
+
+def map_update_elem(fd: FdLike, key: Any, value: Any, flags: int = BPF_ANY) -> None:
+    """BPF_MAP_UPDATE_ELEM (``key=None`` pushes onto a queue/stack)."""
+    attr, keep = _elem_attr(fd, key)
+    vbuf = _buffer(value)
+    attr.value = _addr(vbuf)
+    attr.flags = flags
+    bpf(Cmd.MAP_UPDATE_ELEM, attr)
+
+
+def map_delete_elem(fd: FdLike, key: Any, flags: int = 0) -> bool:
+    """BPF_MAP_DELETE_ELEM; False when the key was not there."""
+    attr, keep = _elem_attr(fd, key)
+    attr.flags = flags
+    result, err = _raw(Cmd.MAP_DELETE_ELEM, attr)
+    if result < 0:
+        if err == _errno.ENOENT:
+            return False
+        raise _error(Cmd.MAP_DELETE_ELEM, err)
+    return True
+
+
+def map_get_next_key(fd: FdLike, key: Any | None, key_size: int) -> bytes | None:
+    """BPF_MAP_GET_NEXT_KEY: the key after ``key`` (the first if None); None at the end."""
+    attr, keep = _elem_attr(fd, key)
+    nxt = bytearray(key_size)
+    nbuf = _buffer(nxt, writable=True)
+    attr.next_key = _addr(nbuf)
+    result, err = _raw(Cmd.MAP_GET_NEXT_KEY, attr)
+    if result < 0:
+        if err == _errno.ENOENT:
+            return None
+        raise _error(Cmd.MAP_GET_NEXT_KEY, err)
+    return bytes(nxt)
+
+
+def map_freeze(fd: FdLike) -> None:
+    """BPF_MAP_FREEZE: no more writes from user space (programs may still write)."""
+    attr = ffi.new("struct bpf_attr_map_elem *")
+    attr.map_fd = fd_number(fd)
+    bpf(Cmd.MAP_FREEZE, attr)
+
+
+class BatchResult(NamedTuple):
+    """One batch: ``count`` entries filled in ``keys``/``values``.
+
+    ``next_batch`` is the cursor for the next call, or None once the kernel
+    said the map is exhausted (ENOENT).
+    """
+
+    keys: Any
+    values: Any
+    count: int
+    next_batch: bytes | None
+
+
+def _lookup_batch(
+    cmd: Cmd, fd: FdLike, key_size: int, value_size: int, count: int, in_batch: bytes | None,
+    keys: Any, values: Any, elem_flags: int, flags: int,
+) -> BatchResult:
+    keys = bytearray(key_size * count) if keys is None else keys
+    values = bytearray(value_size * count) if values is None else values
+    if len(memoryview(keys).cast("B")) < key_size * count or len(memoryview(values).cast("B")) < value_size * count:
+        raise ValueError(f"batch buffers too small for {count} entries")
+    # Hash maps use a u32 bucket cursor, array-like maps a key: fit both.
+    cursor_size = max(key_size, 4)
+    out = bytearray(cursor_size)
+    attr = ffi.new("struct bpf_attr_batch *")
+    kbuf, vbuf, obuf = _buffer(keys, writable=True), _buffer(values, writable=True), _buffer(out, writable=True)
+    ibuf = None
+    if in_batch is not None:
+        ibuf = _buffer(bytes(in_batch).ljust(cursor_size, b"\0"))
+        attr.in_batch = _addr(ibuf)
+    attr.out_batch = _addr(obuf)
+    attr.keys = _addr(kbuf)
+    attr.values = _addr(vbuf)
+    attr.count = count
+    attr.map_fd = fd_number(fd)
+    attr.elem_flags = elem_flags
+    attr.flags = flags
+    result, err = _raw(cmd, attr)
+    if result < 0:
+        if err == _errno.ENOENT:  # end of map; attr.count says how many came with it
+            return BatchResult(keys, values, attr.count, None)
+        raise _error(cmd, err, f"after {attr.count} entries")
+    return BatchResult(keys, values, attr.count, bytes(out))
+
+
+def map_lookup_batch(
+    fd: FdLike, key_size: int, value_size: int, count: int, in_batch: bytes | None = None, *,
+    keys: Any = None, values: Any = None, elem_flags: int = 0, flags: int = 0,
+) -> BatchResult:
+    """BPF_MAP_LOOKUP_BATCH: up to ``count`` entries after cursor ``in_batch``.
+
+    ``keys``/``values`` may be caller buffers (e.g. numpy arrays) of at least
+    ``count`` entries; otherwise bytearrays are allocated.
+    """
+    return _lookup_batch(Cmd.MAP_LOOKUP_BATCH, fd, key_size, value_size, count, in_batch, keys, values, elem_flags, flags)
+
+
+def map_lookup_and_delete_batch(
+    fd: FdLike, key_size: int, value_size: int, count: int, in_batch: bytes | None = None, *,
+    keys: Any = None, values: Any = None, elem_flags: int = 0, flags: int = 0,
+) -> BatchResult:
+    """BPF_MAP_LOOKUP_AND_DELETE_BATCH: like :func:`map_lookup_batch`, removing what it returns."""
+    return _lookup_batch(
+        Cmd.MAP_LOOKUP_AND_DELETE_BATCH, fd, key_size, value_size, count, in_batch, keys, values, elem_flags, flags
+    )
+
+
+def _write_batch(cmd: Cmd, fd: FdLike, keys: Any, values: Any | None, count: int, elem_flags: int, flags: int) -> int:
+    attr = ffi.new("struct bpf_attr_batch *")
+    kbuf = _buffer(keys)
+    attr.keys = _addr(kbuf)
+    vbuf = None
+    if values is not None:
+        vbuf = _buffer(values)
+        attr.values = _addr(vbuf)
+    attr.count = count
+    attr.map_fd = fd_number(fd)
+    attr.elem_flags = elem_flags
+    attr.flags = flags
+    result, err = _raw(cmd, attr)
+    if result < 0:
+        raise _error(cmd, err, f"{attr.count} of {count} entries done")
+    return attr.count
+
+
+def map_update_batch(fd: FdLike, keys: Any, values: Any, count: int, *, elem_flags: int = BPF_ANY, flags: int = 0) -> int:
+    """BPF_MAP_UPDATE_BATCH: write ``count`` packed keys/values; returns the count done."""
+    return _write_batch(Cmd.MAP_UPDATE_BATCH, fd, keys, values, count, elem_flags, flags)
+
+
+def map_delete_batch(fd: FdLike, keys: Any, count: int, *, elem_flags: int = 0, flags: int = 0) -> int:
+    """BPF_MAP_DELETE_BATCH: delete ``count`` packed keys; returns the count done."""
+    return _write_batch(Cmd.MAP_DELETE_BATCH, fd, keys, None, count, elem_flags, flags)
+
+
+# --- programs and BTF ------------------------------------------------------------
+
+
+class ProgLoadResult(NamedTuple):
+    """A loaded program's fd and the verifier log ("" when log_level was 0)."""
+
+    fd: Fd
+    log: str
+
+
+def _u32_array(fds: Sequence[FdLike]) -> Any:
+    return ffi.new("int32_t[]", [fd_number(f) for f in fds])
+
+
+def prog_load(
+    prog_type: ProgType | int,
+    insns: Any,
+    license: str = "GPL",
+    *,
+    name: str = "",
+    expected_attach_type: AttachType | int = 0,
+    kern_version: int = 0,
+    prog_flags: int = 0,
+    prog_ifindex: int = 0,
+    prog_btf_fd: FdLike | None = None,
+    func_info: Any = b"",
+    func_info_rec_size: int = 0,
+    line_info: Any = b"",
+    line_info_rec_size: int = 0,
+    attach_btf_id: int = 0,
+    attach_btf_obj_fd: FdLike | None = None,
+    attach_prog_fd: FdLike | None = None,
+    fd_array: Sequence[FdLike] | None = None,
+    log_level: int = 0,
+    log_size: int = _DEFAULT_LOG_SIZE,
+    log_size_cap: int = LOG_SIZE_CAP,
+) -> ProgLoadResult:
+    """BPF_PROG_LOAD, with the verifier log handled.
+
+    ``insns`` are raw 8-byte instructions.  With ``log_level > 0`` the log
+    buffer starts at ``log_size`` and grows (up to ``log_size_cap``) when the
+    kernel says ENOSPC; with ``log_level == 0`` a failed load is retried
+    once with level 1 so that the :class:`VerifierError` always carries the
+    verifier's reasons.
+    """
+    code = memoryview(insns).cast("B")
+    if len(code) % 8 or not code:
+        raise ValueError(f"instructions must be a non-empty multiple of 8 bytes, got {len(code)}")
+    if attach_btf_obj_fd is not None and attach_prog_fd is not None:
+        raise ValueError("attach_btf_obj_fd and attach_prog_fd share one field: pass one")
+    label = name or _type_name(ProgType, prog_type)
+    ibuf = _buffer(code)
+    lic = _cstring(license)
+    keep: list[Any] = []
+    attr = ffi.new("struct bpf_attr_prog_load *")
+    attr.prog_type = int(prog_type)
+    attr.insn_cnt = len(code) // 8
+    attr.insns = _addr(ibuf)
+    attr.license = _addr(lic)
+    attr.kern_version = kern_version
+    attr.prog_flags = prog_flags
+    attr.prog_name = sanitize_name(name)
+    attr.prog_ifindex = prog_ifindex
+    attr.expected_attach_type = int(expected_attach_type)
+    if prog_btf_fd is not None:
+        attr.prog_btf_fd = fd_number(prog_btf_fd)
+    for data, rec_size, field in ((func_info, func_info_rec_size, "func_info"), (line_info, line_info_rec_size, "line_info")):
+        raw = memoryview(data).cast("B")
+        if len(raw):
+            if rec_size <= 0 or len(raw) % rec_size:
+                raise ValueError(f"{field}: {len(raw)} bytes is not a multiple of record size {rec_size}")
+            buf = _buffer(raw)
+            keep.append(buf)
+            setattr(attr, field, _addr(buf))
+            setattr(attr, f"{field}_rec_size", rec_size)
+            setattr(attr, f"{field}_cnt", len(raw) // rec_size)
+    attr.attach_btf_id = attach_btf_id
+    if attach_btf_obj_fd is not None:
+        attr.attach_btf_obj_fd = fd_number(attach_btf_obj_fd)
+    if attach_prog_fd is not None:
+        attr.attach_prog_fd = fd_number(attach_prog_fd)
+    if fd_array:
+        arr = _u32_array(fd_array)
+        keep.append(arr)
+        attr.fd_array = _addr(arr)
+
+    level, size, retried_with_log, eagain = log_level, log_size, False, 0
+    while True:
+        logbuf = ffi.new("char[]", size) if level else ffi.NULL
+        attr.log_level = level
+        attr.log_size = size if level else 0
+        attr.log_buf = _addr(logbuf) if level else 0
+        attr.log_true_size = 0
+        result, err = _raw(Cmd.PROG_LOAD, attr)
+        text = _decode_log(logbuf, size) if level else ""
+        if result >= 0:
+            return ProgLoadResult(Fd(result, "prog"), text if log_level else "")
+        if err == _errno.EAGAIN and eagain < _EAGAIN_RETRIES:
+            eagain += 1
+            continue
+        if err == _errno.EPERM and not is_privileged():
+            raise NotPrivileged("BPF_PROG_LOAD", f"program {label!r}")
+        if err == _errno.ENOSPC and level and size < log_size_cap:
+            # 6.4+ reports the size it needed; older kernels need guessing.
+            size = min(log_size_cap, max(int(attr.log_true_size), size * 4))
+            log.debug("verifier log of %r grows to %d bytes", label, size)
+            continue
+        if not level and not retried_with_log:
+            level, retried_with_log = 1, True
+            continue
+        if text:
+            raise VerifierError(err, label, text, truncated=err == _errno.ENOSPC)
+        raise KernelError(err, "BPF_PROG_LOAD", f"program {label!r}")
+
+
+def btf_load(data: Any, *, log_level: int = 0, log_size: int = _DEFAULT_LOG_SIZE, btf_flags: int = 0,
+             log_size_cap: int = LOG_SIZE_CAP) -> tuple[Fd, str]:
+    """BPF_BTF_LOAD a raw BTF blob: ``(fd, log)``; refusals raise BtfLoadError with the log.
+
+    Same log policy as :func:`prog_load` (grow on ENOSPC, retry a failed
+    silent load once with a log).
+    """
+    from ..errors import BtfLoadError
+
+    blob = _buffer(memoryview(data).cast("B"))
+    attr = ffi.new("struct bpf_attr_btf_load *")
+    attr.btf = _addr(blob)
+    attr.btf_size = len(blob)
+    attr.btf_flags = btf_flags
+    level, size, retried = log_level, log_size, False
+    while True:
+        logbuf = ffi.new("char[]", size) if level else ffi.NULL
+        attr.btf_log_level = level
+        attr.btf_log_size = size if level else 0
+        attr.btf_log_buf = _addr(logbuf) if level else 0
+        result, err = _raw(Cmd.BTF_LOAD, attr)
+        text = _decode_log(logbuf, size) if level else ""
+        if result >= 0:
+            return Fd(result, "btf"), text if log_level else ""
+        if err == _errno.EPERM and not is_privileged():
+            raise NotPrivileged("BPF_BTF_LOAD")
+        if err == _errno.ENOSPC and level and size < log_size_cap:
+            size = min(log_size_cap, max(int(attr.btf_log_true_size), size * 4))
+            continue
+        if not level and not retried:
+            level, retried = 1, True
+            continue
+        raise BtfLoadError(err, text, truncated=err == _errno.ENOSPC)
+
+
+# --- pinning ---------------------------------------------------------------------
+
+
+def obj_pin(fd: FdLike, path: str | os.PathLike[str], *, path_fd: FdLike | None = None) -> None:
+    """BPF_OBJ_PIN at ``path`` (bpffs); with ``path_fd`` the path is relative to it."""
+    attr = ffi.new("struct bpf_attr_obj *")
+    p = _cstring(os.fsencode(path))
+    attr.pathname = _addr(p)
+    attr.bpf_fd = fd_number(fd)
+    if path_fd is not None:
+        attr.path_fd = fd_number(path_fd)
+        attr.file_flags = BPF_F_PATH_FD
+    bpf(Cmd.OBJ_PIN, attr, os.fsdecode(path))
+
+
+def obj_get(path: str | os.PathLike[str], *, file_flags: int = 0, path_fd: FdLike | None = None) -> Fd:
+    """BPF_OBJ_GET: a new fd for the object pinned at ``path``."""
+    attr = ffi.new("struct bpf_attr_obj *")
+    p = _cstring(os.fsencode(path))
+    attr.pathname = _addr(p)
+    attr.file_flags = file_flags
+    if path_fd is not None:
+        attr.path_fd = fd_number(path_fd)
+        attr.file_flags = file_flags | BPF_F_PATH_FD
+    return _new_fd(Cmd.OBJ_GET, attr, "pinned", os.fsdecode(path))
+
+
+# --- ids ---------------------------------------------------------------------------
+
+
+def _next_id(cmd: Cmd, start_id: int) -> int | None:
+    attr = ffi.new("struct bpf_attr_get_id *")
+    attr.start_id = start_id
+    result, err = _raw(cmd, attr)
+    if result < 0:
+        if err == _errno.ENOENT:
+            return None
+        raise _error(cmd, err)
+    return int(attr.next_id)
+
+
+def prog_get_next_id(start_id: int = 0) -> int | None:
+    """The next program id after ``start_id``; None when there is none."""
+    return _next_id(Cmd.PROG_GET_NEXT_ID, start_id)
+
+
+def map_get_next_id(start_id: int = 0) -> int | None:
+    return _next_id(Cmd.MAP_GET_NEXT_ID, start_id)
+
+
+def link_get_next_id(start_id: int = 0) -> int | None:
+    return _next_id(Cmd.LINK_GET_NEXT_ID, start_id)
+
+
+def btf_get_next_id(start_id: int = 0) -> int | None:
+    return _next_id(Cmd.BTF_GET_NEXT_ID, start_id)
+
+
+def iter_ids(next_id: Any) -> Iterator[int]:
+    """Every id a ``*_get_next_id`` function yields, e.g. ``iter_ids(prog_get_next_id)``."""
+    current = 0
+    while (current := next_id(current)) is not None:
+        yield current
+
+
+def _fd_by_id(cmd: Cmd, object_id: int, kind: str, open_flags: int) -> Fd:
+    attr = ffi.new("struct bpf_attr_get_id *")
+    attr.start_id = object_id
+    attr.open_flags = open_flags
+    return _new_fd(cmd, attr, kind, f"{kind} id {object_id}")
+
+
+def prog_get_fd_by_id(prog_id: int, open_flags: int = 0) -> Fd:
+    return _fd_by_id(Cmd.PROG_GET_FD_BY_ID, prog_id, "prog", open_flags)
+
+
+def map_get_fd_by_id(map_id: int, open_flags: int = 0) -> Fd:
+    return _fd_by_id(Cmd.MAP_GET_FD_BY_ID, map_id, "map", open_flags)
+
+
+def link_get_fd_by_id(link_id: int, open_flags: int = 0) -> Fd:
+    return _fd_by_id(Cmd.LINK_GET_FD_BY_ID, link_id, "link", open_flags)
+
+
+def btf_get_fd_by_id(btf_id: int, open_flags: int = 0) -> Fd:
+    return _fd_by_id(Cmd.BTF_GET_FD_BY_ID, btf_id, "btf", open_flags)
+
+
+# --- running and attaching ------------------------------------------------------
+
+
+class TestRunResult(NamedTuple):
+    """What BPF_PROG_TEST_RUN reports; ``duration_ns`` is the mean per repeat."""
+
+    retval: int
+    data_out: bytes
+    ctx_out: bytes
+    duration_ns: int
+
+
+def prog_test_run(
+    fd: FdLike, data_in: Any = b"", *, ctx_in: Any = None, repeat: int = 1, data_size_out: int | None = None,
+    ctx_size_out: int = 0, flags: int = 0, cpu: int = 0, batch_size: int = 0,
+) -> TestRunResult:
+    """BPF_PROG_TEST_RUN: run a program on ``data_in``/``ctx_in`` in the kernel.
+
+    ``data_size_out`` defaults to ``len(data_in) + 256`` so programs that
+    grow a packet still fit.
+    """
+    attr = ffi.new("struct bpf_attr_test *")
+    attr.prog_fd = fd_number(fd)
+    din = memoryview(data_in).cast("B")
+    keep = []
+    if len(din):
+        b = _buffer(din)
+        keep.append(b)
+        attr.data_in = _addr(b)
+        attr.data_size_in = len(din)
+    out_size = (len(din) + 256 if len(din) else 0) if data_size_out is None else data_size_out
+    dout = bytearray(out_size)
+    if out_size:
+        b = _buffer(dout, writable=True)
+        keep.append(b)
+        attr.data_out = _addr(b)
+        attr.data_size_out = out_size
+    if ctx_in is not None:
+        cin = memoryview(ctx_in).cast("B")
+        b = _buffer(cin)
+        keep.append(b)
+        attr.ctx_in = _addr(b)
+        attr.ctx_size_in = len(cin)
+    cout = bytearray(ctx_size_out)
+    if ctx_size_out:
+        b = _buffer(cout, writable=True)
+        keep.append(b)
+        attr.ctx_out = _addr(b)
+        attr.ctx_size_out = ctx_size_out
+    attr.repeat = repeat
+    attr.flags = flags
+    attr.cpu = cpu
+    attr.batch_size = batch_size
+    bpf(Cmd.PROG_TEST_RUN, attr)
+    return TestRunResult(
+        int(attr.retval), bytes(dout[: min(attr.data_size_out, out_size)]),
+        bytes(cout[: min(attr.ctx_size_out, ctx_size_out)]), int(attr.duration),
+    )
+
+
+def raw_tracepoint_open(name: str | None, prog_fd: FdLike, *, cookie: int = 0) -> Fd:
+    """BPF_RAW_TRACEPOINT_OPEN: attach a raw_tp (``name``) or tracing program (None)."""
+    attr = ffi.new("struct bpf_attr_raw_tracepoint *")
+    keep = None
+    if name is not None:
+        keep = _cstring(name)
+        attr.name = _addr(keep)
+    attr.prog_fd = fd_number(prog_fd)
+    attr.cookie = cookie
+    return _new_fd(Cmd.RAW_TRACEPOINT_OPEN, attr, "link", name)
+
+
+def link_create(
+    prog_fd: FdLike, target: FdLike, attach_type: AttachType | int, *, flags: int = 0,
+    target_btf_id: int | None = None, iter_info: Any = None, bpf_cookie: int | None = None,
+    tracing_cookie: int | None = None, relative_fd: FdLike | None = None, relative_id: int | None = None,
+    expected_revision: int | None = None, relative_to: str = "tcx",
+) -> Fd:
+    """BPF_LINK_CREATE.  ``target`` is an fd (cgroup, map, prog) or an ifindex.
+
+    The attach-specific union takes one group of keywords: ``target_btf_id``
+    (+ ``tracing_cookie`` for fentry-style tracing), ``iter_info`` (bytes of
+    ``union bpf_iter_link_info``), ``bpf_cookie`` (perf_event), or
+    ``relative_fd``/``relative_id``/``expected_revision`` for the tcx, netkit
+    or cgroup multi-attach APIs (``relative_to`` picks which).
+    """
+    attr = ffi.new("struct bpf_attr_link_create *")
+    attr.prog_fd = fd_number(prog_fd)
+    attr.target_fd = fd_number(target)
+    attr.attach_type = int(attach_type)
+    attr.flags = flags
+    keep = None
+    groups = [
+        target_btf_id is not None or tracing_cookie is not None,
+        iter_info is not None,
+        bpf_cookie is not None,
+        relative_fd is not None or relative_id is not None or expected_revision is not None,
+    ]
+    if sum(groups) > 1:
+        raise ValueError("link_create: the attach-specific keywords share a union; use one group")
+    if tracing_cookie is not None:
+        attr.tracing.target_btf_id = target_btf_id or 0
+        attr.tracing.cookie = tracing_cookie
+    elif target_btf_id is not None:
+        attr.target_btf_id = target_btf_id
+    elif iter_info is not None:
+        keep = _buffer(memoryview(iter_info).cast("B"))
+        attr.iter_info = _addr(keep)
+        attr.iter_info_len = len(keep)
+    elif bpf_cookie is not None:
+        attr.perf_event.bpf_cookie = bpf_cookie
+    elif groups[3]:
+        if relative_to not in ("tcx", "netkit", "cgroup"):
+            raise ValueError(f"relative_to must be tcx, netkit or cgroup, not {relative_to!r}")
+        part = getattr(attr, relative_to)
+        if relative_fd is not None:
+            part.relative_fd = fd_number(relative_fd)
+        elif relative_id is not None:
+            part.relative_id = relative_id
+        part.expected_revision = expected_revision or 0
+    return _new_fd(Cmd.LINK_CREATE, attr, "link", _type_name(AttachType, attach_type))
+
+
+def link_update(link_fd: FdLike, new_prog_fd: FdLike, *, old_prog_fd: FdLike | None = None, flags: int = 0) -> None:
+    """BPF_LINK_UPDATE: swap the link's program (atomically against ``old_prog_fd``)."""
+    attr = ffi.new("struct bpf_attr_link_update *")
+    attr.link_fd = fd_number(link_fd)
+    attr.new_prog_fd = fd_number(new_prog_fd)
+    attr.flags = flags
+    if old_prog_fd is not None:
+        attr.old_prog_fd = fd_number(old_prog_fd)
+        attr.flags = flags | (1 << 2)  # BPF_F_REPLACE
+    bpf(Cmd.LINK_UPDATE, attr)
+
+
+def link_detach(link_fd: FdLike) -> None:
+    """BPF_LINK_DETACH: detach now; the link fd stays valid but defunct."""
+    attr = ffi.new("struct bpf_attr_link_detach *")
+    attr.link_fd = fd_number(link_fd)
+    bpf(Cmd.LINK_DETACH, attr)
+
+
+def prog_attach(
+    prog_fd: FdLike, target: FdLike, attach_type: AttachType | int, *, flags: int = 0,
+    replace_fd: FdLike | None = None, relative_fd: FdLike | None = None, relative_id: int | None = None,
+    expected_revision: int = 0,
+) -> None:
+    """BPF_PROG_ATTACH (the pre-link API: cgroup, sockmap, flow dissector, tcx...)."""
+    attr = ffi.new("struct bpf_attr_prog_attach *")
+    attr.target_fd = fd_number(target)
+    attr.attach_bpf_fd = fd_number(prog_fd)
+    attr.attach_type = int(attach_type)
+    attr.attach_flags = flags
+    if replace_fd is not None:
+        attr.replace_bpf_fd = fd_number(replace_fd)
+    if relative_fd is not None:
+        attr.relative_fd = fd_number(relative_fd)
+    elif relative_id is not None:
+        attr.relative_id = relative_id
+    attr.expected_revision = expected_revision
+    bpf(Cmd.PROG_ATTACH, attr, _type_name(AttachType, attach_type))
+
+
+def prog_detach(target: FdLike, attach_type: AttachType | int, *, prog_fd: FdLike | None = None, flags: int = 0,
+                expected_revision: int = 0) -> None:
+    """BPF_PROG_DETACH (``prog_fd`` needed for multi-attach points)."""
+    attr = ffi.new("struct bpf_attr_prog_attach *")
+    attr.target_fd = fd_number(target)
+    if prog_fd is not None:
+        attr.attach_bpf_fd = fd_number(prog_fd)
+    attr.attach_type = int(attach_type)
+    attr.attach_flags = flags
+    attr.expected_revision = expected_revision
+    bpf(Cmd.PROG_DETACH, attr, _type_name(AttachType, attach_type))
+
+
+class QueryResult(NamedTuple):
+    """BPF_PROG_QUERY's answer for one attach point."""
+
+    attach_flags: int
+    prog_ids: tuple[int, ...]
+    prog_attach_flags: tuple[int, ...]
+    link_ids: tuple[int, ...]
+    revision: int
+
+
+def prog_query(target: FdLike, attach_type: AttachType | int, *, query_flags: int = 0, max_count: int = 64) -> QueryResult:
+    """BPF_PROG_QUERY: programs attached at ``target`` (fd or ifindex) for ``attach_type``.
+
+    Asks for the count first, then for that many ids (the second-call
+    pattern); a kernel that races us by attaching more returns ENOSPC, which
+    we answer with one retry at the new size.
+    """
+    count = max_count
+    for _ in range(3):
+        attr = ffi.new("struct bpf_attr_query *")
+        attr.target_fd = fd_number(target)
+        attr.attach_type = int(attach_type)
+        attr.query_flags = query_flags
+        ids = ffi.new("uint32_t[]", count)
+        aflags = ffi.new("uint32_t[]", count)
+        lids = ffi.new("uint32_t[]", count)
+        attr.prog_ids, attr.prog_attach_flags, attr.link_ids = _addr(ids), _addr(aflags), _addr(lids)
+        attr.prog_cnt = count
+        result, err = _raw(Cmd.PROG_QUERY, attr)
+        if result < 0 and err == _errno.ENOSPC:
+            count = max(int(attr.prog_cnt), count * 2)
+            continue
+        if result < 0:
+            raise _error(Cmd.PROG_QUERY, err, _type_name(AttachType, attach_type))
+        n = int(attr.prog_cnt)
+        return QueryResult(int(attr.attach_flags), tuple(ids[0:n]), tuple(aflags[0:n]),
+                           tuple(i for i in lids[0:n]), int(attr.revision))
+    raise KernelError(_errno.ENOSPC, "BPF_PROG_QUERY", "attachments kept changing")
+
+
+def enable_stats(stats_type: StatsType | int = StatsType.RUN_TIME) -> Fd:
+    """BPF_ENABLE_STATS: run_time_ns/run_cnt are counted while the fd is open."""
+    attr = ffi.new("struct bpf_attr_enable_stats *")
+    attr.type = int(stats_type)
+    return _new_fd(Cmd.ENABLE_STATS, attr, "stats")
+
+
+def iter_create(link_fd: FdLike, flags: int = 0) -> Fd:
+    """BPF_ITER_CREATE: an fd whose read() runs the iterator program."""
+    attr = ffi.new("struct bpf_attr_iter_create *")
+    attr.link_fd = fd_number(link_fd)
+    attr.flags = flags
+    return _new_fd(Cmd.ITER_CREATE, attr, "iter")
