@@ -1,0 +1,283 @@
+"""The parse stage against real objects, with llvm-readelf as the oracle."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+from bpfnb.errors import ElfError, InvalidRelocationOffset, ParseError, SectionError, UnknownName
+from bpfnb.obj import EdgeKind, Object, RelocationKind, SectionKind, call_edges, reachable_functions
+from bpfnb.uapi import AttachType, MapType, ProgType
+
+from conftest import all_fixtures, fixture_path
+
+READELF = shutil.which("llvm-readelf-19")
+needs_readelf = pytest.mark.skipif(READELF is None, reason="llvm-readelf-19 (llvm-19) not installed")
+
+
+def readelf_json(path, *flags):
+    out = subprocess.run([READELF, "--elf-output-style=JSON", *flags, str(path)], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)[0]
+
+
+@pytest.fixture(scope="module")
+def multi():
+    return Object.from_file(fixture_path("multi"))
+
+
+# --- sections, symbols, relocations versus llvm-readelf -----------------------
+
+
+@needs_readelf
+@pytest.mark.parametrize("path", all_fixtures(), ids=lambda p: p.name)
+def test_sections_match_readelf(path):
+    obj = Object.from_file(path)
+    theirs = [s["Section"] for s in readelf_json(path, "--sections")["Sections"]]
+    assert len(obj.sections) == len(theirs)
+    for ours, t in zip(obj.sections, theirs):
+        assert ours.index == t["Index"]
+        assert ours.name == t["Name"]["Name"]
+        assert ours.size == t["Size"]
+        assert ours.offset == t["Offset"]
+
+
+@needs_readelf
+@pytest.mark.parametrize("path", all_fixtures(), ids=lambda p: p.name)
+def test_symbols_match_readelf(path):
+    obj = Object.from_file(path)
+    theirs = [s["Symbol"] for s in readelf_json(path, "--symbols")["Symbols"]]
+    assert len(obj.symbols) == len(theirs)
+    for ours, t in zip(obj.symbols, theirs):
+        if ours.type != "STT_SECTION":
+            assert ours.name == t["Name"]["Name"]
+        assert ours.value == t["Value"]
+        assert ours.size == t["Size"]
+
+
+@needs_readelf
+@pytest.mark.parametrize("path", all_fixtures(), ids=lambda p: p.name)
+def test_code_relocations_match_readelf(path):
+    """Every relocation of every code section is recorded once, on its instruction."""
+    obj = Object.from_file(path)
+    theirs = set()
+    for group in readelf_json(path, "--relocations")["Relocations"]:
+        target = obj.sections[obj.sections[group["SectionIndex"]].info].name
+        for r in group.get("Relocs", []):
+            r = r["Relocation"]
+            theirs.add((target, r["Offset"], r["Type"]["Value"], r["Symbol"]["Name"]))
+    code_sections = {s.name for s in obj.sections if s.kind in (SectionKind.PROGRAM, SectionKind.TEXT)}
+    theirs = {t for t in theirs if t[0] in code_sections}
+    ours = set()
+    for code in obj.code.values():
+        for r in code.relocations:
+            assert r.offset == code.offset + r.slot * 8
+            ours.add((r.section, r.offset, r.type, r.symbol.name))
+    assert ours == theirs
+
+
+# --- programs and functions ------------------------------------------------------
+
+
+def test_programs_of_multi(multi):
+    expected = {
+        "xdp_count": ("xdp", ProgType.XDP),
+        "xdp_drop_small": ("xdp", ProgType.XDP),
+        "tc_flows": ("tc", ProgType.SCHED_CLS),
+        "socket_len": ("socket", ProgType.SOCKET_FILTER),
+        "trace_openat": ("tracepoint/syscalls/sys_enter_openat", ProgType.TRACEPOINT),
+        "raw_sys_enter": ("raw_tracepoint/sys_enter", ProgType.RAW_TRACEPOINT),
+        "cgroup_ingress": ("cgroup_skb/ingress", ProgType.CGROUP_SKB),
+    }
+    assert {n: (p.section, p.prog_type) for n, p in multi.programs.items()} == expected
+    assert multi.programs["cgroup_ingress"].expected_attach_type is AttachType.CGROUP_INET_INGRESS
+    assert multi.programs["trace_openat"].attach_target == "syscalls/sys_enter_openat"
+    assert multi.license == "GPL"
+    # two programs share the xdp section, one after the other
+    a, b = multi.programs["xdp_count"], multi.programs["xdp_drop_small"]
+    assert a.offset == 0 and b.offset == a.size
+    assert set(multi.functions) == {"bump", "global_sample", "loop_cb"}
+    assert multi.functions["global_sample"].is_global and not multi.functions["bump"].is_global
+
+
+def test_instructions_cover_each_symbol_exactly(multi):
+    for code in multi.code.values():
+        raw = multi.section_data(code.section)[code.offset : code.offset + code.size]
+        assert code.instructions.to_bytes() == raw
+        assert code.instructions.len_slots * 8 == code.size
+
+
+def test_relocation_kinds(multi):
+    kinds = {(r.kind, r.symbol.name, r.target_section) for r in multi.programs["raw_sys_enter"].relocations}
+    assert kinds == {
+        (RelocationKind.DATA, "start_value", ".data"),
+        (RelocationKind.SUBPROG_ADDR, ".text", ".text"),
+        (RelocationKind.MAP, "events", ".maps"),
+        (RelocationKind.DATA, "greeting", ".rodata"),
+    }
+    xdp = multi.programs["xdp_count"]
+    calls = [r for r in xdp.relocations if r.kind is RelocationKind.CALL]
+    assert [r.slot for r in calls] == [10, 12, 16]
+    assert xdp.instructions.annotations[10] == ("call bump",)
+    assert xdp.instructions.annotations[12] == ("call global_sample",)
+
+
+def test_call_graph_edges(multi):
+    def edges(name):
+        return [(e.kind, e.callee) for e in call_edges(multi, multi.code[name])]
+
+    assert edges("xdp_count") == [(EdgeKind.CALL, "bump"), (EdgeKind.CALL, "global_sample"), (EdgeKind.CALL, "bump")]
+    assert (EdgeKind.CALLBACK, "loop_cb") in edges("raw_sys_enter")
+    assert (EdgeKind.HELPER, "bpf_loop") in edges("raw_sys_enter")
+    assert edges("bump") == [(EdgeKind.HELPER, "bpf_map_lookup_elem")]
+    assert [f.name for f in reachable_functions(multi, multi.programs["xdp_count"])] == ["bump", "global_sample"]
+    assert [f.name for f in reachable_functions(multi, multi.programs["tc_flows"])] == []
+
+
+def test_call_graph_renders(multi):
+    g = multi.call_graph()
+    src = g.source
+    assert "code__xdp_count -> code__bump" in src
+    assert "code__raw_sys_enter -> code__loop_cb [label=callback style=dashed]" in src
+    assert "code__xdp_count -> code__bump [label=\"×2\"]" in src
+    assert "helper__bpf_map_lookup_elem [label=bpf_map_lookup_elem" in src
+
+
+# --- maps and data ---------------------------------------------------------------
+
+
+def test_legacy_maps():
+    obj = Object.from_file(fixture_path("legacy_maps"))
+    counts, array = obj.maps["legacy_counts"], obj.maps["legacy_array"]
+    assert (counts.map_type, counts.key_size, counts.value_size, counts.max_entries, counts.map_flags) == (MapType.HASH, 4, 8, 128, 0)
+    assert (array.map_type, array.key_size, array.value_size, array.max_entries, array.map_flags) == (MapType.ARRAY, 4, 4, 4, 0x80)
+    assert obj.kernel_version == 0x060C00
+    assert obj.license == "Dual BSD/GPL"
+    kinds = [r.kind for r in obj.programs["legacy_prog"].relocations]
+    assert kinds.count(RelocationKind.MAP) == 3
+
+
+def test_data_sections(multi):
+    assert {n: d.kind for n, d in multi.data.items()} == {
+        ".bss": SectionKind.BSS,
+        ".data": SectionKind.DATA,
+        ".rodata": SectionKind.RODATA,
+        ".data.foo": SectionKind.DATA,
+    }
+    data = multi.data[".data"]
+    assert struct.unpack("<Q", data.bytes_of(data.variable("start_value")))[0] == 42
+    ro = multi.data[".rodata"]
+    assert ro.bytes_of(ro.variable("greeting")) == b"hello\0\0\0"
+    foo = multi.data[".data.foo"]
+    assert [(v.name, v.offset, v.size) for v in foo.variables] == [("custom_counter", 0, 4), ("custom_zero", 8, 8)]
+    assert struct.unpack("<I", foo.bytes_of(foo.variable("custom_counter")))[0] == 7
+    assert multi.data[".bss"].data == bytes(8)
+    spec = ro.map_spec()
+    assert (spec.map_type, spec.key_size, spec.value_size, spec.max_entries) == (MapType.ARRAY, 4, 12, 1)
+    assert spec.map_flags & 0x80  # BPF_F_RDONLY_PROG
+
+
+# --- views -------------------------------------------------------------------------
+
+
+def test_html_escapes_names_from_the_object():
+    obj = Object.from_file(fixture_path("hostile"))
+    html = obj._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert ".data.&lt;i&gt;&amp;amp;" in html
+    assert "GPL&lt;&amp;&gt;" in html
+    for p in obj.programs.values():
+        assert "<script>" not in p._repr_html_()
+    for d in obj.data.values():
+        assert "<i>" not in d._repr_html_()
+
+
+def test_reprs_are_short_and_deterministic(multi):
+    assert repr(multi) == "<Object 'multi.bpf.o' programs=7 functions=3 maps=5 data=4 license='GPL'>"
+    assert repr(multi.programs["xdp_count"]).startswith("<ProgramSpec 'xdp_count' xdp section='xdp'")
+    assert multi._repr_html_() == Object.from_file(fixture_path("multi"))._repr_html_()
+
+
+def test_dataframes(multi):
+    df = multi.to_dataframe()
+    assert set(df["name"]) == set(multi.programs) | set(multi.functions)
+    assert df.set_index("name").loc["tc_flows", "type"] == "sched_cls"
+    insns = multi.programs["xdp_count"].to_dataframe()
+    assert len(insns) == len(multi.programs["xdp_count"].instructions)
+    vars_ = multi.data[".rodata"].to_dataframe()
+    assert list(vars_["name"]) == ["sample_rate", "greeting"]
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+def test_not_elf():
+    with pytest.raises(ElfError, match="bad magic"):
+        Object.from_bytes(b"\0" * 128, name="zeros.o")
+
+
+def test_wrong_machine(tmp_path):
+    src = tmp_path / "x.c"
+    src.write_text("int f(void) { return 1; }\n")
+    out = tmp_path / "x.o"
+    subprocess.run(["clang-19", "-c", "-O2", str(src), "-o", str(out)], check=True)
+    with pytest.raises(ElfError, match="not EM_BPF"):
+        Object.from_file(out)
+
+
+def test_big_endian_object(tmp_path):
+    src = tmp_path / "be.c"
+    src.write_text('__attribute__((section("socket"), used)) int f(void *ctx) { return 0; }\n')
+    out = tmp_path / "be.o"
+    subprocess.run(["clang-19", "-target", "bpfeb", "-O2", "-c", str(src), "-o", str(out)], check=True)
+    with pytest.raises(ElfError, match="big-endian"):
+        Object.from_file(out)
+
+
+def test_truncated_file_names_section():
+    data = fixture_path("multi").read_bytes()
+    with pytest.raises(ParseError):
+        Object.from_bytes(data[: len(data) // 2], name="half.o")
+
+
+def test_relocation_inside_ld_imm64_is_refused():
+    """Move the first ld_imm64 relocation of raw_sys_enter by 8 bytes."""
+    path = fixture_path("multi")
+    obj = Object.from_file(path)
+    data = bytearray(path.read_bytes())
+    rel = obj.section(".relraw_tracepoint/sys_enter")
+    r_offset = struct.unpack_from("<Q", data, rel.offset)[0]
+    struct.pack_into("<Q", data, rel.offset, r_offset + 8)
+    with pytest.raises(InvalidRelocationOffset, match=r"raw_sys_enter insn 1: .*inside an ld_imm64"):
+        Object.from_bytes(bytes(data), name="bad.o")
+
+
+def test_symbol_past_section_end():
+    path = fixture_path("minimal")
+    obj = Object.from_file(path)
+    data = bytearray(path.read_bytes())
+    sym = next(s for s in obj.symbols if s.name == "count_packets")
+    symtab = obj.section(".symtab")
+    struct.pack_into("<Q", data, symtab.offset + sym.index * 24 + 16, 0x100000)  # st_size
+    with pytest.raises(SectionError, match=r"section 'xdp', offset 0x0: .*count_packets"):
+        Object.from_bytes(bytes(data), name="bad.o")
+
+
+def test_unknown_program_name(multi):
+    with pytest.raises(UnknownName, match="no program 'nope'"):
+        multi.program("nope")
+    with pytest.raises(KeyError):  # UnknownName is a KeyError too
+        multi.program("nope")
+
+
+def test_fixture_source_names_each_program():
+    """Sanity of the oracle itself: every SEC() in the C sources shows up."""
+    for path in all_fixtures():
+        src = (path.parent.parent / path.name.replace(".o", ".c")).read_text()
+        secs = set(re.findall(r'SEC\("([^"]+)"\)\s*\n\s*int', src))
+        obj = Object.from_file(path)
+        assert secs <= {p.section for p in obj.programs.values()}, path.name
