@@ -1,0 +1,386 @@
+"""``Btf``: a parsed BTF blob with lazy type objects and look-ups by name.
+
+Loading only indexes the blob (see :mod:`bpfnb.btf.parser`); ``btf[id]``
+decodes one record and caches it, and ``find`` searches the string section
+for the name and then the name-offset column, so looking up ``task_struct``
+in vmlinux never builds 126k Python objects.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import BtfError, UnknownName
+from .parser import StringTable, TypeTable, decode, parse_header, scan_types
+from .types import (
+    MODIFIER_KINDS, Array, BtfType, Datasec, Enum, Float, Int, Kind, Ptr, Struct, Var, Void, essential_name,
+)
+
+if TYPE_CHECKING:
+    import graphviz
+    import pandas
+
+__all__ = ["Btf", "MemberLocation", "essential_name"]
+
+SYS_BTF = Path("/sys/kernel/btf")
+POINTER_SIZE = 8  # BPF is a 64-bit target
+
+_CACHE: dict[tuple, Btf] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLocation:
+    """Where a member path lands: bit offset from the outer type's start."""
+
+    path: str
+    type_id: int
+    bit_offset: int
+    bitfield_size: int
+
+    @property
+    def offset(self) -> int:
+        return self.bit_offset // 8
+
+
+class Btf:
+    """A BTF type table (a blob, or split BTF on top of ``base``)."""
+
+    def __init__(self, table: TypeTable, strings: StringTable, *, base: Btf | None = None, source: str = "",
+                 byteorder: str = "<"):
+        self._table = table
+        self._strings = strings
+        self.base = base
+        self.source = source
+        self.byteorder = byteorder
+        self.start_id = len(base) if base is not None else 1
+        self._types: dict[int, BtfType] = {}
+        self._names: dict[str, list[int]] | None = None
+
+    # -- construction ---------------------------------------------------------
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, base: Btf | None = None, source: str = "") -> Btf:
+        """Parse a raw BTF blob (``.BTF`` contents or ``/sys/kernel/btf/*``)."""
+        data = bytes(data)
+        hdr = parse_header(data)
+        if base is not None and base.byteorder != hdr.byteorder:
+            raise BtfError("split BTF byte order differs from its base", offset=0)
+        raw_strings = data[hdr.str_start : hdr.str_start + hdr.str_len]
+        StringTable.check(raw_strings, split=base is not None, offset=hdr.str_start)
+        strings = StringTable(raw_strings, base._strings if base is not None else None)
+        start_id = len(base) if base is not None else 1
+        table = scan_types(data[hdr.type_start : hdr.type_start + hdr.type_len], big_endian=hdr.byteorder == ">",
+                           offset=hdr.type_start, start_id=start_id)
+        if table.name_offs.size and int(table.name_offs.max()) >= strings.total:
+            bad = int(np.flatnonzero(table.name_offs >= strings.total)[0])
+            raise BtfError(f"name offset {int(table.name_offs[bad])} beyond string section ({strings.total} bytes)",
+                           type_id=start_id + bad, offset=hdr.type_start + int(table.starts[bad]))
+        return cls(table, strings, base=base, source=source, byteorder=hdr.byteorder)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], base: Btf | None = None, *, cache: bool = False) -> Btf:
+        """Raw BTF, or an ELF file's ``.BTF`` section (vmlinux, a ``.bpf.o``).
+
+        ``cache=True`` reuses an earlier parse of the same file (same device,
+        inode, size and mtime) — the model is immutable, so sharing is safe.
+        """
+        path = os.fspath(path)
+        key = None
+        if cache:
+            st = os.stat(path)
+            key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, id(base))
+            hit = _CACHE.get(key)
+            if hit is not None:
+                return hit
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:4] == b"\x7fELF":
+            data = _elf_btf_section(path)
+        btf = cls.from_bytes(data, base=base, source=path)
+        if key is not None:
+            _CACHE[key] = btf
+        return btf
+
+    @classmethod
+    def from_sys_fs(cls, module: str | None = None, *, cache: bool = True) -> Btf:
+        """The running kernel's BTF, or a module's split BTF on top of it."""
+        vmlinux = cls.from_file(SYS_BTF / "vmlinux", cache=cache)
+        if module is None or module == "vmlinux":
+            return vmlinux
+        path = SYS_BTF / module
+        if not path.exists():
+            raise UnknownName(f"no BTF for kernel module {module!r} under {SYS_BTF}")
+        return cls.from_file(path, base=vmlinux, cache=cache)
+
+    # -- container protocol ---------------------------------------------------
+
+    def __len__(self) -> int:
+        """Number of type ids including void (#0) and any base types."""
+        return self.start_id + len(self._table.starts)
+
+    def __iter__(self) -> Iterator[BtfType]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, key: int | str) -> BtfType:
+        if isinstance(key, str):
+            return self.find(key)
+        try:
+            return self._types[key]
+        except KeyError:
+            pass
+        if key == 0:
+            t: BtfType = Void(0, "", self)
+        elif key < self.start_id and self.base is not None and key > 0:
+            return self.base[key]
+        else:
+            index = key - self.start_id
+            if not 0 <= index < len(self._table.starts):
+                raise BtfError(f"type id out of range (0..{len(self) - 1})", type_id=key)
+            t = decode(self._table, index, key, self._strings, self)
+        self._types[key] = t
+        return t
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            return bool(self.find_all(key))
+        return isinstance(key, int) and 0 <= key < len(self)
+
+    @property
+    def own_ids(self) -> range:
+        """Ids defined by this blob (not its base)."""
+        return range(self.start_id, len(self))
+
+    def kind_of(self, type_id: int) -> Kind:
+        """The kind of a type without decoding it."""
+        if type_id == 0:
+            return Kind.UNKN
+        if type_id < self.start_id and self.base is not None:
+            return self.base.kind_of(type_id)
+        index = type_id - self.start_id
+        if not 0 <= index < len(self._table.kinds):
+            raise BtfError(f"type id out of range (0..{len(self) - 1})", type_id=type_id)
+        return Kind(int(self._table.kinds[index]))
+
+    def kind_counts(self) -> dict[Kind, int]:
+        """How many types of each kind this blob defines (base excluded)."""
+        counts = np.bincount(self._table.kinds, minlength=len(Kind))
+        return {Kind(k): int(c) for k, c in enumerate(counts) if c}
+
+    # -- look-ups -------------------------------------------------------------
+
+    def _ids_named(self, name: str) -> list[int]:
+        if self._names is not None:
+            return list(self._names.get(name, ()))
+        own = self._table.name_offs
+        offs = [o for o in self._strings.offsets_of(name) if o >= self._strings.start]
+        ids: list[int] = []
+        if offs and name:
+            hits = np.flatnonzero(np.isin(own, np.asarray(offs, dtype=own.dtype)))
+            ids = (hits + self.start_id).tolist()
+        base = self.base._ids_named(name) if self.base is not None else []
+        return base + ids
+
+    def name_index(self) -> dict[str, list[int]]:
+        """name → ids, built once on first use (bulk users: C rendering)."""
+        if self._names is None:
+            names: dict[str, list[int]] = {}
+            if self.base is not None:
+                for k, v in self.base.name_index().items():
+                    names[k] = list(v)
+            get = self._strings.get
+            start = self.start_id
+            for i, off in enumerate(self._table.name_offs.tolist()):
+                if off:
+                    names.setdefault(get(off, start + i), []).append(start + i)
+            self._names = names
+        return self._names
+
+    def find_all(self, name: str, kind: Kind | str | int | None = None) -> list[BtfType]:
+        """Every type called ``name`` (optionally of one kind), in id order."""
+        ids = self._ids_named(name)
+        if kind is not None:
+            k = Kind.parse(kind)
+            ids = [i for i in ids if self.kind_of(i) == k]
+        return [self[i] for i in ids]
+
+    def find(self, name: str, kind: Kind | str | int | None = None) -> BtfType:
+        """Exactly one type called ``name``; :class:`UnknownName` lists candidates.
+
+        Without ``kind``, a single definition (struct/union/enum) wins over
+        forward declarations of the same name.
+        """
+        found = self.find_all(name, kind)
+        if len(found) > 1 and kind is None:
+            defined = [t for t in found if t.kind != Kind.FWD]
+            if len(defined) == 1:
+                return defined[0]
+        if len(found) == 1:
+            return found[0]
+        what = f"{Kind.parse(kind).name} " if kind is not None else ""
+        if not found:
+            others = self.find_all(name) if kind is not None else []
+            hint = f"; found {', '.join(repr(t) for t in others)}" if others else ""
+            raise UnknownName(f"no {what}type named {name!r} in {self.source or 'BTF'}{hint}")
+        raise UnknownName(f"{len(found)} {what}types named {name!r}: "
+                          f"{', '.join(repr(t) for t in found[:10])}; pass kind= to choose")
+
+    def resolve(self, type_id: int) -> int:
+        """Skip typedef/const/volatile/restrict/type_tag to the underlying id."""
+        seen = 0
+        while self.kind_of(type_id) in MODIFIER_KINDS:
+            type_id = self[type_id].type_id  # type: ignore[attr-defined]
+            seen += 1
+            if seen > 64:
+                raise BtfError("modifier chain too long (a loop?)", type_id=type_id)
+        return type_id
+
+    def size_of(self, type_id: int) -> int:
+        """Size in bytes, like ``sizeof``; BtfError for void, functions, fwd."""
+        seen = 0
+        mult = 1
+        while True:
+            t = self[self.resolve(type_id)]
+            if isinstance(t, Array):
+                mult *= t.nelems
+                type_id = t.type_id
+                seen += 1
+                if seen > 64:
+                    raise BtfError("array nesting too deep", type_id=t.id)
+                continue
+            if isinstance(t, Ptr):
+                return mult * POINTER_SIZE
+            if isinstance(t, Var):
+                type_id = t.type_id
+                continue
+            if isinstance(t, (Int, Struct, Enum, Float, Datasec)):
+                return mult * t.size
+            raise BtfError(f"{t.kind.name} has no size", type_id=t.id)
+
+    def align_of(self, type_id: int) -> int:
+        """Natural alignment; 1 for a struct whose member offsets imply ``packed``."""
+        t = self[self.resolve(type_id)]
+        if isinstance(t, Array):
+            return self.align_of(t.type_id)
+        if isinstance(t, Ptr):
+            return POINTER_SIZE
+        if isinstance(t, (Int, Enum, Float)):
+            return min(t.size, 8) or 1
+        if isinstance(t, Var):
+            return self.align_of(t.type_id)
+        if isinstance(t, Struct):
+            align = 1
+            for m in t.members:
+                a = self.align_of(m.type_id)
+                if not m.bitfield_size and m.bit_offset % (8 * a):
+                    return 1
+                align = max(align, a)
+            if t.size % align:
+                return 1
+            return align
+        raise BtfError(f"{t.kind.name} has no alignment", type_id=t.id)
+
+    def name_of(self, type_id: int) -> str:
+        """C spelling of a type: ``struct flow_key``, ``__u64 *``, ``char[8]``."""
+        from .c import type_name
+
+        return type_name(self, type_id)
+
+    def member_offset(self, type_ref: int | str, path: str) -> MemberLocation:
+        """Locate ``"a.b[2].c"`` inside a struct/union (anonymous members see-through)."""
+        type_id = type_ref if isinstance(type_ref, int) else self.find(type_ref).id
+        bit = 0
+        bits = 0
+        cur = type_id
+        for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+            t = self[self.resolve(cur)]
+            if part.startswith("["):
+                if not isinstance(t, Array):
+                    raise UnknownName(f"{path!r}: {self.name_of(cur)} is not an array")
+                idx = int(part[1:-1])
+                if idx >= t.nelems and t.nelems:
+                    raise UnknownName(f"{path!r}: index {idx} beyond {t.nelems} elements")
+                bit += 8 * idx * self.size_of(t.type_id)
+                cur, bits = t.type_id, 0
+                continue
+            if not isinstance(t, Struct):
+                raise UnknownName(f"{path!r}: {self.name_of(cur)} has no members")
+            hit = self._find_member(t, part)
+            if hit is None:
+                raise UnknownName(f"{path!r}: {self.name_of(t.id)} has no member {part!r}")
+            m_bit, m = hit
+            bit += m_bit
+            cur, bits = m.type_id, m.bitfield_size
+        return MemberLocation(path, cur, bit, bits)
+
+    def _find_member(self, t: Struct, name: str):
+        for m in t.members:
+            if m.name == name:
+                return m.bit_offset, m
+        for m in t.members:
+            if not m.name:
+                inner = self[self.resolve(m.type_id)]
+                if isinstance(inner, Struct):
+                    hit = self._find_member(inner, name)
+                    if hit is not None:
+                        return m.bit_offset + hit[0], hit[1]
+        return None
+
+    # -- views ----------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        split = f" split over {len(self.base)} base ids" if self.base is not None else ""
+        return f"<Btf {self.source or '(bytes)'!s}: {len(self) - self.start_id} types{split}>"
+
+    def _repr_html_(self) -> str:
+        from ..display.btf import btf_html
+
+        return btf_html(self)
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """One row per type defined here: id, kind, name, size, vlen."""
+        from ..display.btf import btf_dataframe
+
+        return btf_dataframe(self)
+
+    def type_graph(self, name: str | int, depth: int = 2) -> graphviz.Digraph:
+        """The types ``name`` refers to, ``depth`` levels deep, as a graph."""
+        from ..display.btf import type_graph
+
+        return type_graph(self, name, depth=depth)
+
+    def to_c(self, types: list[int | str] | None = None) -> str:
+        """Compilable C: every type (like vmlinux.h) or ``types`` and their dependencies."""
+        from .c import render_c
+
+        ids = None if types is None else [t if isinstance(t, int) else self.find(t).id for t in types]
+        return render_c(self, ids)
+
+    def to_bytes(self) -> bytes:
+        """Serialise back to a raw blob (see :mod:`bpfnb.btf.writer`)."""
+        from .writer import write_btf
+
+        return write_btf(self)
+
+
+def _elf_btf_section(path: str) -> bytes:
+    """Contents of an ELF file's ``.BTF`` section (pyelftools)."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            sec = elf.get_section_by_name(".BTF")
+            if sec is None:
+                raise BtfError(f"{path}: ELF file has no .BTF section")
+            return sec.data()
+    except ELFError as exc:
+        raise BtfError(f"{path}: broken ELF: {exc}") from exc

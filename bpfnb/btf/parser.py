@@ -1,0 +1,350 @@
+"""Raw BTF blob → index arrays, and one record → one type object.
+
+Why numpy: vmlinux has ~126k types, and creating a Python object per type
+takes the better part of a second.  Parsing therefore only *finds* where each
+record starts.  Records are variable-length (their size depends on kind and
+``vlen``), so the starts form a chain; we compute "where would the next record
+start if one started at word *i*" for every word at once with numpy, square
+that jump table twice, and walk the chain in Python four records per step.
+Kinds, name offsets and sizes then come out of the words with fancy indexing.
+Type objects are decoded one record at a time, on access, by :func:`decode`.
+
+Every field of the type section is a 4-byte word, so big-endian blobs are
+byte-swapped once into little-endian and handled by the same code.
+"""
+
+from __future__ import annotations
+
+import array
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import BtfError
+from .types import (
+    Array, BtfType, Const, Datasec, DeclTag, Enum, Enum64, EnumValue, Float, Func, FuncProto, Fwd, Int,
+    IntEncoding, Kind, Linkage, Member, Param, Ptr, Restrict, Struct, Typedef, TypeTag, Union, Var,
+    VarSecinfo, Volatile,
+)
+
+__all__ = ["BTF_MAGIC", "HEADER_SIZE", "Header", "StringTable", "TypeTable", "decode", "parse_header", "scan_types"]
+
+BTF_MAGIC = 0xEB9F
+HEADER_SIZE = 24
+MAX_KIND = int(Kind.ENUM64)
+
+# words after the 3-word common header: fixed part, and per vlen item
+_FIXED = {Kind.INT: 1, Kind.ARRAY: 3, Kind.VAR: 1, Kind.DECL_TAG: 1}
+_PER_ITEM = {Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.FUNC_PROTO: 2, Kind.DATASEC: 3, Kind.ENUM64: 3}
+
+_BAD = 1 << 24  # a step that jumps past any type section: ends the chain on junk
+
+
+def _step_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Record length in words, indexed by the info word's top byte (kind + flags)."""
+    fixed = np.full(256, _BAD, dtype=np.int64)
+    per = np.zeros(256, dtype=np.int64)
+    for top in range(256):
+        kind = top & 0x1F
+        if top & 0x60 or not 1 <= kind <= MAX_KIND:
+            continue
+        fixed[top] = 3 + _FIXED.get(Kind(kind), 0)
+        per[top] = _PER_ITEM.get(Kind(kind), 0)
+    return fixed, per
+
+
+_STEP_FIXED, _STEP_PER = _step_tables()
+
+
+def record_words(info: int) -> int:
+    """Length in words of a type record with this info word (``_BAD`` if junk)."""
+    top = info >> 24
+    return int(_STEP_FIXED[top] + _STEP_PER[top] * (info & 0xFFFF))
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """``struct btf_header``; offsets are relative to the end of the header."""
+
+    magic: int
+    version: int
+    flags: int
+    hdr_len: int
+    type_off: int
+    type_len: int
+    str_off: int
+    str_len: int
+    byteorder: str  # "<" or ">"
+
+    @property
+    def type_start(self) -> int:
+        return self.hdr_len + self.type_off
+
+    @property
+    def str_start(self) -> int:
+        return self.hdr_len + self.str_off
+
+
+def parse_header(data: bytes) -> Header:
+    """Read and bounds-check the header; raise :class:`BtfError` on anything odd."""
+    if len(data) < HEADER_SIZE:
+        raise BtfError(f"blob of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte BTF header", offset=0)
+    if data[0:2] == b"\x9f\xeb":
+        order = "<"
+    elif data[0:2] == b"\xeb\x9f":
+        order = ">"
+    else:
+        raise BtfError(f"bad magic {data[0:2].hex()} (want 9feb little- or eb9f big-endian)", offset=0)
+    magic, version, flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
+        order + "HBBIIIII", data
+    )
+    hdr = Header(magic, version, flags, hdr_len, type_off, type_len, str_off, str_len, order)
+    if version != 1:
+        raise BtfError(f"unsupported BTF version {version}", offset=2)
+    if hdr_len < HEADER_SIZE or hdr_len > len(data):
+        raise BtfError(f"hdr_len {hdr_len} outside [{HEADER_SIZE}, {len(data)}]", offset=4)
+    if any(data[HEADER_SIZE:hdr_len]):
+        raise BtfError("unknown non-zero header fields past the known 24 bytes", offset=HEADER_SIZE)
+    end = len(data)
+    if type_off % 4 or type_len % 4:
+        raise BtfError(f"type section (off {type_off}, len {type_len}) not 4-byte aligned", offset=8)
+    if hdr.type_start + type_len > end:
+        raise BtfError(f"type section [{hdr.type_start}, +{type_len}) runs past the {end}-byte blob", offset=8)
+    if hdr.str_start + str_len > end:
+        raise BtfError(f"string section [{hdr.str_start}, +{str_len}) runs past the {end}-byte blob", offset=16)
+    if type_len and str_len and type_off < str_off + str_len and str_off < type_off + type_len:
+        raise BtfError("type and string sections overlap", offset=8)
+    return hdr
+
+
+class StringTable:
+    """The string section, chained to a base BTF's for split BTF."""
+
+    __slots__ = ("data", "base", "start", "total", "_cache")
+
+    def __init__(self, data: bytes, base: StringTable | None = None):
+        self.data = data
+        self.base = base
+        self.start = base.total if base is not None else 0
+        self.total = self.start + len(data)
+        self._cache: dict[int, str] = {}
+
+    @classmethod
+    def check(cls, data: bytes, *, split: bool, offset: int) -> None:
+        if data and data[-1] != 0:
+            raise BtfError("string section is not NUL-terminated", offset=offset + len(data) - 1)
+        if not split and (not data or data[0] != 0):
+            raise BtfError("string section must start with an empty string", offset=offset)
+
+    def get(self, off: int, type_id: int | None = None) -> str:
+        """The NUL-terminated string at ``off`` (errors name the type asking)."""
+        try:
+            return self._cache[off]
+        except KeyError:
+            pass
+        if off < self.start:
+            return self.base.get(off, type_id)  # type: ignore[union-attr]
+        rel = off - self.start
+        if rel >= len(self.data):
+            raise BtfError(f"string offset {off} beyond string section ({self.total} bytes)", type_id=type_id)
+        end = self.data.find(b"\0", rel)
+        if end < 0:
+            raise BtfError(f"string at offset {off} is not NUL-terminated", type_id=type_id)
+        text = self.data[rel:end].decode("utf-8", "replace")
+        self._cache[off] = text
+        return text
+
+    def offsets_of(self, name: str) -> list[int]:
+        """Every offset (in this table and its bases) whose string is exactly ``name``."""
+        out = self.base.offsets_of(name) if self.base is not None else []
+        raw = name.encode()
+        if not raw:
+            return out + ([self.start] if self.data[:1] == b"\0" else [])
+        pat = b"\0" + raw + b"\0"
+        data = self.data
+        pos = data.find(pat)
+        while pos >= 0:
+            out.append(self.start + pos + 1)
+            pos = data.find(pat, pos + 1)
+        if data.startswith(raw + b"\0"):
+            out.append(self.start)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TypeTable:
+    """Where each record starts, plus the columns views need, as numpy arrays.
+
+    Index ``i`` describes type id ``start_id + i``.
+    """
+
+    words: bytes  # the type section, little-endian
+    starts: np.ndarray  # int64 byte offsets of records
+    kinds: np.ndarray  # uint8
+    vlens: np.ndarray  # uint16 (int64)
+    name_offs: np.ndarray  # uint32
+    infos: np.ndarray  # uint32
+    size_type: np.ndarray  # uint32: size or referenced type id
+
+
+def _swap_words(data: bytes) -> bytes:
+    return np.frombuffer(data, dtype=">u4").astype("<u4").tobytes()
+
+
+def scan_types(section: bytes, *, big_endian: bool = False, offset: int = 0, start_id: int = 1) -> TypeTable:
+    """Find every record of a type section without decoding any of them."""
+    if big_endian:
+        section = _swap_words(section)
+    n = len(section) // 4
+    words = np.frombuffer(section, dtype="<u4", count=n)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return TypeTable(section, empty, empty.astype(np.uint8), empty, empty.astype(np.uint32),
+                         empty.astype(np.uint32), empty.astype(np.uint32))
+    # nxt[i]: word index of the record after one starting at word i (clipped to n)
+    top = np.zeros(n + 1, dtype=np.uint8)
+    vlen = np.zeros(n + 1, dtype=np.int64)
+    info_next = words[1:]
+    top[: n - 1] = info_next >> 24
+    vlen[: n - 1] = info_next & 0xFFFF
+    nxt = np.take(_STEP_FIXED, top)
+    nxt += np.take(_STEP_PER, top) * vlen
+    nxt += np.arange(n + 1, dtype=np.int64)
+    np.minimum(nxt, n, out=nxt)
+    nxt[n] = n
+    nxt2 = nxt[nxt]
+    nxt4 = nxt2[nxt2].astype(np.int32)
+    walk = memoryview(nxt4)
+    found = array.array("i")
+    append = found.append
+    i = 0
+    while i < n:
+        append(i)
+        i = walk[i]
+    s = np.frombuffer(found, dtype=np.int32).astype(np.int64)
+    s2 = np.empty(2 * len(s), dtype=np.int64)
+    s2[0::2] = s
+    s2[1::2] = nxt2[s]
+    s4 = np.empty(2 * len(s2), dtype=np.int64)
+    s4[0::2] = s2
+    s4[1::2] = nxt[s2]
+    starts = s4[s4 < n]
+    if starts.size == 0:  # pragma: no cover - n > 0 always yields word 0
+        starts = np.zeros(1, dtype=np.int64)
+    # validate: each record's header fits, its kind is known, the last one ends at n
+    if int(starts[-1]) + 3 > n:
+        raise BtfError("type record header runs past the type section",
+                       type_id=start_id + len(starts) - 1, offset=offset + 4 * int(starts[-1]))
+    infos = words[starts + 1]
+    tops = (infos >> 24).astype(np.uint8)
+    bad = (np.take(_STEP_FIXED, tops) == _BAD) | ((infos & 0x00FF0000) != 0)
+    if bad.any():
+        idx = int(np.flatnonzero(bad)[0])
+        info = int(infos[idx])
+        raise BtfError(f"bad info word {info:#010x} (kind {(info >> 24) & 0x1F})",
+                       type_id=start_id + idx, offset=offset + 4 * int(starts[idx]))
+    last_end = int(starts[-1]) + record_words(int(infos[-1]))
+    if last_end != n:
+        raise BtfError(f"type record runs past the type section ({4 * last_end} > {4 * n} bytes)",
+                       type_id=start_id + len(starts) - 1, offset=offset + 4 * int(starts[-1]))
+    kinds = tops & 0x1F
+    return TypeTable(
+        words=section,
+        starts=starts * 4,
+        kinds=kinds,
+        vlens=(infos & 0xFFFF).astype(np.int64),
+        name_offs=words[starts],
+        infos=infos,
+        size_type=words[starts + 2],
+    )
+
+
+def _linkage(value: int, type_id: int) -> Linkage:
+    try:
+        return Linkage(value)
+    except ValueError:
+        raise BtfError(f"unknown linkage {value}", type_id=type_id) from None
+
+
+_U3 = struct.Struct("<III")
+_U2 = struct.Struct("<II")
+_U1 = struct.Struct("<I")
+
+
+def decode(table: TypeTable, index: int, type_id: int, strings: StringTable, btf: object = None) -> BtfType:
+    """Decode record ``index`` of ``table`` into its dataclass (no cross-checks)."""
+    buf = table.words
+    off = int(table.starts[index])
+    name_off, info, st = _U3.unpack_from(buf, off)
+    kind = (info >> 24) & 0x1F
+    vlen = info & 0xFFFF
+    kflag = info >> 31
+    name = strings.get(name_off, type_id) if name_off else ""
+    p = off + 12
+    get = strings.get
+    if kind == Kind.INT:
+        (x,) = _U1.unpack_from(buf, p)
+        return Int(type_id, name, st, IntEncoding((x >> 24) & 0x0F), (x >> 16) & 0xFF, x & 0xFF, btf)
+    if kind in (Kind.STRUCT, Kind.UNION):
+        members = []
+        for m_name, m_type, m_off in _U3.iter_unpack(buf[p : p + 12 * vlen]):
+            if kflag:
+                bit_off, bits = m_off & 0xFFFFFF, m_off >> 24
+            else:
+                bit_off, bits = m_off, 0
+            members.append(Member(get(m_name, type_id) if m_name else "", m_type, bit_off, bits))
+        return (Struct if kind == Kind.STRUCT else Union)(type_id, name, st, tuple(members), btf)
+    if kind == Kind.ENUM:
+        values = []
+        for v_name, v in _U2.iter_unpack(buf[p : p + 8 * vlen]):
+            if kflag and v >= 1 << 31:
+                v -= 1 << 32
+            values.append(EnumValue(get(v_name, type_id) if v_name else "", v))
+        return Enum(type_id, name, st, bool(kflag), tuple(values), btf)
+    if kind == Kind.ENUM64:
+        values = []
+        for v_name, lo, hi in _U3.iter_unpack(buf[p : p + 12 * vlen]):
+            v = hi << 32 | lo
+            if kflag and v >= 1 << 63:
+                v -= 1 << 64
+            values.append(EnumValue(get(v_name, type_id) if v_name else "", v))
+        return Enum64(type_id, name, st, bool(kflag), tuple(values), btf)
+    if kind == Kind.PTR:
+        return Ptr(type_id, name, st, btf)
+    if kind == Kind.TYPEDEF:
+        return Typedef(type_id, name, st, btf)
+    if kind == Kind.CONST:
+        return Const(type_id, name, st, btf)
+    if kind == Kind.VOLATILE:
+        return Volatile(type_id, name, st, btf)
+    if kind == Kind.RESTRICT:
+        return Restrict(type_id, name, st, btf)
+    if kind == Kind.TYPE_TAG:
+        return TypeTag(type_id, name, st, btf)
+    if kind == Kind.FUNC_PROTO:
+        params = [Param(get(p_name, type_id) if p_name else "", p_type)
+                  for p_name, p_type in _U2.iter_unpack(buf[p : p + 8 * vlen])]
+        variadic = bool(params) and params[-1].type_id == 0 and not params[-1].name
+        if variadic:
+            params.pop()
+        return FuncProto(type_id, name, st, tuple(params), variadic, btf)
+    if kind == Kind.FUNC:
+        return Func(type_id, name, st, _linkage(vlen, type_id), btf)
+    if kind == Kind.ARRAY:
+        elem, index_type, nelems = _U3.unpack_from(buf, p)
+        return Array(type_id, name, elem, index_type, nelems, btf)
+    if kind == Kind.FWD:
+        return Fwd(type_id, name, bool(kflag), btf)
+    if kind == Kind.VAR:
+        (linkage,) = _U1.unpack_from(buf, p)
+        return Var(type_id, name, st, _linkage(linkage, type_id), btf)
+    if kind == Kind.DATASEC:
+        vars_ = tuple(VarSecinfo(*v) for v in _U3.iter_unpack(buf[p : p + 12 * vlen]))
+        return Datasec(type_id, name, st, vars_, btf)
+    if kind == Kind.FLOAT:
+        return Float(type_id, name, st, btf)
+    if kind == Kind.DECL_TAG:
+        (idx,) = struct.unpack_from("<i", buf, p)
+        return DeclTag(type_id, name, st, idx, btf)
+    raise BtfError(f"unknown kind {kind}", type_id=type_id)  # scan_types rejects these first
