@@ -1,0 +1,63 @@
+"""Views of what the kernel reports: Features tables and object info summaries.
+
+Deterministic on purpose: rows sorted by name, no fds, and the volatile
+fields of an info object (ids, load times, run statistics) shown as they
+are but kept in the plain-text fallback too, so a notebook sanitizer can
+mask them with one rule.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .html import Raw, escape, kv_table, section, table, wrap
+
+if TYPE_CHECKING:  # views import models lazily; the type checker may look
+    from ..kernel.features import Features
+
+__all__ = ["features_dataframe", "features_html", "info_html"]
+
+_CLASS = {"yes": "bpfnb-ok", "no": "bpfnb-err", "unknown": "bpfnb-note"}
+
+
+def _support_cell(value: str) -> Raw:
+    return Raw(f'<span class="{_CLASS.get(value, "")}">{escape(value)}</span>')
+
+
+def features_html(features: Features) -> str:
+    """Three collapsible tables (features, program types, map types)."""
+    rows = features.rows()
+    parts = [f'<div class="bpfnb-note">{escape(features.note)}</div>']
+    for group, title in (("feature", "features"), ("prog_type", "program types"), ("map_type", "map types")):
+        mine = [(name, _support_cell(value)) for g, name, value in rows if g == group]
+        yes = sum(1 for g, _, value in rows if g == group and value == "yes")
+        body = table(("name", "supported"), mine, max_rows=None)
+        parts.append(section(f"{title}: {yes} of {len(mine)} supported", body, open=group == "feature"))
+    text = "\n".join(f"{g:10} {n:28} {v}" for g, n, v in rows)
+    return wrap("Kernel features", "".join(parts), text_fallback=text)
+
+
+def features_dataframe(features: Features) -> Any:
+    """One row per probe: group, name, support ("yes"/"no"/"unknown")."""
+    from .._optional import require
+
+    pd = require("pandas")
+    return pd.DataFrame(features.rows(), columns=["group", "name", "support"])
+
+
+def _value(value: Any) -> Any:
+    if hasattr(value, "name") and isinstance(value, int):  # an IntEnum: show its name
+        return f"{value.name.lower()} ({int(value)})"
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value) if value else "—"
+    return value
+
+
+def info_html(info: Any) -> str:
+    """A key/value table of a ProgInfo/MapInfo/LinkInfo/BtfInfo (``to_dict()``)."""
+    pairs = [(k, _value(v)) for k, v in info.to_dict().items()]
+    name = getattr(info, "name", "") or ""
+    kind = type(info).__name__.removesuffix("Info").lower()
+    title = f"{kind} #{info.id}" + (f" {name!r}" if name else "")
+    text = "\n".join(f"{k}: {v}" for k, v in pairs)
+    return wrap(title, kv_table(pairs), text_fallback=text)

@@ -1,0 +1,402 @@
+"""What this kernel supports, probed once with tiny maps, programs and BTF blobs.
+
+Each probe asks the kernel directly (the way ``bpftool feature probe`` and
+Aya's ``Features`` do) instead of comparing version numbers: distributions
+backport features and configs compile them out.  A probe has three
+outcomes, because a refusal is not always a "no": ``Support.YES``,
+``Support.NO`` (the kernel said EINVAL/EOPNOTSUPP: it does not know the
+thing) and ``Support.UNKNOWN`` (it refused for another reason, e.g. EPERM
+from lockdown, or we are unprivileged and did not ask).
+
+The BTF probes write their few bytes by hand with ``struct.pack``: they must
+not depend on the BTF writer, whose output they help to sanitise.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno as _errno
+import functools
+import os
+import struct
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
+
+from ..errors import KernelError
+from ..uapi import AttachType, FuncId, MapType, ProgType
+from ._ffi import ffi
+from .fd import Fd
+from .privilege import is_privileged
+from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, Cmd, _raw, btf_load, link_create, map_create, prog_load
+
+__all__ = ["FEATURE_NAMES", "Features", "Support", "can_use_bpf", "features"]
+
+_ENOTSUPP = 524
+#: errnos that mean "this kernel does not know that type/kind/flag".
+_NO = frozenset({_errno.EINVAL, _errno.EOPNOTSUPP, _ENOTSUPP})
+
+
+class Support(enum.Enum):
+    """A probe's answer; truthy only for YES."""
+
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+
+    def __bool__(self) -> bool:
+        return self is Support.YES
+
+
+# --- tiny instruction and BTF encoders ---------------------------------------
+
+
+def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+
+
+_RET0 = _insn(0xB7, 0) + _insn(0x95)  # r0 = 0; exit
+
+
+def _call(helper: int) -> bytes:
+    return _insn(0x85, imm=helper)
+
+
+def _btf_blob(types: bytes, strings: bytes) -> bytes:
+    """A raw BTF blob: 24-byte header (magic 0xeB9F, v1), types, strings."""
+    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings)) + types + strings
+
+
+def _btf_type(name_off: int, kind: int, vlen: int, size_or_type: int, *, kflag: bool = False) -> bytes:
+    return struct.pack("<III", name_off, (kind << 24) | (int(kflag) << 31) | vlen, size_or_type)
+
+
+_INT = _btf_type(1, 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)  # [1] int, signed 32 bits; "int" at offset 1
+_STRS = b"\0int\0x\0a\0.data\0tag\0float\0e\0"
+_S_X, _S_A, _S_DATA, _S_TAG, _S_FLOAT, _S_E = 5, 7, 9, 15, 19, 25
+
+#: kind -> (types after ``int``) for each BTF kind probe.
+_BTF_PROBES: dict[str, bytes] = {
+    "btf": b"",
+    "btf_func": _btf_type(0, 13, 1, 1) + struct.pack("<II", _S_A, 1) + _btf_type(_S_X, 12, 0, 2),
+    "btf_func_global": _btf_type(0, 13, 1, 1) + struct.pack("<II", _S_A, 1) + _btf_type(_S_X, 12, 1, 2),
+    "btf_datasec": _btf_type(_S_X, 14, 0, 1) + struct.pack("<I", 1)
+    + _btf_type(_S_DATA, 15, 1, 4) + struct.pack("<III", 2, 0, 4),
+    "btf_float": _btf_type(_S_FLOAT, 16, 0, 4),
+    "btf_decl_tag": _btf_type(_S_X, 14, 0, 1) + struct.pack("<I", 1) + _btf_type(_S_TAG, 17, 0, 2) + struct.pack("<i", -1),
+    "btf_type_tag": _btf_type(_S_TAG, 18, 0, 1) + _btf_type(0, 2, 0, 2),
+    "btf_enum64": _btf_type(_S_E, 19, 1, 8) + struct.pack("<IIi", _S_A, 1, 0),
+}
+
+def _strtab(*names: str) -> tuple[bytes, dict[str, int]]:
+    """A BTF string section and each name's offset in it."""
+    data, offsets = b"\0", {}
+    for name in names:
+        offsets[name] = len(data)
+        data += name.encode() + b"\0"
+    return data, offsets
+
+
+def _storage_btf() -> bytes:
+    """``struct val { int cnt; struct bpf_spin_lock l; }``: local-storage maps need a BTF value type."""
+    strs, off = _strtab("int", "bpf_spin_lock", "val", "cnt", "l")
+    types = (
+        _btf_type(off["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)                    # [1] int
+        + _btf_type(off["bpf_spin_lock"], 4, 1, 4) + struct.pack("<III", off["val"], 1, 0)     # [2] { int val; }
+        + _btf_type(off["val"], 4, 2, 8)                                                      # [3] struct val
+        + struct.pack("<III", off["cnt"], 1, 0) + struct.pack("<III", off["l"], 2, 32)
+    )
+    return _btf_blob(types, strs)
+
+
+# --- probing helpers -----------------------------------------------------------
+
+
+def _verdict(fn: Callable[[], Any], *, yes_errno: int | None = None, no: frozenset[int] = _NO,
+             log_needle: str | None = None) -> Support:
+    """Run ``fn``; success (or the errno that proves support) is YES."""
+    try:
+        result = fn()
+    except KernelError as exc:
+        if yes_errno is not None and exc.errno == yes_errno:
+            if log_needle is None or log_needle in getattr(exc, "log", ""):
+                return Support.YES
+        return Support.NO if exc.errno in no else Support.UNKNOWN
+    _close(result)
+    return Support.NO if yes_errno is not None else Support.YES
+
+
+def _close(result: Any) -> None:
+    if isinstance(result, Fd):
+        result.close()
+    elif isinstance(result, tuple):
+        for item in result:
+            _close(item)
+
+
+def _load(prog_type: ProgType, insns: bytes = _RET0, **kw: Any) -> Any:
+    return prog_load(prog_type, insns, "GPL", **kw)
+
+
+_PROG_EXTRA: dict[str, dict[str, Any]] = {
+    "CGROUP_SOCK_ADDR": {"expected_attach_type": "CGROUP_INET4_CONNECT"},
+    "CGROUP_SOCKOPT": {"expected_attach_type": "CGROUP_GETSOCKOPT"},
+    "SK_LOOKUP": {"expected_attach_type": "SK_LOOKUP"},
+    "LIRC_MODE2": {"expected_attach_type": "LIRC_MODE2"},
+    "NETFILTER": {"expected_attach_type": "NETFILTER"},
+    "TRACING": {"expected_attach_type": "TRACE_FENTRY", "attach_btf_id": 1},
+    "LSM": {"expected_attach_type": "LSM_MAC", "attach_btf_id": 1},
+    "EXT": {"attach_btf_id": 1},
+    "SYSCALL": {"prog_flags": BPF_F_SLEEPABLE},
+}
+#: Types that cannot load without a real target: a known refusal proves support.
+_PROG_EXPECT: dict[str, tuple[int, str | None]] = {
+    "TRACING": (_errno.EINVAL, "is not a function"),
+    "LSM": (_errno.EINVAL, "is not a function"),
+    "EXT": (_errno.EINVAL, "Cannot replace kernel functions"),
+    "STRUCT_OPS": (_ENOTSUPP, None),
+}
+
+
+def probe_prog_type(prog_type: ProgType) -> Support:
+    """Can a trivial program of this type load?  (special attrs as bpftool needs them)"""
+    kw: dict[str, Any] = {}
+    for key, value in _PROG_EXTRA.get(prog_type.name, {}).items():
+        kw[key] = getattr(AttachType, value) if key == "expected_attach_type" else value
+    if prog_type == ProgType.KPROBE:
+        kw["kern_version"] = _kernel_version_code()
+    yes_errno, needle = _PROG_EXPECT.get(prog_type.name, (None, None))
+    return _verdict(lambda: _load(prog_type, **kw), yes_errno=yes_errno, log_needle=needle)
+
+
+def _kernel_version_code() -> int:
+    parts = (os.uname().release.split("-")[0].split(".") + ["0", "0"])[:3]
+    try:
+        major, minor, patch = (int("".join(ch for ch in p if ch.isdigit()) or 0) for p in parts)
+    except ValueError:
+        return 0
+    return (major << 16) | (minor << 8) | min(patch, 255)
+
+
+def probe_map_type(map_type: MapType) -> Support:
+    """Can a minimal map of this type be created?  (sizes/flags/BTF as each type needs)"""
+    name = map_type.name
+    key, value, entries, kw = 4, 4, 1, {}
+    yes_errno = None
+    if name == "STACK_TRACE":
+        value = 8
+    elif name == "LPM_TRIE":
+        key, value, kw = 8, 8, {"map_flags": BPF_F_NO_PREALLOC}
+    elif map_type in (MapType.CGROUP_STORAGE, MapType.PERCPU_CGROUP_STORAGE):
+        key, value, entries = 16, 8, 0  # sizeof(struct bpf_cgroup_storage_key), padded
+    elif name in ("QUEUE", "STACK", "BLOOM_FILTER"):
+        key = 0
+    elif name in ("RINGBUF", "USER_RINGBUF"):
+        key, value, entries = 0, 0, os.sysconf("SC_PAGE_SIZE")
+    elif name == "ARENA":
+        key, value, entries, kw = 0, 0, 1, {"map_flags": BPF_F_MMAPABLE}
+    elif name == "STRUCT_OPS":
+        kw, yes_errno = {"btf_vmlinux_value_type_id": 1}, _ENOTSUPP
+    elif name in ("SK_STORAGE", "INODE_STORAGE", "TASK_STORAGE", "CGRP_STORAGE"):
+        def create_storage() -> Fd:
+            with btf_load(_storage_btf())[0] as btf:
+                return map_create(map_type, 4, 8, 0, map_flags=BPF_F_NO_PREALLOC, btf_fd=btf,
+                                  btf_key_type_id=1, btf_value_type_id=3)
+        return _verdict(create_storage)
+    elif name in ("ARRAY_OF_MAPS", "HASH_OF_MAPS"):
+        def create_outer() -> Fd:
+            with map_create(MapType.HASH, 4, 4, 1) as inner:
+                return map_create(map_type, 4, 4, 1, inner_map_fd=inner)
+        return _verdict(create_outer)
+    return _verdict(lambda: map_create(map_type, key, value, entries, **kw), yes_errno=yes_errno)
+
+
+def _probe_btf(kind: str) -> Support:
+    blob = _btf_blob(_INT + _BTF_PROBES[kind], _STRS)
+    return _verdict(lambda: btf_load(blob))
+
+
+def _probe_helper(prog_type: ProgType, body: bytes) -> Support:
+    """A program calling one helper: 'invalid/unknown func' in the log means NO."""
+    try:
+        _close(_load(prog_type, body))
+        return Support.YES
+    except KernelError as exc:
+        text = getattr(exc, "log", "")
+        if "invalid func" in text or "unknown func" in text or "cannot use helper" in text:
+            return Support.NO
+        return Support.NO if exc.errno in _NO and not text else Support.UNKNOWN
+
+
+def _probe_global_data() -> Support:
+    def load() -> Any:
+        with map_create(MapType.ARRAY, 4, 8, 1) as m:
+            # r1 = map_value(m) + 0 (ld_imm64 with BPF_PSEUDO_MAP_VALUE); *(u64 *)(r1 + 0) = 42
+            body = (_insn(0x18, 1, 2, 0, m.fileno()) + _insn(0, imm=0)
+                    + _insn(0x7A, 1, 0, 0, 42) + _RET0)
+            return _load(ProgType.SOCKET_FILTER, body)
+    return _verdict(load)
+
+
+def _raw_link_create(prog: Fd, target: int, attach_type: int) -> int:
+    attr = ffi.new("struct bpf_attr_link_create *")
+    attr.prog_fd = prog.fileno()
+    attr.target_fd = target
+    attr.attach_type = attach_type
+    result, err = _raw(Cmd.LINK_CREATE, attr)
+    if result >= 0:
+        os.close(result)
+        return 0
+    return err
+
+
+def _probe_link(prog_type: ProgType, attach_name: str, yes: int) -> Support:
+    """Link to a target that cannot exist: ``yes`` (EBADF/ENODEV) proves the attach type is known."""
+    attach = getattr(AttachType, attach_name, None)
+    if attach is None:
+        return Support.NO
+    try:
+        prog = _load(prog_type, expected_attach_type=attach if prog_type == ProgType.SCHED_CLS else 0).fd
+    except KernelError:
+        return Support.UNKNOWN
+    with prog:
+        err = _raw_link_create(prog, 0xFFFFFFFF, int(attach))
+    if err == yes:
+        return Support.YES
+    return Support.NO if err in _NO else Support.UNKNOWN
+
+
+def _probe_kprobe_attach() -> Support:
+    if os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
+        return Support.YES
+    if os.path.isdir("/sys/bus/event_source/devices"):
+        return Support.NO
+    return Support.UNKNOWN
+
+
+# --- the model -------------------------------------------------------------------
+
+#: Named feature probes, in display order.
+FEATURE_NAMES: tuple[str, ...] = (
+    "prog_name", "probe_read_kernel", "perf_link", "bpf_global_data", "bpf_cookie", "cpumap_prog_id",
+    "devmap_prog_id", "btf", "btf_func", "btf_func_global", "btf_datasec", "btf_float", "btf_decl_tag",
+    "btf_type_tag", "btf_enum64", "tcx", "netkit", "kprobe_attach",
+)
+
+
+@dataclass(frozen=True)
+class Features:
+    """This kernel's answers; ``prog_types``/``map_types`` hold the supported ones.
+
+    ``prog_type_support``/``map_type_support`` keep all three states, so a
+    type the probe could not decide (e.g. fentry refused with EPERM by a
+    locked-down kernel) is not reported as missing.
+    """
+
+    privileged: bool
+    note: str
+    prog_name: Support
+    probe_read_kernel: Support
+    perf_link: Support
+    bpf_global_data: Support
+    bpf_cookie: Support
+    cpumap_prog_id: Support
+    devmap_prog_id: Support
+    btf: Support
+    btf_func: Support
+    btf_func_global: Support
+    btf_datasec: Support
+    btf_float: Support
+    btf_decl_tag: Support
+    btf_type_tag: Support
+    btf_enum64: Support
+    tcx: Support
+    netkit: Support
+    kprobe_attach: Support
+    prog_type_support: dict[ProgType, Support] = field(default_factory=dict, hash=False, repr=False)
+    map_type_support: dict[MapType, Support] = field(default_factory=dict, hash=False, repr=False)
+
+    @property
+    def prog_types(self) -> frozenset[ProgType]:
+        return frozenset(t for t, s in self.prog_type_support.items() if s is Support.YES)
+
+    @property
+    def map_types(self) -> frozenset[MapType]:
+        return frozenset(t for t, s in self.map_type_support.items() if s is Support.YES)
+
+    def named(self) -> dict[str, Support]:
+        """The named probes, in display order."""
+        return {name: getattr(self, name) for name in FEATURE_NAMES}
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(group, name, support) for every probe: features, then prog and map types."""
+        out = [("feature", n, s.value) for n, s in self.named().items()]
+        out += [("prog_type", t.name.lower(), s.value) for t, s in sorted(self.prog_type_support.items())]
+        out += [("map_type", t.name.lower(), s.value) for t, s in sorted(self.map_type_support.items())]
+        return out
+
+    def to_dataframe(self) -> Any:
+        from ..display.kernel import features_dataframe
+
+        return features_dataframe(self)
+
+    def _repr_html_(self) -> str:
+        from ..display.kernel import features_html
+
+        return features_html(self)
+
+    def __repr__(self) -> str:
+        yes = sum(1 for s in self.named().values() if s is Support.YES)
+        return (f"<Features {yes}/{len(FEATURE_NAMES)} features, {len(self.prog_types)} prog types, "
+                f"{len(self.map_types)} map types{'' if self.privileged else ' (unprivileged: unknown)'}>")
+
+
+def can_use_bpf() -> bool:
+    """May this process create maps and load programs?
+
+    CAP_BPF or CAP_SYS_ADMIN in the effective set, *and* a real one-entry
+    array map creation succeeds (a seccomp filter or LSM can still say no).
+    """
+    if not is_privileged():
+        return False
+    try:
+        map_create(MapType.ARRAY, 4, 4, 1).close()
+    except (KernelError, OSError):
+        return False
+    return True
+
+
+def _unknown(note: str) -> Features:
+    values = {name: Support.UNKNOWN for name in FEATURE_NAMES}
+    return Features(privileged=False, note=note, **values,
+                    prog_type_support={t: Support.UNKNOWN for t in ProgType if t != ProgType.UNSPEC},
+                    map_type_support={t: Support.UNKNOWN for t in MapType if t != MapType.UNSPEC})
+
+
+@functools.cache
+def features() -> Features:
+    """Probe once per process (``features.cache_clear()`` to probe again).
+
+    Never raises: without privileges every answer is UNKNOWN and ``note``
+    says why.
+    """
+    if not can_use_bpf():
+        return _unknown("bpf() is not usable by this process (needs CAP_BPF or CAP_SYS_ADMIN): nothing was probed")
+    trace_arg = _insn(0xBF, 1, 10) + _insn(0x07, 1, imm=-8) + _insn(0xB7, 2, imm=8) + _insn(0xB7, 3, imm=0)
+    values = {
+        "prog_name": _verdict(lambda: _load(ProgType.SOCKET_FILTER, name="bpfnb_probe")),
+        "probe_read_kernel": _probe_helper(ProgType.TRACEPOINT, trace_arg + _call(FuncId.probe_read_kernel) + _RET0),
+        "perf_link": _probe_link(ProgType.TRACEPOINT, "PERF_EVENT", _errno.EBADF),
+        "bpf_global_data": _probe_global_data(),
+        "bpf_cookie": _probe_helper(ProgType.TRACEPOINT, _call(FuncId.get_attach_cookie) + _RET0),
+        "cpumap_prog_id": _verdict(lambda: map_create(MapType.CPUMAP, 4, 8, 1)),
+        "devmap_prog_id": _verdict(lambda: map_create(MapType.DEVMAP, 4, 8, 1)),
+        **{kind: _probe_btf(kind) for kind in _BTF_PROBES},
+        "tcx": _probe_link(ProgType.SCHED_CLS, "TCX_INGRESS", _errno.ENODEV),
+        "netkit": _probe_link(ProgType.SCHED_CLS, "NETKIT_PRIMARY", _errno.ENODEV),
+        "kprobe_attach": _probe_kprobe_attach(),
+    }
+    progs = {t: probe_prog_type(t) for t in ProgType if t != ProgType.UNSPEC}
+    maps = {t: probe_map_type(t) for t in MapType if t != MapType.UNSPEC}
+    return Features(privileged=True, note="probed with bpf() on this kernel", **values,
+                    prog_type_support=progs, map_type_support=maps)
+

@@ -1,0 +1,287 @@
+"""BPF_OBJ_GET_INFO_BY_FD as dataclasses: ProgInfo, MapInfo, LinkInfo, BtfInfo.
+
+The kernel fills at most ``info_len`` bytes, so the call is made with our
+struct size and whatever the kernel knows comes back.  Arrays (a program's
+map ids, its translated instructions, a link's tracepoint name, a BTF
+blob) take the second-call pattern: the first call reports counts, the
+second passes buffers of exactly that size.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from ..uapi import AttachType, LinkType, MapType, ProgType
+from ._ffi import ffi
+from .fd import FdLike, fd_number
+from .syscall import Cmd, bpf
+
+__all__ = ["BtfInfo", "LinkInfo", "MapInfo", "ProgInfo", "btf_info", "link_info", "map_info", "obj_get_info_by_fd",
+           "prog_info"]
+
+
+def _enum(enum: Any, value: int) -> Any:
+    """An enum member, or the plain int for values newer than our tables."""
+    try:
+        return enum(value)
+    except ValueError:
+        return int(value)
+
+
+def _cstr(chars: Any) -> str:
+    return ffi.string(chars).decode("utf-8", errors="replace")
+
+
+def _get_info(fd: FdLike, ctype: str, info: Any = None) -> Any:
+    """One BPF_OBJ_GET_INFO_BY_FD call into ``info`` (new zeroed struct if None)."""
+    if info is None:
+        info = ffi.new(f"{ctype} *")
+    attr = ffi.new("struct bpf_attr_info *")
+    attr.bpf_fd = fd_number(fd)
+    attr.info_len = ffi.sizeof(ctype)
+    attr.info = int(ffi.cast("uintptr_t", info))
+    bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
+    return info
+
+
+@dataclass(frozen=True)
+class ProgInfo:
+    """What the kernel says about a loaded program (``bpftool prog show``)."""
+
+    id: int
+    type: ProgType | int
+    name: str
+    tag: str  # 16 hex digits: the first 8 bytes of SHA-1 over the xlated insns
+    jited_prog_len: int
+    xlated_prog_len: int
+    load_time: int  # ns since boot (CLOCK_BOOTTIME)
+    created_by_uid: int
+    map_ids: tuple[int, ...]
+    ifindex: int
+    gpl_compatible: bool
+    netns_dev: int
+    netns_ino: int
+    btf_id: int
+    nr_func_info: int
+    nr_line_info: int
+    run_time_ns: int
+    run_cnt: int
+    recursion_misses: int
+    verified_insns: int
+    attach_btf_obj_id: int
+    attach_btf_id: int
+    xlated: bytes | None = field(default=None, repr=False)
+
+    def _repr_html_(self) -> str:
+        from ..display.kernel import info_html
+
+        return info_html(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "xlated"}
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    """What the kernel says about a map (``bpftool map show``)."""
+
+    id: int
+    type: MapType | int
+    name: str
+    key_size: int
+    value_size: int
+    max_entries: int
+    map_flags: int
+    ifindex: int
+    btf_vmlinux_value_type_id: int
+    netns_dev: int
+    netns_ino: int
+    btf_id: int
+    btf_key_type_id: int
+    btf_value_type_id: int
+    btf_vmlinux_id: int
+    map_extra: int
+
+    def _repr_html_(self) -> str:
+        from ..display.kernel import info_html
+
+        return info_html(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """A link: its type, program, and the attach-specific fields in ``details``."""
+
+    id: int
+    type: LinkType | int
+    prog_id: int
+    details: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def _repr_html_(self) -> str:
+        from ..display.kernel import info_html
+
+        return info_html(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "prog_id": self.prog_id, **self.details}
+
+
+@dataclass(frozen=True)
+class BtfInfo:
+    """A loaded BTF object; ``data`` is the raw blob when it was asked for."""
+
+    id: int
+    name: str
+    btf_size: int
+    kernel_btf: bool
+    data: bytes | None = field(default=None, repr=False)
+
+    def _repr_html_(self) -> str:
+        from ..display.kernel import info_html
+
+        return info_html(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "btf_size": self.btf_size, "kernel_btf": self.kernel_btf}
+
+
+def prog_info(fd: FdLike, *, xlated: bool = False) -> ProgInfo:
+    """ProgInfo for a program fd; ``xlated=True`` also fetches the translated insns."""
+    first = _get_info(fd, "struct bpf_prog_info")
+    nr_maps = int(first.nr_map_ids)
+    xlen = int(first.xlated_prog_len) if xlated else 0
+    map_ids: tuple[int, ...] = ()
+    xbytes = None
+    if nr_maps or xlen:
+        second = ffi.new("struct bpf_prog_info *")
+        ids = ffi.new("uint32_t[]", max(nr_maps, 1))
+        xbuf = ffi.new("char[]", max(xlen, 1))
+        second.nr_map_ids = nr_maps
+        second.map_ids = int(ffi.cast("uintptr_t", ids))
+        if xlen:
+            second.xlated_prog_len = xlen
+            second.xlated_prog_insns = int(ffi.cast("uintptr_t", xbuf))
+        _get_info(fd, "struct bpf_prog_info", second)
+        map_ids = tuple(ids[0 : min(nr_maps, int(second.nr_map_ids))])
+        if xlen:
+            xbytes = ffi.buffer(xbuf, min(xlen, int(second.xlated_prog_len)))[:]
+    i = first
+    return ProgInfo(
+        id=i.id, type=_enum(ProgType, i.type), name=_cstr(i.name), tag=bytes(ffi.buffer(i.tag)).hex(),
+        jited_prog_len=i.jited_prog_len, xlated_prog_len=i.xlated_prog_len, load_time=i.load_time,
+        created_by_uid=i.created_by_uid, map_ids=map_ids, ifindex=i.ifindex, gpl_compatible=bool(i.gpl_compatible),
+        netns_dev=i.netns_dev, netns_ino=i.netns_ino, btf_id=i.btf_id, nr_func_info=i.nr_func_info,
+        nr_line_info=i.nr_line_info, run_time_ns=i.run_time_ns, run_cnt=i.run_cnt,
+        recursion_misses=i.recursion_misses, verified_insns=i.verified_insns,
+        attach_btf_obj_id=i.attach_btf_obj_id, attach_btf_id=i.attach_btf_id, xlated=xbytes,
+    )
+
+
+def map_info(fd: FdLike) -> MapInfo:
+    """MapInfo for a map fd."""
+    i = _get_info(fd, "struct bpf_map_info")
+    return MapInfo(
+        id=i.id, type=_enum(MapType, i.type), name=_cstr(i.name), key_size=i.key_size, value_size=i.value_size,
+        max_entries=i.max_entries, map_flags=i.map_flags, ifindex=i.ifindex,
+        btf_vmlinux_value_type_id=i.btf_vmlinux_value_type_id, netns_dev=i.netns_dev, netns_ino=i.netns_ino,
+        btf_id=i.btf_id, btf_key_type_id=i.btf_key_type_id, btf_value_type_id=i.btf_value_type_id,
+        btf_vmlinux_id=i.btf_vmlinux_id, map_extra=i.map_extra,
+    )
+
+
+def btf_info(fd: FdLike, *, data: bool = False) -> BtfInfo:
+    """BtfInfo for a BTF fd; ``data=True`` also copies the raw BTF blob out."""
+    first = _get_info(fd, "struct bpf_btf_info")
+    # The name needs a buffer even on the first call; 64 fits module names.
+    second = ffi.new("struct bpf_btf_info *")
+    name = ffi.new("char[]", 64)
+    second.name = int(ffi.cast("uintptr_t", name))
+    second.name_len = 64
+    blob = None
+    if data:
+        blob = ffi.new("char[]", max(int(first.btf_size), 1))
+        second.btf = int(ffi.cast("uintptr_t", blob))
+        second.btf_size = first.btf_size
+    _get_info(fd, "struct bpf_btf_info", second)
+    return BtfInfo(
+        id=second.id, name=ffi.string(name).decode("utf-8", errors="replace"), btf_size=second.btf_size,
+        kernel_btf=bool(second.kernel_btf),
+        data=ffi.buffer(blob, int(second.btf_size))[:] if blob is not None else None,
+    )
+
+
+def _string_field(fd: FdLike, part: str, ptr_field: str, len_field: str, length: int) -> str:
+    """Second call for a link's string (tracepoint name, iter target...)."""
+    if not length:
+        return ""
+    info = ffi.new("struct bpf_link_info *")
+    buf = ffi.new("char[]", length + 1)
+    sub = getattr(info, part)
+    setattr(sub, ptr_field, int(ffi.cast("uintptr_t", buf)))
+    setattr(sub, len_field, length + 1)
+    _get_info(fd, "struct bpf_link_info", info)
+    return ffi.string(buf).decode("utf-8", errors="replace")
+
+
+def link_info(fd: FdLike) -> LinkInfo:
+    """LinkInfo for a link fd; ``details`` holds the fields of its link type."""
+    i = _get_info(fd, "struct bpf_link_info")
+    ltype = _enum(LinkType, i.type)
+    d: dict[str, Any] = {}
+    if ltype == LinkType.RAW_TRACEPOINT:
+        d["tp_name"] = _string_field(fd, "raw_tracepoint", "tp_name", "tp_name_len", i.raw_tracepoint.tp_name_len)
+        d["cookie"] = i.raw_tracepoint.cookie
+    elif ltype == LinkType.TRACING:
+        t = i.tracing
+        d.update(attach_type=_enum(AttachType, t.attach_type), target_obj_id=t.target_obj_id,
+                 target_btf_id=t.target_btf_id, cookie=t.cookie)
+    elif ltype == LinkType.CGROUP:
+        d.update(cgroup_id=i.cgroup.cgroup_id, attach_type=_enum(AttachType, i.cgroup.attach_type))
+    elif ltype == LinkType.ITER:
+        d["target_name"] = _string_field(fd, "iter", "target_name", "target_name_len", i.iter.target_name_len)
+        d["map_id"] = i.iter.map.map_id
+    elif ltype == LinkType.NETNS:
+        d.update(netns_ino=i.netns.netns_ino, attach_type=_enum(AttachType, i.netns.attach_type))
+    elif ltype == LinkType.XDP:
+        d["ifindex"] = i.xdp.ifindex
+    elif ltype == LinkType.STRUCT_OPS:
+        d["map_id"] = i.struct_ops.map_id
+    elif ltype == LinkType.NETFILTER:
+        n = i.netfilter
+        d.update(pf=n.pf, hooknum=n.hooknum, priority=n.priority, flags=n.flags)
+    elif ltype == LinkType.KPROBE_MULTI:
+        d.update(count=i.kprobe_multi.count, flags=i.kprobe_multi.flags, missed=i.kprobe_multi.missed)
+    elif ltype == LinkType.UPROBE_MULTI:
+        d.update(count=i.uprobe_multi.count, flags=i.uprobe_multi.flags, pid=i.uprobe_multi.pid)
+    elif ltype == LinkType.PERF_EVENT:
+        d["perf_event_type"] = i.perf_event.type
+    elif ltype in (LinkType.TCX, LinkType.NETKIT):
+        part = i.tcx if ltype == LinkType.TCX else i.netkit
+        d.update(ifindex=part.ifindex, attach_type=_enum(AttachType, part.attach_type))
+    elif ltype == LinkType.SOCKMAP:
+        d.update(map_id=i.sockmap.map_id, attach_type=_enum(AttachType, i.sockmap.attach_type))
+    return LinkInfo(id=i.id, type=ltype, prog_id=i.prog_id, details=d)
+
+
+Info = Union[ProgInfo, MapInfo, LinkInfo, BtfInfo]
+
+_BY_INODE_NAME = {"bpf-prog": prog_info, "bpf-map": map_info, "bpf_link": link_info, "btf": btf_info}
+
+
+def obj_get_info_by_fd(fd: FdLike) -> Info:
+    """The info of whatever bpf object ``fd`` is, told apart by its anon inode name.
+
+    ``/proc/self/fd/N`` reads ``anon_inode:bpf-map`` (``bpf-prog``,
+    ``bpf_link``, ``btf``), which saves guessing the struct to pass.
+    """
+    target = os.readlink(f"/proc/self/fd/{fd_number(fd)}")
+    kind = target.removeprefix("anon_inode:")
+    try:
+        return _BY_INODE_NAME[kind](fd)
+    except KeyError:
+        raise ValueError(f"fd {fd_number(fd)} is not a bpf map/prog/link/btf ({target})") from None
