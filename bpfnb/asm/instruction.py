@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InstructionError
@@ -300,72 +301,147 @@ def _enum_or_none(enum: Any, value: int) -> Any:
         return None
 
 
-def _regs(insn: Instruction, *, dst: bool = True, src: bool = False) -> str | None:
-    if dst and insn.dst > _MAX_REG:
-        return f"dst register r{insn.dst} out of range"
-    if src and insn.src > _MAX_REG:
-        return f"src register r{insn.src} out of range"
+_Check = Callable[[Instruction], "str | None"]
+
+
+def _regs_check(*, dst: bool = True, src: bool = False) -> _Check:
+    """A checker for the registers an instruction uses (r0..r10)."""
+
+    def check(insn: Instruction) -> str | None:
+        if dst and insn.dst > _MAX_REG:
+            return f"dst register r{insn.dst} out of range"
+        if src and insn.src > _MAX_REG:
+            return f"src register r{insn.src} out of range"
+        return None
+
+    return check
+
+
+def _invalid(message: str) -> _Check:
+    return lambda insn: message
+
+
+def _all(*checks: _Check) -> _Check:
+    def check(insn: Instruction) -> str | None:
+        for c in checks:
+            problem = c(insn)
+            if problem is not None:
+                return problem
+        return None
+
+    return check
+
+
+def _ld_imm64(insn: Instruction) -> str | None:
+    if insn.src not in _PSEUDO_LD:
+        return f"ld_imm64 with unknown pseudo src {insn.src}"
     return None
 
 
-def _problem(insn: Instruction) -> str | None:  # noqa: C901 - one branch per class reads best
-    code = insn.opcode
+def _atomic(narrow: bool) -> _Check:
+    def check(insn: Instruction) -> str | None:
+        if insn.imm not in _ATOMIC_IMMS:
+            return f"unknown atomic op {insn.imm:#x}"
+        if narrow and insn.imm not in _NARROW_ATOMICS:
+            return f"atomic op {AtomicOp(insn.imm).name} needs a 32- or 64-bit access"
+        return None
+
+    return check
+
+
+def _end(insn: Instruction) -> str | None:
+    if insn.imm not in (16, 32, 64):
+        return f"byte swap width {insn.imm} is not 16, 32 or 64"
+    return None
+
+
+def _signed_flag(insn: Instruction) -> str | None:
+    if insn.off not in (0, 1):
+        return f"div/mod with off={insn.off} (only 0 unsigned, 1 signed)"
+    return None
+
+
+def _movsx(widths: tuple[int, ...], x: bool) -> _Check:
+    def check(insn: Instruction) -> str | None:
+        if insn.off and (insn.off not in widths or not x):
+            return f"movsx with off={insn.off}"
+        return None
+
+    return check
+
+
+def _call(insn: Instruction) -> str | None:
+    if insn.src not in _PSEUDO_CALL:
+        return f"call with unknown pseudo src {insn.src}"
+    return None
+
+
+def _jcond(insn: Instruction) -> str | None:
+    if insn.src != 0:
+        return f"jcond with unknown src {insn.src}"
+    return None
+
+
+def _no_check(insn: Instruction) -> None:
+    return None
+
+
+def _checker(code: int) -> _Check:  # noqa: C901 - one branch per class reads best
+    """What must hold for an instruction with opcode ``code`` to exist."""
     cls = code & CLASS_MASK
     if cls == InsnClass.LD:
         if code == LD_IMM64:
-            if insn.src not in PseudoLdImm64._value2member_map_:
-                return f"ld_imm64 with unknown pseudo src {insn.src}"
-            return _regs(insn)
+            return _all(_ld_imm64, _regs_check())
         if code & ~CLASS_MASK in _LD_LEGACY:
-            return _regs(insn, dst=False, src=(code & MODE_MASK) == Mode.IND)
-        return f"unknown opcode {code:#04x} in class LD"
+            return _regs_check(dst=False, src=(code & MODE_MASK) == Mode.IND)
+        return _invalid(f"unknown opcode {code:#04x} in class LD")
     if cls <= InsnClass.STX:
         mode = code & MODE_MASK
         size = code & SIZE_MASK
         if mode == Mode.MEM:
-            return _regs(insn, src=cls in (InsnClass.LDX, InsnClass.STX))
+            return _regs_check(src=cls in (InsnClass.LDX, InsnClass.STX))
         if cls == InsnClass.LDX and mode == Mode.MEMSX and size != Size.DW:
-            return _regs(insn, src=True)
+            return _regs_check(src=True)
         if cls == InsnClass.STX and mode == Mode.ATOMIC:
-            if insn.imm not in _ATOMIC_IMMS:
-                return f"unknown atomic op {insn.imm:#x}"
-            if size in (Size.B, Size.H) and insn.imm not in _NARROW_ATOMICS:
-                return f"atomic op {AtomicOp(insn.imm).name} needs a 32- or 64-bit access"
-            return _regs(insn, src=True)
-        return f"unknown opcode {code:#04x} in class {InsnClass(cls).name}"
+            return _all(_atomic(size in (Size.B, Size.H)), _regs_check(src=True))
+        return _invalid(f"unknown opcode {code:#04x} in class {InsnClass(cls).name}")
     op = code & OP_MASK
     x = bool(code & SOURCE_MASK)
+    regs = _regs_check(src=x)
     if cls in (InsnClass.ALU, InsnClass.ALU64):
         if op > AluOp.END:
-            return f"unknown ALU op {op:#04x}"
-        if op == AluOp.NEG and x:
-            return "neg takes no source operand"
+            return _invalid(f"unknown ALU op {op:#04x}")
+        if op == AluOp.NEG:
+            return _invalid("neg takes no source operand") if x else regs
         if op == AluOp.END:
             if cls == InsnClass.ALU64 and x:
-                return "unknown opcode: bswap has no register form"
-            if insn.imm not in (16, 32, 64):
-                return f"byte swap width {insn.imm} is not 16, 32 or 64"
-        if op in (AluOp.DIV, AluOp.MOD) and insn.off not in (0, 1):
-            return f"div/mod with off={insn.off} (only 0 unsigned, 1 signed)"
-        if op == AluOp.MOV and insn.off:
-            allowed = (8, 16, 32) if cls == InsnClass.ALU64 else (8, 16)
-            if insn.off not in allowed or not x:
-                return f"movsx with off={insn.off}"
-        return _regs(insn, src=x)
+                return _invalid("unknown opcode: bswap has no register form")
+            return _all(_end, regs)
+        if op in (AluOp.DIV, AluOp.MOD):
+            return _all(_signed_flag, regs)
+        if op == AluOp.MOV:
+            return _all(_movsx((8, 16, 32) if cls == InsnClass.ALU64 else (8, 16), x), regs)
+        return regs
     # JMP / JMP32
     if op > JmpOp.JCOND:
-        return f"unknown jump op {op:#04x}"
+        return _invalid(f"unknown jump op {op:#04x}")
     if op in (JmpOp.JA, JmpOp.CALL, JmpOp.EXIT, JmpOp.JCOND):
         if x:
-            return f"{JmpOp(op).name} has no register form"
+            return _invalid(f"{JmpOp(op).name} has no register form")
         if cls == InsnClass.JMP32 and op != JmpOp.JA:
-            return f"{JmpOp(op).name} does not exist in class JMP32"
-        if op == JmpOp.CALL and insn.src not in PseudoCall._value2member_map_:
-            return f"call with unknown pseudo src {insn.src}"
-        if op == JmpOp.JCOND and insn.src != 0:
-            return f"jcond with unknown src {insn.src}"
-        return None
-    return _regs(insn, src=x)
+            return _invalid(f"{JmpOp(op).name} does not exist in class JMP32")
+        return {JmpOp.CALL: _call, JmpOp.JCOND: _jcond}.get(JmpOp(op), _no_check)
+    return regs
+
+
+_PSEUDO_LD = frozenset(int(p) for p in PseudoLdImm64)
+_PSEUDO_CALL = frozenset(int(p) for p in PseudoCall)
+#: One checker per opcode byte, built once: validation is then a table lookup.
+_CHECKS: tuple[_Check, ...] = tuple(_checker(code) for code in range(256))
+
+
+def _problem(insn: Instruction) -> str | None:
+    return _CHECKS[insn.opcode](insn)
 
 
 def decode(data: bytes | bytearray | memoryview, *, where: str | None = None) -> list[Instruction]:
