@@ -37,7 +37,7 @@ _DATA_KINDS = (SectionKind.DATA, SectionKind.RODATA, SectionKind.BSS)
 _MAP_KINDS = (SectionKind.MAPS, SectionKind.BTF_MAPS)
 #: A .bss larger than this cannot become a map value: refuse before allocating it.
 _MAX_NOBITS = 1 << 30
-_PYELFTOOLS_ERRORS = (ELFError, ELFParseError, struct.error, ValueError, KeyError, IndexError, AssertionError, TypeError, UnicodeDecodeError)
+_PYELFTOOLS_ERRORS = (ELFError, ELFParseError, struct.error, ValueError, KeyError, IndexError, AssertionError, TypeError, OverflowError)
 
 
 @dataclass
@@ -219,9 +219,20 @@ class _Parser:
         if little != (sys.byteorder == "little"):
             order = "little" if little else "big"
             raise self.fail(f"{order}-endian object on a {sys.byteorder}-endian host: the kernel only loads host byte order")
-        machine = struct.unpack_from("<H" if little else ">H", d, 18)[0]
+        machine = struct.unpack_from("<H", d, 18)[0]
         if machine != EM_BPF:
             raise self.fail(f"e_machine is {machine}, not EM_BPF ({EM_BPF}): not an eBPF object")
+        # Section-header table bounds, checked before pyelftools seeks anywhere.
+        shoff, = struct.unpack_from("<Q", d, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", d, 0x3A)
+        if shnum == 0:
+            raise self.fail("no section headers")
+        if shentsize != 64:
+            raise self.fail(f"e_shentsize is {shentsize}, not 64")
+        if shoff + shnum * 64 > len(d):
+            raise self.fail(f"section headers at {shoff:#x} ({shnum} × 64 bytes) run past the end of the file ({len(d):#x})")
+        if shstrndx >= shnum:
+            raise self.fail(f"e_shstrndx {shstrndx} is not a section (there are {shnum})")
 
     def _sections(self, elf: ELFFile) -> list[Section]:
         n = elf.num_sections()
