@@ -33,6 +33,7 @@ SYS_BTF = Path("/sys/kernel/btf")
 POINTER_SIZE = 8  # BPF is a 64-bit target
 
 _CACHE: dict[tuple, Btf] = {}
+_KINDS = tuple(Kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,9 @@ class Btf:
         self.start_id = len(base) if base is not None else 1
         self._types: dict[int, BtfType] = {}
         self._names: dict[str, list[int]] | None = None
+        self._kinds: list[Kind] | None = None
+        self._sizes: dict[int, int] = {}
+        self._aligns: dict[int, int] = {}
 
     # -- construction ---------------------------------------------------------
 
@@ -160,14 +164,35 @@ class Btf:
 
     def kind_of(self, type_id: int) -> Kind:
         """The kind of a type without decoding it."""
-        if type_id == 0:
-            return Kind.UNKN
-        if type_id < self.start_id and self.base is not None:
-            return self.base.kind_of(type_id)
         index = type_id - self.start_id
-        if not 0 <= index < len(self._table.kinds):
-            raise BtfError(f"type id out of range (0..{len(self) - 1})", type_id=type_id)
-        return Kind(int(self._table.kinds[index]))
+        if index >= 0:
+            kinds = self._kinds
+            if kinds is None:
+                kinds = self._kinds = [_KINDS[k] for k in self._table.kinds.tolist()]
+            if index < len(kinds):
+                return kinds[index]
+        elif type_id == 0:
+            return Kind.UNKN
+        elif self.base is not None and type_id > 0:
+            return self.base.kind_of(type_id)
+        raise BtfError(f"type id out of range (0..{len(self) - 1})", type_id=type_id)
+
+    def name_offset(self, type_id: int) -> int:
+        """Offset of a type's name in the string section (0: anonymous), no decoding."""
+        if type_id < self.start_id:
+            return self.base.name_offset(type_id) if self.base is not None and type_id > 0 else 0
+        return int(self._table.name_offs[type_id - self.start_id])
+
+    def ids_of_kind(self, *kinds: Kind | str | int) -> np.ndarray:
+        """Ids (own, not base) of the given kinds, from the kind column."""
+        wanted = [int(Kind.parse(k)) for k in kinds]
+        return np.flatnonzero(np.isin(self._table.kinds, wanted)) + self.start_id
+
+    def referenced_ids(self) -> np.ndarray:
+        """Every type id some own record refers to (members, params, targets...)."""
+        from .parser import referenced_type_ids
+
+        return referenced_type_ids(self._table)
 
     def kind_counts(self) -> dict[Kind, int]:
         """How many types of each kind this blob defines (base excluded)."""
@@ -244,6 +269,12 @@ class Btf:
 
     def size_of(self, type_id: int) -> int:
         """Size in bytes, like ``sizeof``; BtfError for void, functions, fwd."""
+        size = self._sizes.get(type_id)
+        if size is None:
+            size = self._sizes[type_id] = self._size_of(type_id)
+        return size
+
+    def _size_of(self, type_id: int) -> int:
         seen = 0
         mult = 1
         while True:
@@ -266,6 +297,12 @@ class Btf:
 
     def align_of(self, type_id: int) -> int:
         """Natural alignment; 1 for a struct whose member offsets imply ``packed``."""
+        align = self._aligns.get(type_id)
+        if align is None:
+            align = self._aligns[type_id] = self._align_of(type_id)
+        return align
+
+    def _align_of(self, type_id: int) -> int:
         t = self[self.resolve(type_id)]
         if isinstance(t, Array):
             return self.align_of(t.type_id)

@@ -184,6 +184,18 @@ class CWriter:
             name = self._enum_value_names[key] = self._unique(self._idents_used, t.values[index].name)
         return name
 
+    def _assign_tag_names(self) -> None:
+        """Give clashing tags their suffixes in id order, so output is stable."""
+        btf = self.btf
+        chain = []
+        while btf is not None:
+            chain.append(btf)
+            btf = btf.base
+        for b in reversed(chain):
+            for tid in b.ids_of_kind(Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64).tolist():
+                if b.name_offset(tid):
+                    self.tag_name(b[tid])
+
     # -- definitions ------------------------------------------------------------
 
     def base(self, t: BtfType, indent: int) -> str:
@@ -285,7 +297,12 @@ class CWriter:
                preserve_access_index: bool = True) -> str:
         """A compilable header with ``ids`` (default: all types) and their dependencies."""
         btf = self.btf
-        roots = list(ids) if ids is not None else list(range(1, len(btf)))
+        self._assign_tag_names()
+        if ids is None:
+            kinds = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.TYPEDEF, Kind.FWD)
+            roots = [i for i in range(1, len(btf)) if btf.kind_of(i) in kinds]
+        else:
+            roots = list(ids)
         order = _Orderer(self)
         for tid in roots:
             order.root(tid)
@@ -365,26 +382,18 @@ class _Orderer:
         self.enums: list[Enum] = []
         self.defs: list[BtfType] = []
         self._state: dict[int, int] = {}  # 1 in progress, 2 done
+        self._seen: set[tuple[int, bool]] = set()
         self._fwd_done: set[str] = set()
         self._enum_done: set[int] = set()
         self._anon_enum_refs = self._count_anon_enum_refs()
 
     def _count_anon_enum_refs(self) -> set[int]:
         """Anonymous enums something refers to (those are inlined, not standalone)."""
-        refs: set[int] = set()
-        btf = self.btf
-        for tid in btf.own_ids:
-            k = btf.kind_of(tid)
-            if k in (Kind.STRUCT, Kind.UNION):
-                for m in btf[tid].members:  # type: ignore[attr-defined]
-                    refs.add(m.type_id)
-            elif k in (Kind.TYPEDEF, Kind.PTR, Kind.CONST, Kind.VOLATILE, Kind.ARRAY, Kind.RESTRICT,
-                       Kind.TYPE_TAG, Kind.VAR):
-                refs.add(btf[tid].type_id)  # type: ignore[attr-defined]
-            elif k == Kind.FUNC_PROTO:
-                p = btf[tid]
-                refs.add(p.return_type_id)  # type: ignore[attr-defined]
-                refs.update(x.type_id for x in p.params)  # type: ignore[attr-defined]
+        refs = set(self.btf.referenced_ids().tolist())
+        base = self.btf.base
+        while base is not None:
+            refs.update(base.referenced_ids().tolist())
+            base = base.base
         return refs
 
     def root(self, tid: int) -> None:
@@ -414,8 +423,11 @@ class _Orderer:
         """Make ``tid`` usable: declared, and complete if ``by_value``."""
         if depth > _MAX_DEPTH:
             raise BtfError("type graph too deep (a loop through anonymous types?)", type_id=tid)
-        btf = self.btf
-        t = btf[tid]
+        key = (tid, by_value)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        t = self.btf[tid]
         if isinstance(t, (Const, Volatile, Restrict, TypeTag)):
             self.need(t.type_id, by_value, depth + 1)
         elif isinstance(t, Ptr):
@@ -429,6 +441,8 @@ class _Orderer:
         elif isinstance(t, (Func, Var)):
             self.need(t.type_id, False, depth + 1)
         elif isinstance(t, Typedef):  # plain typedef: the others are handled above
+            if t.name.startswith("__builtin_"):
+                return  # compiler built-ins (``__builtin_va_list``) must not be redefined
             self._define(t, depth)
             if by_value:
                 self.need(t.type_id, True, depth + 1)

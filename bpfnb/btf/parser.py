@@ -28,7 +28,8 @@ from .types import (
     VarSecinfo, Volatile,
 )
 
-__all__ = ["BTF_MAGIC", "HEADER_SIZE", "Header", "StringTable", "TypeTable", "decode", "parse_header", "scan_types"]
+__all__ = ["BTF_MAGIC", "HEADER_SIZE", "Header", "StringTable", "TypeTable", "decode", "parse_header", "referenced_type_ids",
+           "scan_types"]
 
 BTF_MAGIC = 0xEB9F
 HEADER_SIZE = 24
@@ -258,6 +259,38 @@ def scan_types(section: bytes, *, big_endian: bool = False, offset: int = 0, sta
         infos=infos,
         size_type=words[starts + 2],
     )
+
+
+# kind -> (word offset of the first reference in the record, words per vlen item or 0 for one reference)
+_REFS = {
+    Kind.PTR: (2, 0), Kind.TYPEDEF: (2, 0), Kind.VOLATILE: (2, 0), Kind.CONST: (2, 0), Kind.RESTRICT: (2, 0),
+    Kind.FUNC: (2, 0), Kind.VAR: (2, 0), Kind.DECL_TAG: (2, 0), Kind.TYPE_TAG: (2, 0), Kind.ARRAY: (3, 0),
+    Kind.STRUCT: (4, 3), Kind.UNION: (4, 3), Kind.FUNC_PROTO: (4, 2), Kind.DATASEC: (3, 3),
+}
+
+
+def referenced_type_ids(table: TypeTable) -> np.ndarray:
+    """All type ids referenced by any record, gathered with numpy (no decoding)."""
+    words = np.frombuffer(table.words, dtype="<u4")
+    word_starts = table.starts // 4
+    parts = [table.size_type[table.kinds == Kind.FUNC_PROTO]]  # return types
+    for kind, (first, per) in _REFS.items():
+        sel = table.kinds == kind
+        if not sel.any():
+            continue
+        base = word_starts[sel] + first
+        if per == 0:
+            parts.append(words[base])
+            if kind == Kind.ARRAY:
+                parts.append(words[base + 1])  # index type
+            continue
+        counts = table.vlens[sel]
+        total = int(counts.sum())
+        if not total:
+            continue
+        item = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        parts.append(words[np.repeat(base, counts) + per * item])
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint32)
 
 
 def _linkage(value: int, type_id: int) -> Linkage:
