@@ -143,8 +143,10 @@ def test_text_listing_with_notes_and_names():
 
 def test_name_table_kinds():
     names = NameTable(kfuncs={777: "bpf_rcu_read_lock"}, btf_ids={42: "bpf_prog_active"}, functions={13: "cb"})
-    assert format_instruction(Instruction.call(777, PseudoCall.KFUNC_CALL), 0, names=names) == "call kfunc#777 <bpf_rcu_read_lock>"
-    assert format_instruction(Instruction.ld_imm64(1, 42, PseudoLdImm64.BTF_ID), 0, names=names) == "r1 = btf_id#42 ll <bpf_prog_active>"
+    kfunc = Instruction.call(777, PseudoCall.KFUNC_CALL)
+    assert format_instruction(kfunc, 0, names=names) == "call kfunc#777 <bpf_rcu_read_lock>"
+    ksym = Instruction.ld_imm64(1, 42, PseudoLdImm64.BTF_ID)
+    assert format_instruction(ksym, 0, names=names) == "r1 = btf_id#42 ll <bpf_prog_active>"
     assert format_instruction(Instruction.ld_imm64(2, 9, PseudoLdImm64.FUNC), 3, names=names) == "r2 = func pc+9 ll <cb>"
     # Without a slot a pc-relative target cannot be resolved: no name, no error.
     assert format_instruction(Instruction.ld_imm64(2, 9, PseudoLdImm64.FUNC), names=names) == "r2 = func pc+9 ll"

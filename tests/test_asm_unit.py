@@ -339,3 +339,11 @@ def test_helper_names_agree_with_libbpf_header():
     # The kernel UAPI this repo was generated from may know newer helpers.
     assert max(m.value for m in FuncId) >= max(ids)
     assert helper_name(max(m.value for m in FuncId) + 1) is None
+
+
+def test_public_api_is_sorted_and_importable():
+    import bpfnb.asm as asm
+
+    assert asm.__all__ == sorted(asm.__all__)
+    for name in asm.__all__:
+        assert getattr(asm, name) is not None

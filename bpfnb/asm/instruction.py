@@ -454,7 +454,9 @@ def decode(data: bytes | bytearray | memoryview, *, where: str | None = None) ->
     view = memoryview(data).cast("B")
     n = len(view)
     if n % 8:
-        raise InstructionError(f"{n} bytes is not a whole number of 8-byte slots ({n % 8} trailing)", index=n // 8, where=where)
+        raise InstructionError(
+            f"{n} bytes is not a whole number of 8-byte slots ({n % 8} trailing)", index=n // 8, where=where
+        )
     out: list[Instruction] = []
     append = out.append
     slots = list(_SLOT.iter_unpack(view))
@@ -468,7 +470,8 @@ def decode(data: bytes | bytearray | memoryview, *, where: str | None = None) ->
             code2, regs2, off2, imm2 = slots[i + 1]
             if code2 or regs2 or off2:
                 raise InstructionError(
-                    f"ld_imm64 second half must be zero apart from imm (opcode {code2:#04x}, regs {regs2:#04x}, off {off2})",
+                    "ld_imm64 second half must be zero apart from imm "
+                    f"(opcode {code2:#04x}, regs {regs2:#04x}, off {off2})",
                     index=i,
                     where=where,
                 )

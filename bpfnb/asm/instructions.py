@@ -74,7 +74,9 @@ class Instructions(Sequence[Instruction]):
         self._source_lines = MappingProxyType(dict(sorted(lines.items())))
 
     @classmethod
-    def decode(cls, data: bytes | bytearray | memoryview, *, where: str | None = None, name: str | None = None) -> Instructions:
+    def decode(
+        cls, data: bytes | bytearray | memoryview, *, where: str | None = None, name: str | None = None
+    ) -> Instructions:
         """Decode bytes; errors name ``where`` (default: ``name``) and the slot."""
         return cls(decode(data, where=where if where is not None else name), name=name)
 
@@ -184,7 +186,9 @@ class Instructions(Sequence[Instruction]):
         old = self._insns[index]
         if old.slots != insn.slots:
             raise InstructionError(
-                f"cannot replace a {old.slots}-slot instruction with a {insn.slots}-slot one", index=slot, where=self.name
+                f"cannot replace a {old.slots}-slot instruction with a {insn.slots}-slot one",
+                index=slot,
+                where=self.name,
             )
         insns = self._insns[:index] + (insn,) + self._insns[index + 1 :]
         return Instructions(insns, annotations=self._annotations, source_lines=self._source_lines, name=self.name)

@@ -29,7 +29,9 @@ def _hex(raw: bytes) -> str:
     return raw.hex(" ")
 
 
-def _rows(insns: Instructions, limit: int | None, names: Names | None) -> tuple[list[list[Any]], list[str | None], list[str]]:
+def _rows(
+    insns: Instructions, limit: int | None, names: Names | None
+) -> tuple[list[list[Any]], list[str | None], list[str]]:
     """Table rows (a source line gets its own row), row classes, text lines."""
     from ..asm.disasm import format_instruction
 
@@ -83,6 +85,5 @@ def instructions_dataframe(insns: Instructions, *, names: Names | None = None) -
         note = notes.get(slot)
         records["annotation"].append("; ".join(note) if note else None)
     frame = pandas.DataFrame(records)
-    for col, dtype in (("slot", "int64"), ("opcode", "uint8"), ("dst", "uint8"), ("src", "uint8"), ("off", "int16"), ("imm", "int64")):
-        frame[col] = frame[col].astype(dtype)
-    return frame
+    dtypes = {"slot": "int64", "opcode": "uint8", "dst": "uint8", "src": "uint8", "off": "int16", "imm": "int64"}
+    return frame.astype(dtypes)
