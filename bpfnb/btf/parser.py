@@ -354,7 +354,7 @@ def decode(table: TypeTable, index: int, type_id: int, strings: StringTable, btf
     if kind == Kind.RESTRICT:
         return Restrict(type_id, name, st, btf)
     if kind == Kind.TYPE_TAG:
-        return TypeTag(type_id, name, st, btf)
+        return TypeTag(type_id, name, st, btf, attribute=bool(kflag))
     if kind == Kind.FUNC_PROTO:
         params = [Param(get(p_name, type_id) if p_name else "", p_type)
                   for p_name, p_type in _U2.iter_unpack(buf[p : p + 8 * vlen])]
@@ -379,5 +379,5 @@ def decode(table: TypeTable, index: int, type_id: int, strings: StringTable, btf
         return Float(type_id, name, st, btf)
     if kind == Kind.DECL_TAG:
         (idx,) = struct.unpack_from("<i", buf, p)
-        return DeclTag(type_id, name, st, idx, btf)
+        return DeclTag(type_id, name, st, idx, btf, attribute=bool(kflag))
     raise BtfError(f"unknown kind {kind}", type_id=type_id)  # scan_types rejects these first

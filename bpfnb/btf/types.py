@@ -295,7 +295,10 @@ class Restrict(Typedef):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class TypeTag(Typedef):
+    """``btf_type_tag``; ``attribute`` (kind_flag) marks an ``__attribute__`` form."""
+
     kind: ClassVar[Kind] = Kind.TYPE_TAG
+    attribute: bool = False
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -367,6 +370,7 @@ class DeclTag(BtfType):
     type_id: int
     component_idx: int
     btf: Btf | None = _btf_field()
+    attribute: bool = False
 
 
 #: Concrete class per kind, for the decoder and the writer.

@@ -1,0 +1,187 @@
+"""BTF model → raw bytes: the inverse of :mod:`bpfnb.btf.parser`.
+
+Needed to hand the kernel a sanitized copy of an object's BTF, and to build
+synthetic (split) BTF for tests.  Two string-table policies:
+
+* ``keep_strings=True`` (default for :func:`write_btf`) reuses the source
+  blob's string section, so an unchanged ``Btf`` round-trips byte for byte;
+* otherwise strings are laid out fresh, deduplicated in first-use order
+  (the types then compare equal, the bytes need not).
+
+For split BTF the builder numbers types after the base and prefers strings the
+base already has, as the kernel and pahole do.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ..errors import BtfError
+from .parser import BTF_MAGIC, HEADER_SIZE
+from .types import (
+    Array, BtfType, Datasec, DeclTag, Enum, Enum64, Float, Func, FuncProto, Fwd, Int, Kind, Ptr, Struct, Typedef, Var,
+)
+
+if TYPE_CHECKING:
+    from .btf import Btf
+
+__all__ = ["BtfBuilder", "write_btf", "write_types"]
+
+
+class BtfBuilder:
+    """Accumulates types and strings; ``to_bytes()`` emits a blob."""
+
+    def __init__(self, *, base: Btf | None = None, strings: bytes | None = None):
+        self.base = base
+        self._base_total = base._strings.total if base is not None else 0
+        self._base_index: dict[str, int] | None = None
+        self._strings = bytearray()
+        self._index: dict[str, int] = {}
+        if strings is not None:
+            self._strings += strings
+            pos = 0
+            for s in bytes(strings).split(b"\0"):
+                self._index.setdefault(s.decode("utf-8", "replace"), self._base_total + pos)
+                pos += len(s) + 1
+        elif base is None:
+            self._strings += b"\0"
+            self._index[""] = 0
+        self._types = bytearray()
+        self.count = 0
+        self.start_id = len(base) if base is not None else 1
+
+    def _base_strings(self) -> dict[str, int]:
+        if self._base_index is None:
+            index: dict[str, int] = {}
+            b = self.base
+            chain = []
+            while b is not None:
+                chain.append(b._strings)
+                b = b.base
+            for table in reversed(chain):
+                pos = table.start
+                for s in table.data.split(b"\0"):
+                    index.setdefault(s.decode("utf-8", "replace"), pos)
+                    pos += len(s) + 1
+            self._base_index = index
+        return self._base_index
+
+    def add_string(self, text: str) -> int:
+        """Offset of ``text``, appending it when neither base nor we have it."""
+        off = self._index.get(text)
+        if off is not None:
+            return off
+        if self.base is not None:
+            off = self._base_strings().get(text)
+            if off is not None:
+                return off
+        if not text and self.base is not None and not self._strings:
+            self._strings += b"\0"
+            self._index[""] = self._base_total
+            return self._base_total
+        off = self._base_total + len(self._strings)
+        self._strings += text.encode() + b"\0"
+        self._index[text] = off
+        return off
+
+    def _name(self, text: str) -> int:
+        return self.add_string(text) if text else 0
+
+    def add(self, t: BtfType) -> int:
+        """Append ``t``'s record; its ``id`` and the ids it refers to are not rewritten."""
+        kind = t.kind
+        kflag = 0
+        vlen = 0
+        size_type = 0
+        extra = b""
+        if isinstance(t, Int):
+            size_type = t.size
+            extra = struct.pack("<I", (int(t.encoding) & 0xF) << 24 | (t.offset & 0xFF) << 16 | (t.bits & 0xFF))
+        elif isinstance(t, Struct):
+            size_type = t.size
+            vlen = len(t.members)
+            kflag = int(any(m.bitfield_size for m in t.members))
+            parts = []
+            for m in t.members:
+                if kflag:
+                    if m.bit_offset >= 1 << 24 or m.bitfield_size >= 256:
+                        raise BtfError(f"member {m.name!r} offset/bitfield too large for kind_flag encoding",
+                                       type_id=t.id)
+                    off = m.bitfield_size << 24 | m.bit_offset
+                else:
+                    off = m.bit_offset
+                parts.append(struct.pack("<III", self._name(m.name), m.type_id, off))
+            extra = b"".join(parts)
+        elif isinstance(t, Enum64):
+            size_type, vlen, kflag = t.size, len(t.values), int(t.signed)
+            extra = b"".join(struct.pack("<III", self._name(v.name), v.value & 0xFFFFFFFF, (v.value >> 32) & 0xFFFFFFFF)
+                             for v in t.values)
+        elif isinstance(t, Enum):
+            size_type, vlen, kflag = t.size, len(t.values), int(t.signed)
+            extra = b"".join(struct.pack("<II", self._name(v.name), v.value & 0xFFFFFFFF) for v in t.values)
+        elif isinstance(t, Array):
+            extra = struct.pack("<III", t.type_id, t.index_type_id, t.nelems)
+        elif isinstance(t, Fwd):
+            kflag = int(t.is_union)
+        elif isinstance(t, (Typedef, Ptr)):  # typedef, const, volatile, restrict, type_tag, ptr
+            size_type = t.type_id
+            kflag = int(getattr(t, "attribute", False))
+        elif isinstance(t, Func):
+            size_type, vlen = t.type_id, int(t.linkage)
+        elif isinstance(t, FuncProto):
+            size_type = t.return_type_id
+            params = [struct.pack("<II", self._name(p.name), p.type_id) for p in t.params]
+            if t.variadic:
+                params.append(struct.pack("<II", 0, 0))
+            vlen, extra = len(params), b"".join(params)
+        elif isinstance(t, Var):
+            size_type = t.type_id
+            extra = struct.pack("<I", int(t.linkage))
+        elif isinstance(t, Datasec):
+            size_type, vlen = t.size, len(t.vars)
+            extra = b"".join(struct.pack("<III", v.type_id, v.offset, v.size) for v in t.vars)
+        elif isinstance(t, Float):
+            size_type = t.size
+        elif isinstance(t, DeclTag):
+            size_type = t.type_id
+            kflag = int(t.attribute)
+            extra = struct.pack("<i", t.component_idx)
+        else:
+            raise BtfError(f"cannot encode {type(t).__name__}", type_id=t.id)
+        if vlen > 0xFFFF:
+            raise BtfError(f"{kind.name} has {vlen} items (BTF allows 65535)", type_id=t.id)
+        info = kflag << 31 | int(kind) << 24 | vlen
+        self._types += struct.pack("<III", self._name(t.name), info, size_type & 0xFFFFFFFF) + extra
+        self.count += 1
+        return self.start_id + self.count - 1
+
+    def to_bytes(self, byteorder: str = "<") -> bytes:
+        """Header, type section, string section (``">"`` for big-endian)."""
+        types = bytes(self._types)
+        if byteorder == ">":
+            import numpy as np
+
+            types = np.frombuffer(types, dtype="<u4").astype(">u4").tobytes()
+        header = struct.pack(byteorder + "HBBIIIII", BTF_MAGIC, 1, 0, HEADER_SIZE, 0, len(types), len(types),
+                             len(self._strings))
+        return header + types + bytes(self._strings)
+
+
+def write_types(types: Iterable[BtfType], *, base: Btf | None = None, byteorder: str = "<") -> bytes:
+    """Encode ``types`` in order (ids must already be ``start_id, start_id+1, ...``)."""
+    b = BtfBuilder(base=base)
+    for t in types:
+        if t.kind == Kind.UNKN:
+            continue
+        b.add(t)
+    return b.to_bytes(byteorder)
+
+
+def write_btf(btf: Btf, *, keep_strings: bool = True, byteorder: str | None = None) -> bytes:
+    """Serialise ``btf``'s own types (split BTF stays split over its base)."""
+    b = BtfBuilder(base=btf.base, strings=btf._strings.data if keep_strings else None)
+    for tid in btf.own_ids:
+        b.add(btf[tid])
+    return b.to_bytes(byteorder or btf.byteorder)
