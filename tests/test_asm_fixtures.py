@@ -104,10 +104,11 @@ def normalise_ours(text: str) -> str:
 
 
 @cache
-def llvm_listing(path: Path) -> dict[str, dict[int, str]]:
-    """``{section: {slot: text}}`` from llvm-objdump-19 (alu32 decoding on)."""
+def llvm_listing(path: Path, mcpu: str | None = "v4") -> dict[str, dict[int, str]]:
+    """``{section: {slot: text}}`` from llvm-objdump-19 (alu32 decoding on with v4)."""
+    cpu = [f"--mcpu={mcpu}"] if mcpu else []
     out = subprocess.run(
-        [LLVM_OBJDUMP, "-d", "--mcpu=v4", "--no-show-raw-insn", str(path)],
+        [LLVM_OBJDUMP, "-d", *cpu, "--no-show-raw-insn", str(path)],
         capture_output=True,
         text=True,
         check=True,
@@ -146,6 +147,21 @@ def test_text_agrees_with_llvm_objdump(path):
                 mismatches.append(f"{name} slot {slot} [{insn.encode().hex(' ')}]: bpfnb {text!r} vs llvm {theirs[slot]!r}")
     assert compared == total
     assert not mismatches, "\n".join(mismatches)
+
+
+@pytest.mark.skipif(shutil.which(LLVM_OBJDUMP) is None, reason="llvm-objdump-19 not installed")
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_plain_loads_and_stores_match_llvm_without_alu32(path):
+    """Backs the one register-name normalisation above with llvm's own default mode,
+    which names the 64-bit register for sub-64-bit LDX/STX exactly as we do."""
+    listing = llvm_listing(path, None)
+    checked = 0
+    for name, data in code_sections(path).items():
+        for slot, insn in Instructions.decode(data).slots():
+            if insn.mode == Mode.MEM and insn.cls in (InsnClass.LDX, InsnClass.STX):
+                assert _numbers(format_instruction(insn)) == _numbers(listing[name][slot]), f"{name} slot {slot}"
+                checked += 1
+    assert checked > 0
 
 
 def test_normalisers_are_not_vacuous():
