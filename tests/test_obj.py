@@ -7,6 +7,8 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -281,3 +283,81 @@ def test_fixture_source_names_each_program():
         secs = set(re.findall(r'SEC\("([^"]+)"\)\s*\n\s*int', src))
         obj = Object.from_file(path)
         assert secs <= {p.section for p in obj.programs.values()}, path.name
+
+
+# --- what BTF adds: .maps definitions, typed globals, line info -----------------------
+
+
+def test_btf_maps_of_multi(multi):
+    def shape(m):
+        return (m.map_type, m.key_size, m.value_size, m.max_entries, m.map_flags, m.pinning)
+
+    from bpfnb.obj import PinningType
+
+    assert {n: shape(m) for n, m in multi.maps.items()} == {
+        "flows": (MapType.HASH, 16, 16, 1024, 0, PinningType.NONE),
+        "counters": (MapType.ARRAY, 4, 8, 8, 0, PinningType.NONE),
+        "percpu_hits": (MapType.PERCPU_ARRAY, 4, 8, 4, 0, PinningType.NONE),
+        "lru_pids": (MapType.LRU_HASH, 4, 8, 256, 0, PinningType.BY_NAME),
+        "events": (MapType.RINGBUF, 0, 0, 4096, 0, PinningType.NONE),
+    }
+    flows = multi.maps["flows"]
+    assert multi.btf.name_of(flows.key_type_id) == "struct flow_key"
+    assert multi.btf.name_of(flows.value_type_id) == "struct flow_stats"
+
+
+def test_typed_global_variables(multi):
+    ro = multi.data[".rodata"]
+    assert [(v.name, v.type_name, v.value) for v in ro.variables] == [
+        ("sample_rate", "const volatile __u32", 1),
+        ("greeting", "const volatile char[8]", "hello"),
+    ]
+    assert multi.data[".data"].variable("start_value").value == 42
+    assert multi.data[".data.foo"].variable("custom_counter").value == 7
+
+
+def test_line_info_above_instructions(multi):
+    lines = multi.programs["xdp_count"].instructions.source_lines
+    assert lines[2] == "multi.bpf.c:98: packets_seen++;"
+    assert any("bump(0, len);" in line for line in lines.values())
+
+
+def test_inspect_json_reports_btf_maps(multi, capsys):
+    from bpfnb.cli import main
+
+    assert main(["inspect", str(fixture_path("multi")), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {p["name"]: (p["type"], p["insns"]) for p in doc["programs"]}["xdp_count"] == ("xdp", multi.programs["xdp_count"].size // 8)
+    assert {m["name"]: m for m in doc["maps"]}["flows"] == {
+        "name": "flows", "type": "hash", "key_size": 16, "value_size": 16, "max_entries": 1024, "flags": 0,
+    }
+
+
+def test_inspect_text_and_html(tmp_path, capsys):
+    from bpfnb.cli import main
+
+    assert main(["inspect", str(fixture_path("legacy_maps"))]) == 0
+    out = capsys.readouterr().out
+    assert "legacy_prog" in out and "legacy_counts" in out
+    report = tmp_path / "r.html"
+    assert main(["inspect", str(fixture_path("hostile")), "--html", str(report)]) == 0
+    html = report.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<script>alert" not in html
+
+
+def test_inspect_errors_exit_1(tmp_path, capsys):
+    from bpfnb.cli import main
+
+    bad = tmp_path / "bad.o"
+    bad.write_bytes(b"not an elf at all" * 8)
+    assert main(["inspect", str(bad)]) == 1
+    assert "bad magic" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "missing.o")]) == 1
+
+
+def test_console_script_runs():
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "bpfnb"), "inspect", str(fixture_path("minimal")), "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    assert json.loads(out.stdout)["programs"][0]["name"] == "count_packets"

@@ -37,6 +37,8 @@ def _section_header_offset(data: bytes, index: int) -> int:
 
 
 mutation = st.one_of(
+    # bit flips inside one section's contents (BTF, .BTF.ext, symtab, relocations, code)
+    st.tuples(st.just("inside"), st.integers(1, 40), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 7)), min_size=1, max_size=8)),
     st.tuples(st.just("truncate"), st.floats(0, 1)),
     st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 7)), min_size=1, max_size=16)),
     st.tuples(st.just("header"), st.sampled_from(HEADER_FIELDS), st.integers(0, 2**64 - 1)),
@@ -63,6 +65,16 @@ def _apply(data: bytes, m) -> bytes:
         return bytes(buf)
     if len(buf) < 64:
         return bytes(buf)  # header and section mutations need an ELF header
+    if kind == "inside":
+        hdr = _section_header_offset(data, m[1])
+        if hdr + 64 > len(buf):
+            return bytes(buf)
+        off, size = struct.unpack_from("<QQ", buf, hdr + 0x18)
+        if size == 0 or off + size > len(buf):
+            return bytes(buf)
+        for pos, bit in m[2]:
+            buf[off + min(int(pos * size), size - 1)] ^= 1 << bit
+        return bytes(buf)
     if kind == "header":
         (off, fmt), value = m[1], m[2]
         struct.pack_into(fmt, buf, off, value & ((1 << (8 * struct.calcsize(fmt))) - 1))

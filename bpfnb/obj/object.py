@@ -20,7 +20,10 @@ from elftools.common.exceptions import ELFError, ELFParseError
 from elftools.elf.elffile import ELFFile
 
 from ..asm import Instructions
+from ..btf import Btf
+from ..btf.ext import BtfExt
 from ..errors import BpfnbError, ElfError, InstructionError, InvalidRelocationOffset, SectionError, UnknownName
+from .btf_maps import decode_btf_maps, type_global_variables
 from .callgraph import call_edges
 from .data import DataSection
 from .maps import MapSpec, parse_legacy_maps
@@ -55,6 +58,9 @@ class Object:
     kernel_version: int = 0
     btf_data: bytes | None = field(default=None, repr=False)
     btf_ext_data: bytes | None = field(default=None, repr=False)
+    #: The object's own BTF and .BTF.ext, parsed (None without them).
+    btf: Btf | None = field(default=None, repr=False)
+    btf_ext: BtfExt | None = field(default=None, repr=False)
     path: str | None = None
 
     # --- construction ---------------------------------------------------------
@@ -183,8 +189,18 @@ class _Parser:
             for s in sections
             if s.kind in _DATA_KINDS
         }
-        btf = next((self._section_bytes(s) for s in sections if s.kind is SectionKind.BTF), None)
-        btf_ext = next((self._section_bytes(s) for s in sections if s.kind is SectionKind.BTF_EXT), None)
+        btf_data = next((self._section_bytes(s) for s in sections if s.kind is SectionKind.BTF), None)
+        btf_ext_data = next((self._section_bytes(s) for s in sections if s.kind is SectionKind.BTF_EXT), None)
+        btf = btf_ext = None
+        if btf_data is not None:
+            btf = Btf.from_bytes(btf_data, source=f"{self.name} .BTF")
+            for sec in sections:
+                if sec.kind is SectionKind.BTF_MAPS:
+                    maps = decode_btf_maps(btf, sec.name, maps, relocations.get(sec.index, []))
+            data = {n: type_global_variables(btf, d) for n, d in data.items()}
+            if btf_ext_data is not None:
+                btf_ext = BtfExt.from_bytes(btf_ext_data, btf)
+                _add_line_info(btf_ext, programs, functions)
         obj = Object(
             name=self.name,
             sections=sections,
@@ -195,8 +211,10 @@ class _Parser:
             data=data,
             license=license_,
             kernel_version=version,
-            btf_data=btf,
-            btf_ext_data=btf_ext,
+            btf_data=btf_data,
+            btf_ext_data=btf_ext_data,
+            btf=btf,
+            btf_ext=btf_ext,
         )
         obj._bytes = self.data
         obj._by_location = {(c.section, c.offset): c for c in (*functions.values(), *programs.values())}
@@ -328,8 +346,8 @@ class _Parser:
             if sec.kind is not SectionKind.RELOCATION:
                 continue
             target = self._section(sec.info, f"relocation section {sec.name!r}")
-            if target.kind not in _CODE_KINDS:
-                continue  # .rel.BTF, .rel.debug_*: resolved by the compiler's consumers, not loaders
+            if target.kind not in (*_CODE_KINDS, SectionKind.BTF_MAPS):
+                continue  # .rel.BTF, .rel.debug_*: for debuggers, not loaders
             entsize = 24 if sec.sh_type == "SHT_RELA" else 16
             raw = self._section_bytes(sec)
             if len(raw) % entsize:
@@ -470,6 +488,18 @@ class _Parser:
                     raise SectionError(f"{self.name}: map {m.name!r} defined twice", section=sec.name, offset=m.symbol_offset)
                 maps[m.name] = m
         return maps
+
+
+def _add_line_info(ext: BtfExt, programs: dict, functions: dict) -> None:
+    """Put each source line from .BTF.ext above the instruction it starts."""
+    for table in (programs, functions):
+        for key, code in table.items():
+            lines = {}
+            for li in ext.line_info.get(code.section, ()):
+                if code.offset <= li.insn_off < code.offset + code.size and li.line:
+                    lines[(li.insn_off - code.offset) // 8] = f"{li.file_name.rsplit('/', 1)[-1]}:{li.line_num}: {li.line.strip()}"
+            if lines:
+                table[key] = replace(code, instructions=code.instructions.with_source_lines(lines))
 
 
 def _name_call_targets(obj: Object) -> None:
