@@ -1,0 +1,285 @@
+"""Parsing and look-ups, diffed against ``bpftool btf dump -j`` (the oracle)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import all_fixtures, fixture_path
+
+from bpfnb.btf import (
+    Btf, Enum, Enum64, FuncProto, Int, IntEncoding, Kind, Linkage, Struct, Union, essential_name,
+)
+from bpfnb.btf.parser import StringTable
+from bpfnb.btf.writer import write_btf
+from bpfnb.errors import BtfError, UnknownName
+
+VMLINUX = Path("/sys/kernel/btf/vmlinux")
+needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
+needs_bpftool = pytest.mark.skipif(shutil.which("bpftool") is None, reason="bpftool (test oracle) missing")
+
+
+def bpftool_json(path: Path) -> list[dict]:
+    out = subprocess.run(["bpftool", "btf", "dump", "file", str(path), "-j"], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)["types"]
+
+
+_ENC = {IntEncoding.NONE: "(none)", IntEncoding.SIGNED: "SIGNED", IntEncoding.CHAR: "CHAR",
+        IntEncoding.BOOL: "BOOL"}
+
+
+def as_bpftool(btf: Btf, tid: int) -> dict:
+    """Our type, in bpftool's JSON shape (only fields both sides have)."""
+    t = btf[tid]
+    d: dict = {"id": tid, "kind": t.kind.name, "name": t.name or "(anon)"}
+    k = t.kind
+    if k == Kind.INT:
+        d.update(size=t.size, bits_offset=t.offset, nr_bits=t.bits, encoding=_ENC[t.encoding])
+    elif k in (Kind.PTR, Kind.TYPEDEF, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
+        d["type_id"] = t.type_id
+    elif k == Kind.ARRAY:
+        d.update(type_id=t.type_id, index_type_id=t.index_type_id, nr_elems=t.nelems)
+    elif k in (Kind.STRUCT, Kind.UNION):
+        members = []
+        for m in t.members:
+            md = {"name": m.name or "(anon)", "type_id": m.type_id, "bits_offset": m.bit_offset}
+            if m.bitfield_size:
+                md["bitfield_size"] = m.bitfield_size
+            members.append(md)
+        d.update(size=t.size, vlen=len(t.members), members=members)
+    elif k in (Kind.ENUM, Kind.ENUM64):
+        d.update(encoding="SIGNED" if t.signed else "UNSIGNED", size=t.size, vlen=len(t.values),
+                 values=[{"name": v.name, "val": v.value} for v in t.values])
+    elif k == Kind.FWD:
+        d["fwd_kind"] = "union" if t.is_union else "struct"
+    elif k == Kind.FUNC:
+        d.update(type_id=t.type_id, linkage=t.linkage.name.lower())
+    elif k == Kind.FUNC_PROTO:
+        params = [{"name": p.name or "(anon)", "type_id": p.type_id} for p in t.params]
+        if t.variadic:
+            params.append({"name": "(anon)", "type_id": 0})
+        d.update(ret_type_id=t.return_type_id, vlen=len(params), params=params)
+    elif k == Kind.VAR:
+        d.update(type_id=t.type_id, linkage={"STATIC": "static", "GLOBAL": "global"}.get(t.linkage.name, "extern"))
+    elif k == Kind.DATASEC:
+        d.update(size=t.size, vlen=len(t.vars),
+                 vars=[{"type_id": v.type_id, "offset": v.offset, "size": v.size} for v in t.vars])
+    elif k == Kind.FLOAT:
+        d["size"] = t.size
+    elif k == Kind.DECL_TAG:
+        d.update(type_id=t.type_id, component_idx=t.component_idx)
+    return d
+
+
+def _normalise(ref: dict) -> dict:
+    ref = dict(ref)
+    if ref["kind"] == "VAR" and ref["linkage"] not in ("static", "global"):
+        ref["linkage"] = "extern"
+    if ref["kind"] == "ENUM" and ref["encoding"] == "UNSIGNED":
+        # bpftool widens a 32-bit value through s32 (0xefffffff prints as 2**64 - 0x10000001);
+        # the record holds a u32, which is what we report
+        ref["values"] = [{"name": v["name"], "val": v["val"] & 0xFFFFFFFF} for v in ref["values"]]
+    return ref
+
+
+FIXTURES = [p.name.removesuffix(".bpf.o") for p in all_fixtures()]
+
+
+@needs_bpftool
+@pytest.mark.parametrize("name", FIXTURES)
+def test_fixture_matches_bpftool(name):
+    path = fixture_path(name)
+    btf = Btf.from_file(path)
+    ref = bpftool_json(path)
+    assert len(btf) == len(ref) + 1
+    assert [as_bpftool(btf, t["id"]) for t in ref] == [_normalise(t) for t in ref]
+
+
+@needs_vmlinux
+@needs_bpftool
+def test_vmlinux_matches_bpftool_every_type():
+    btf = Btf.from_sys_fs(cache=False)
+    ref = bpftool_json(VMLINUX)
+    assert len(btf) == len(ref) + 1
+    mismatches = [t["id"] for t in ref if as_bpftool(btf, t["id"]) != _normalise(t)]
+    assert mismatches == []
+
+
+@needs_vmlinux
+def test_vmlinux_lookups():
+    btf = Btf.from_sys_fs()
+    ts = btf.find("task_struct", kind="struct")
+    assert isinstance(ts, Struct) and ts.size > 1000
+    assert btf["task_struct"] is ts
+    assert btf.find("task_struct") is ts
+    assert btf.size_of(ts.id) == ts.size and btf.align_of(ts.id) == 8
+    pid = btf.member_offset("task_struct", "pid")
+    assert btf.name_of(pid.type_id) == "pid_t" and btf.size_of(pid.type_id) == 4
+    assert btf.name_of(btf.resolve(pid.type_id)) == "int"
+    comm = btf.member_offset(ts.id, "comm")
+    assert btf.name_of(comm.type_id) == "char[16]"
+    assert btf.member_offset(ts.id, "comm[3]").offset == comm.offset + 3
+    # anonymous unions are see-through: sk_buff.len sits in none, but .next is in an anonymous union
+    nxt = btf.member_offset("sk_buff", "next")
+    assert nxt.offset == 0 and btf.name_of(nxt.type_id) == "struct sk_buff *"
+    with pytest.raises(UnknownName, match="no member"):
+        btf.member_offset("task_struct", "no_such_member")
+    with pytest.raises(UnknownName, match="no type named"):
+        btf.find("definitely_not_a_type_name_xyz")
+    with pytest.raises(UnknownName, match="found"):
+        btf.find("task_struct", kind="union")  # the hint lists the struct
+    assert "task_struct" in btf and "definitely_not_a_type_name_xyz" not in btf
+
+
+@needs_vmlinux
+def test_vmlinux_find_agrees_with_full_name_index():
+    btf = Btf.from_sys_fs(cache=False)
+    lazy = {n: btf._ids_named(n) for n in ("sk_buff", "pid_t", "u32", "bpf_cmd", "BPF_MAP_CREATE", "list_head")}
+    index = btf.name_index()
+    for n, ids in lazy.items():
+        assert ids == index.get(n, [])
+    assert lazy["BPF_MAP_CREATE"] == []  # enumerators are not types
+
+
+def test_fixture_types_and_c_names():
+    btf = Btf.from_file(fixture_path("multi"))
+    key = btf.find("flow_key", kind=Kind.STRUCT)
+    assert [m.name for m in key.members] == ["saddr", "daddr", "sport", "dport", "proto"]
+    assert btf.name_of(key.id) == "struct flow_key"
+    assert btf.name_of(key.members[0].type_id) == "__u32"
+    ptrs = [t for t in btf if t.kind == Kind.PTR]
+    assert any(btf.name_of(p.id) == "struct flow_key *" for p in ptrs)
+    u64 = btf.find("__u64", kind="typedef")
+    assert btf.size_of(u64.id) == 8 and isinstance(btf[btf.resolve(u64.id)], Int)
+    # section layout of globals is visible through DATASEC/VAR
+    rodata = btf.find(".rodata", kind="datasec")
+    assert rodata.vars and all(btf.kind_of(v.type_id) == Kind.VAR for v in rodata.vars)
+    funcs = btf.find_all("global_sample", kind="func")
+    assert len(funcs) == 1 and funcs[0].linkage == Linkage.GLOBAL
+    proto = btf[funcs[0].type_id]
+    assert isinstance(proto, FuncProto) and [p.name for p in proto.params] == ["n"]
+
+
+def test_iteration_and_len_are_consistent():
+    btf = Btf.from_file(fixture_path("minimal"))
+    types = list(btf)
+    assert len(types) == len(btf) and [t.id for t in types] == list(range(len(btf)))
+    assert types[0].kind == Kind.UNKN and btf.name_of(0) == "void"
+    with pytest.raises(BtfError, match="out of range"):
+        btf[len(btf)]
+
+
+@needs_vmlinux
+def test_vmlinux_kinds_and_enums():
+    btf = Btf.from_sys_fs()
+    counts = btf.kind_counts()
+    assert sum(counts.values()) == len(btf) - 1
+    assert counts[Kind.STRUCT] > 1000 and counts[Kind.FUNC] > 1000
+    assert btf.find_all("") == []  # anonymous types are not found by name
+    cmd = btf.find("bpf_cmd", kind=Kind.ENUM)
+    assert isinstance(cmd, Enum) and cmd.as_dict()["BPF_MAP_CREATE"] == 0
+    ids64 = btf.ids_of_kind(Kind.ENUM64)
+    if len(ids64):
+        assert all(isinstance(btf[int(i)], Enum64) for i in ids64)
+    unions = btf.ids_of_kind("union")
+    assert all(isinstance(btf[int(i)], Union) for i in unions[:50])
+
+
+def test_essential_name():
+    assert essential_name("task_struct___v2") == "task_struct"
+    assert essential_name("task_struct") == "task_struct"
+    assert essential_name("___x") == "___x"
+    assert essential_name("a___b___c") == "a"
+
+
+def test_find_prefers_definition_over_forward_declaration():
+    btf = Btf.from_file(fixture_path("multi"))
+    fwds = btf.find_all("bpf_flow_keys")
+    assert [t.kind for t in fwds] == [Kind.FWD]
+    assert btf.find("bpf_flow_keys").kind == Kind.FWD
+
+
+def _blob(types: bytes, strings: bytes, **over) -> bytes:
+    hdr = dict(magic=0xEB9F, version=1, flags=0, hdr_len=24, type_off=0, type_len=len(types),
+               str_off=len(types), str_len=len(strings))
+    hdr.update(over)
+    return struct.pack("<HBBIIIII", *hdr.values()) + types + strings
+
+
+INT_REC = struct.pack("<IIII", 1, 1 << 24, 4, (1 << 24) | 32)  # "int", signed 32-bit
+STRS = b"\0int\0"
+
+
+@pytest.mark.parametrize(
+    ("blob", "match"),
+    [
+        (b"\x9f\xeb\x01", "shorter than"),
+        (b"\x00\x00" + bytes(22), "bad magic"),
+        (_blob(INT_REC, STRS, version=2), "version"),
+        (_blob(INT_REC, STRS, hdr_len=8), "hdr_len"),
+        (_blob(INT_REC, STRS, type_len=len(INT_REC) + 64), "runs past"),
+        (_blob(INT_REC, STRS, str_len=99), "runs past"),
+        (_blob(INT_REC, STRS, type_len=6), "aligned"),
+        (_blob(INT_REC[:12], STRS, type_len=12), "runs past the type section"),
+        (_blob(struct.pack("<III", 1, 25 << 24, 0), STRS), "kind 25"),
+        (_blob(struct.pack("<IIII", 99, 1 << 24, 4, 32), STRS), "name offset 99"),
+        (_blob(INT_REC, b"int\0"), "must start with an empty string"),
+        (_blob(INT_REC, b"\0int"), "NUL-terminated"),
+        (_blob(struct.pack("<IIII", 0, 4 << 24 | 0xFFFF, 8, 0), STRS), "runs past"),
+    ],
+)
+def test_malformed_headers_raise_btf_error(blob, match):
+    with pytest.raises(BtfError, match=match) as info:
+        Btf.from_bytes(blob)
+    assert "BTF" in str(info.value) or info.value.offset is not None or info.value.type_id is not None
+
+
+def test_error_names_type_id():
+    recs = INT_REC + struct.pack("<III", 0, 25 << 24, 0)
+    with pytest.raises(BtfError) as info:
+        Btf.from_bytes(_blob(recs, STRS))
+    assert info.value.type_id == 2 and "BTF type #2" in str(info.value)
+
+
+def test_member_name_offset_checked_on_access():
+    rec = struct.pack("<III", 1, 4 << 24 | 1, 4) + struct.pack("<III", 500, 2, 0) + INT_REC
+    btf = Btf.from_bytes(_blob(rec, b"\0s\0"))
+    with pytest.raises(BtfError, match="string offset 500") as info:
+        btf[1]
+    assert info.value.type_id == 1
+
+
+def test_big_endian_blob_parses_like_little_endian():
+    little = Btf.from_file(fixture_path("multi"))
+    big = Btf.from_bytes(write_btf(little, byteorder=">"))
+    assert big.byteorder == ">"
+    assert list(big) == list(little)
+
+
+def test_string_table_offsets_of():
+    table = StringTable(b"\0ab\0abc\0ab\0")
+    assert table.offsets_of("ab") == [1, 8]
+    assert table.offsets_of("abc") == [4]
+    assert table.offsets_of("b") == []
+    assert table.get(4) == "abc"
+
+
+def test_from_file_cache_returns_same_object(tmp_path):
+    src = fixture_path("minimal")
+    a = Btf.from_file(src, cache=True)
+    b = Btf.from_file(src, cache=True)
+    c = Btf.from_file(src)
+    assert a is b and c is not a and list(a) == list(c)
+
+
+def test_elf_without_btf_raises(tmp_path):
+    p = tmp_path / "x.o"
+    subprocess.run(["clang-19", "-target", "bpf", "-c", "-x", "c", "-", "-o", str(p)], input=b"int x;",
+                   check=True)
+    with pytest.raises(BtfError, match="no .BTF section"):
+        Btf.from_file(p)
