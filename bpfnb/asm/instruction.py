@@ -444,6 +444,27 @@ def _problem(insn: Instruction) -> str | None:
     return _CHECKS[insn.opcode](insn)
 
 
+_new = object.__new__
+_SETTERS = tuple(Instruction.__dict__[name].__set__ for name in ("opcode", "dst", "src", "off", "imm"))
+
+
+def _unchecked(opcode: int, dst: int, src: int, off: int, imm: int) -> Instruction:
+    """Build an Instruction from fields already known to be in range.
+
+    Decoding unpacks fields with ``struct``, so their widths are right by
+    construction; skipping ``__post_init__`` makes decoding ~2x faster.
+    The slot descriptors' ``__set__`` writes past the frozen ``__setattr__``.
+    """
+    insn = _new(Instruction)
+    s_op, s_dst, s_src, s_off, s_imm = _SETTERS
+    s_op(insn, opcode)
+    s_dst(insn, dst)
+    s_src(insn, src)
+    s_off(insn, off)
+    s_imm(insn, imm)
+    return insn
+
+
 def decode(data: bytes | bytearray | memoryview, *, where: str | None = None) -> list[Instruction]:
     """Decode a program's bytes into instructions (ld_imm64 as one).
 
@@ -475,12 +496,12 @@ def decode(data: bytes | bytearray | memoryview, *, where: str | None = None) ->
                     index=i,
                     where=where,
                 )
-            insn = Instruction(code, regs & 0xF, regs >> 4, off, (imm & 0xFFFFFFFF) | (imm2 << 32))
+            insn = _unchecked(code, regs & 0xF, regs >> 4, off, (imm & 0xFFFFFFFF) | (imm2 << 32))
             step = 2
         else:
-            insn = Instruction(code, regs & 0xF, regs >> 4, off, imm)
+            insn = _unchecked(code, regs & 0xF, regs >> 4, off, imm)
             step = 1
-        problem = _problem(insn)
+        problem = _CHECKS[code](insn)
         if problem is not None:
             raise InstructionError(problem, index=i, where=where)
         append(insn)

@@ -12,7 +12,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .._optional import require
-from .html import Raw, escape, fmt_count, table, wrap
+from .html import fmt_count, table, wrap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,8 +43,8 @@ def _rows(
     for slot, insn in islice(insns.slots(), limit):
         source = sources.get(slot)
         if source is not None:
-            rows.append(["", "", Raw(f'<span class="bpfnb-note">; {escape(source.strip())}</span>'), ""])
-            classes.append("bpfnb-src")
+            rows.append(["", "", f"; {source.strip()}", ""])
+            classes.append("bpfnb-note")
             lines.append(f"      ; {source.strip()}")
         text = format_instruction(insn, slot, names=names)
         note = "; ".join(notes.get(slot, ()))
