@@ -49,6 +49,7 @@ fi
 
 if need_cmd clang-19; then
     make -s -C tests/bpf
+    make -s -C bpfnb/examples  # reproducible: a rebuild with clang-19 matches the shipped objects
 else
     echo "setup: clang-19 missing: C fixtures not built (apt-get install clang-19)"
 fi
