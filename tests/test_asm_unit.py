@@ -279,6 +279,16 @@ def test_constructor_rejects_out_of_range_fields(fields):
         Instruction(*fields)
 
 
+def test_enum_fields_become_plain_ints():
+    insn = Instruction.call(FuncId.map_lookup_elem)
+    assert type(insn.imm) is int and type(insn.src) is int and str(insn.imm) == "1"
+    assert Instruction(0xDB, 1, 2, 0, AtomicOp.CMPXCHG).imm.__class__ is int
+    with pytest.raises(InstructionError, match="imm must be an int, not float"):
+        Instruction(0x07, 1, 0, 0, 1.0)  # type: ignore[arg-type]
+    with pytest.raises(InstructionError, match="dst must be an int, not bool"):
+        Instruction(0x07, True)  # type: ignore[arg-type]
+
+
 def test_unsigned_immediates_are_normalised_to_signed():
     assert Instruction(0xB7, 1, 0, 0, 0xFFFFFFFF) == Instruction(0xB7, 1, 0, 0, -1)
     assert Instruction.ld_imm64(1, 0xFFFFFFFFFFFFFFFE).imm == -2

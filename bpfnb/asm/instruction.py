@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InstructionError
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["INSN_DTYPE", "Instruction", "as_array", "decode", "encode"]
 
 _SLOT = struct.Struct("<BBhi")
+_FIELDS = ("opcode", "dst", "src", "off", "imm")
 _MAX_REG = 10  # r0..r9 general purpose, r10 the read-only frame pointer
 
 #: numpy dtype of one 8-byte slot (``regs`` packs dst in the low nibble).
@@ -74,6 +75,12 @@ class Instruction:
     imm: int = 0
 
     def __post_init__(self) -> None:
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if type(value) is not int:  # IntEnum members (FuncId, AtomicOp ...) become plain ints
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise InstructionError(f"{name} must be an int, not {type(value).__name__}")
+                object.__setattr__(self, name, int(value))
         if not 0 <= self.opcode <= 0xFF:
             raise InstructionError(f"opcode {self.opcode:#x} does not fit in 8 bits")
         if not (0 <= self.dst <= 15 and 0 <= self.src <= 15):
@@ -445,7 +452,7 @@ def _problem(insn: Instruction) -> str | None:
 
 
 _new = object.__new__
-_SETTERS = tuple(Instruction.__dict__[name].__set__ for name in ("opcode", "dst", "src", "off", "imm"))
+_SETTERS = tuple(Instruction.__dict__[name].__set__ for name in _FIELDS)
 
 
 def _unchecked(opcode: int, dst: int, src: int, off: int, imm: int) -> Instruction:
