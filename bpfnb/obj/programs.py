@@ -48,7 +48,7 @@ class FunctionSpec(_CodeSpec):
     """A subprogram (``.text`` function): appended to the programs that use it."""
 
     def __repr__(self) -> str:
-        return f"<FunctionSpec {self.name!r} in {self.section} insns={len(self.instructions)}>"
+        return f"<FunctionSpec {self.name!r} in {self.section} insns={self.instructions.len_slots}>"
 
     @property
     def is_global(self) -> bool:
@@ -79,7 +79,7 @@ class ProgramSpec(_CodeSpec):
         return self.prog_type.name.lower() if self.prog_type is not None else "unknown"
 
     def __repr__(self) -> str:
-        return f"<ProgramSpec {self.name!r} {self.type_name} section={self.section!r} insns={len(self.instructions)}>"
+        return f"<ProgramSpec {self.name!r} {self.type_name} section={self.section!r} insns={self.instructions.len_slots}>"
 
     def _repr_html_(self) -> str:
         from ..display.obj import code_spec_html
