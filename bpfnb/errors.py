@@ -37,6 +37,7 @@ missing privileges), so generic ``except`` clauses keep working.
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import os
 from typing import Any
 
@@ -245,6 +246,9 @@ class NotPrivileged(KernelError, PermissionError):
     def __init__(self, command: str, detail: str | None = None, *, err: int = _errno.EPERM, hint: str | None = None):
         super().__init__(err, command, detail, hint=hint)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # the positional order differs from KernelError's
+        return (functools.partial(type(self), err=self.errno, hint=self.hint), (self.command, self.detail))
+
 
 class UnsupportedFeature(KernelError):
     """This kernel lacks something the object needs; names the feature."""
@@ -252,6 +256,9 @@ class UnsupportedFeature(KernelError):
     def __init__(self, feature: str, detail: str | None = None, *, err: int = _errno.EOPNOTSUPP):
         self.feature = feature
         super().__init__(err, feature, detail, hint="not supported by the running kernel")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (functools.partial(type(self), err=self.errno), (self.feature, self.detail))
 
 
 class VerifierError(KernelError):

@@ -19,7 +19,7 @@ import cffi
 __all__ = ["ATTR_STRUCTS", "INFO_STRUCTS", "ffi", "lib", "nr_bpf"]
 
 #: ``__NR_bpf`` per architecture (asm-generic for arm64 and riscv).
-_NR_BPF_BY_MACHINE = {"x86_64": 321, "amd64": 321, "aarch64": 280, "arm64": 280}
+_NR_BPF_BY_MACHINE = {"x86_64": 321, "amd64": 321, "aarch64": 280, "arm64": 280, "riscv64": 280}
 
 _CDEF = r"""
 long syscall(long number, ...);
