@@ -33,12 +33,19 @@ from .privilege import is_privileged
 __all__ = [
     "BPF_ANY",
     "BPF_EXIST",
+    "BPF_F_AFTER",
+    "BPF_F_ALLOW_MULTI",
+    "BPF_F_ALLOW_OVERRIDE",
+    "BPF_F_BEFORE",
+    "BPF_F_ID",
+    "BPF_F_LINK",
     "BPF_F_LOCK",
     "BPF_F_MMAPABLE",
     "BPF_F_NO_PREALLOC",
     "BPF_F_PATH_FD",
     "BPF_F_RDONLY",
     "BPF_F_RDONLY_PROG",
+    "BPF_F_REPLACE",
     "BPF_F_SLEEPABLE",
     "BPF_F_WRONLY",
     "BPF_NOEXIST",
@@ -101,6 +108,14 @@ BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_MMAPABLE = 1 << 10
 BPF_F_PATH_FD = 1 << 14
 BPF_F_SLEEPABLE = 1 << 4  # prog_flags
+# attach flags (PROG_ATTACH, LINK_CREATE, LINK_UPDATE); BEFORE/AFTER/ID/LINK are the mprog (tcx, netkit) API
+BPF_F_ALLOW_OVERRIDE = 1 << 0
+BPF_F_ALLOW_MULTI = 1 << 1
+BPF_F_REPLACE = 1 << 2
+BPF_F_BEFORE = 1 << 3
+BPF_F_AFTER = 1 << 4
+BPF_F_ID = 1 << 5
+BPF_F_LINK = 1 << 13
 BPF_OBJ_NAME_LEN = 16
 
 #: Largest verifier/BTF log buffer bpfnb grows to (the kernel caps at UINT_MAX >> 2).
@@ -806,7 +821,7 @@ def link_update(link_fd: FdLike, new_prog_fd: FdLike, *, old_prog_fd: FdLike | N
     attr.flags = flags
     if old_prog_fd is not None:
         attr.old_prog_fd = fd_number(old_prog_fd)
-        attr.flags = flags | (1 << 2)  # BPF_F_REPLACE
+        attr.flags = flags | BPF_F_REPLACE
     bpf(Cmd.LINK_UPDATE, attr)
 
 
