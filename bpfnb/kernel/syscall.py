@@ -398,6 +398,9 @@ def _lookup_batch(
     if result < 0:
         if err == _errno.ENOENT:  # end of map; attr.count says how many came with it
             return BatchResult(keys, values, attr.count, None)
+        if err == _errno.ENOSPC:
+            raise KernelError(err, _command_name(cmd), f"count={count} is smaller than one hash bucket",
+                              hint="retry with a larger count")
         raise _error(cmd, err, f"after {attr.count} entries")
     return BatchResult(keys, values, attr.count, bytes(out))
 
@@ -876,34 +879,38 @@ class QueryResult(NamedTuple):
     revision: int
 
 
-def prog_query(target: FdLike, attach_type: AttachType | int, *, query_flags: int = 0, max_count: int = 64) -> QueryResult:
+def prog_query(target: FdLike, attach_type: AttachType | int, *, query_flags: int = 0) -> QueryResult:
     """BPF_PROG_QUERY: programs attached at ``target`` (fd or ifindex) for ``attach_type``.
 
-    Asks for the count first, then for that many ids (the second-call
-    pattern); a kernel that races us by attaching more returns ENOSPC, which
-    we answer with one retry at the new size.
+    The second-call pattern: the first call (no arrays) reports the count,
+    the second fetches that many ids.  Should someone attach in between,
+    the kernel answers ENOSPC and we ask again at the new size.
     """
-    count = max_count
-    for _ in range(3):
+    count = 0
+    for _ in range(4):
         attr = ffi.new("struct bpf_attr_query *")
         attr.target_fd = fd_number(target)
         attr.attach_type = int(attach_type)
         attr.query_flags = query_flags
-        ids = ffi.new("uint32_t[]", count)
-        aflags = ffi.new("uint32_t[]", count)
-        lids = ffi.new("uint32_t[]", count)
-        attr.prog_ids, attr.prog_attach_flags, attr.link_ids = _addr(ids), _addr(aflags), _addr(lids)
+        ids = ffi.new("uint32_t[]", max(count, 1))
+        aflags = ffi.new("uint32_t[]", max(count, 1))
+        lids = ffi.new("uint32_t[]", max(count, 1))
+        if count:
+            attr.prog_ids, attr.prog_attach_flags, attr.link_ids = _addr(ids), _addr(aflags), _addr(lids)
         attr.prog_cnt = count
         result, err = _raw(Cmd.PROG_QUERY, attr)
         if result < 0 and err == _errno.ENOSPC:
-            count = max(int(attr.prog_cnt), count * 2)
+            count = max(int(attr.prog_cnt), count + 1)
             continue
         if result < 0:
             raise _error(Cmd.PROG_QUERY, err, _type_name(AttachType, attach_type))
         n = int(attr.prog_cnt)
-        return QueryResult(int(attr.attach_flags), tuple(ids[0:n]), tuple(aflags[0:n]),
-                           tuple(i for i in lids[0:n]), int(attr.revision))
-    raise KernelError(_errno.ENOSPC, "BPF_PROG_QUERY", "attachments kept changing")
+        if n > count:  # first call: only the count came back
+            count = n
+            continue
+        return QueryResult(int(attr.attach_flags), tuple(ids[0:n]), tuple(aflags[0:n]), tuple(lids[0:n]),
+                           int(attr.revision))
+    raise KernelError(_errno.ENOSPC, "BPF_PROG_QUERY", "attachments kept changing while querying")
 
 
 def enable_stats(stats_type: StatsType | int = StatsType.RUN_TIME) -> Fd:
