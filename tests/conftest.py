@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
 from bpfnb.kernel.privilege import is_privileged
 
-TESTS = Path(__file__).resolve().parent
-BPF_DIR = TESTS / "bpf"
-BUILD_DIR = BPF_DIR / "build"
-
-REQUIRE_KERNEL = os.environ.get("BPFNB_REQUIRE_KERNEL") == "1"
-
-
-def build_fixtures() -> None:
-    """Build tests/bpf/*.bpf.c with clang-19 (make is incremental)."""
-    subprocess.run(["make", "-s", "-C", str(BPF_DIR)], check=True)
-
-
-def fixture_path(name: str) -> Path:
-    """Path of a compiled fixture object, e.g. ``fixture_path("multi")``."""
-    path = BUILD_DIR / f"{name}.bpf.o"
-    if not path.exists():
-        build_fixtures()
-    if not path.exists():
-        raise FileNotFoundError(f"fixture {name!r} not built: {path}")
-    return path
-
-
-def all_fixtures() -> list[Path]:
-    build_fixtures()
-    return sorted(BUILD_DIR.glob("*.bpf.o"))
+from helpers import BPF_DIR, BUILD_DIR, REQUIRE_KERNEL, all_fixtures, build_fixtures, fixture_path  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from conftest import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 

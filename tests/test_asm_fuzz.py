@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import struct
 
-from conftest import fixture_path
+from helpers import fixture_path
 from elftools.elf.elffile import ELFFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pickle
 import re
-import time
 
 import pytest
-from conftest import fixture_path
+from helpers import fixture_path
 from elftools.elf.elffile import ELFFile
 
 from bpfnb.asm import Instruction, Instructions, NameTable, PseudoCall, PseudoLdImm64, disassemble, format_instruction
@@ -169,16 +168,13 @@ def test_html_escapes_everything_from_the_object():
     assert insns._repr_html_() == insns._repr_html_()  # deterministic
 
 
-def test_html_of_a_huge_program_is_bounded_and_fast():
+def test_html_of_a_huge_program_is_bounded():
     body = [Instruction(0x07, 1, 0, 0, i % 1000) for i in range(99_999)] + [Instruction.exit()]
     insns = Instructions(body, annotations={5: ["note"]})
-    start = time.perf_counter()
     html = insns._repr_html_()
-    elapsed = time.perf_counter() - start
     assert "showing 200 of 100,000 instructions" in html
     assert html.count("<tr") == 201  # header + 200 rows
     assert len(html) < 60_000
-    assert elapsed < 0.5, f"rendering took {elapsed:.2f}s"
     assert "100,000 insns" in html
     small = insns.to_html(max_rows=3)
     assert small.count("<tr") == 4 and "showing 3 of 100,000" in small

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path
 
 from bpfnb.btf import Btf, Kind
 from bpfnb.btf.c import CWriter, render_type_definition

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path
 from elftools.elf.elffile import ELFFile
 
 from bpfnb.btf import Btf, BtfExt, Kind

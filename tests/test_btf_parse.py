@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path
 
 from bpfnb.btf import (
     Btf, Enum, Enum64, FuncProto, Int, IntEncoding, Kind, Linkage, Struct, Union, essential_name,

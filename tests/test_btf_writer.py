@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path
 from elftools.elf.elffile import ELFFile
 
 import bpfnb.btf.btf as btf_module

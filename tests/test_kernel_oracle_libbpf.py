@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import fixture_path
+from helpers import fixture_path
 from oracles.libbpf import LibbpfObject, available, version
 
 from bpfnb.kernel import prog_get_fd_by_id, prog_info

@@ -16,7 +16,7 @@ from bpfnb.errors import ElfError, InvalidRelocationOffset, ParseError, SectionE
 from bpfnb.obj import EdgeKind, Object, RelocationKind, SectionKind, call_edges, reachable_functions
 from bpfnb.uapi import AttachType, MapType, ProgType
 
-from conftest import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path
 
 READELF = shutil.which("llvm-readelf-19")
 needs_readelf = pytest.mark.skipif(READELF is None, reason="llvm-readelf-19 (llvm-19) not installed")

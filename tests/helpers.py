@@ -1,0 +1,38 @@
+"""Paths and builders for the compiled C fixtures, shared by the tests.
+
+Test modules import these from here (``from helpers import fixture_path``),
+not from ``conftest``: pytest imports every ``conftest.py`` under the same
+module name, so the notebooks' conftest would shadow this one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+BPF_DIR = TESTS / "bpf"
+BUILD_DIR = BPF_DIR / "build"
+
+REQUIRE_KERNEL = os.environ.get("BPFNB_REQUIRE_KERNEL") == "1"
+
+
+def build_fixtures() -> None:
+    """Build tests/bpf/*.bpf.c with clang-19 (make is incremental)."""
+    subprocess.run(["make", "-s", "-C", str(BPF_DIR)], check=True)
+
+
+def fixture_path(name: str) -> Path:
+    """Path of a compiled fixture object, e.g. ``fixture_path("multi")``."""
+    path = BUILD_DIR / f"{name}.bpf.o"
+    if not path.exists():
+        build_fixtures()
+    if not path.exists():
+        raise FileNotFoundError(f"fixture {name!r} not built: {path}")
+    return path
+
+
+def all_fixtures() -> list[Path]:
+    build_fixtures()
+    return sorted(BUILD_DIR.glob("*.bpf.o"))
