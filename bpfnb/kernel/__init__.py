@@ -1,8 +1,10 @@
 """The only code that makes syscalls: bpf() via cffi, owned fds, probes, live objects.
 
-``syscall`` has one typed function per bpf(2) command, ``fd`` the owned
-file descriptor they return, ``info`` the BPF_OBJ_GET_INFO_BY_FD models and
-``features`` what this kernel supports (probed once, cached).
+``syscall`` (objects: maps, programs, BTF, pins, ids) and ``syscall_attach``
+(links, attach/query, stats, iterators) have one typed function per bpf(2)
+command; ``fd`` is the owned file descriptor they return, ``info`` the
+BPF_OBJ_GET_INFO_BY_FD models and ``features`` what this kernel supports
+(probed once, cached).
 """
 
 from __future__ import annotations
@@ -13,20 +15,14 @@ from .info import BtfInfo, LinkInfo, MapInfo, ProgInfo, btf_info, link_info, map
 from .syscall import (
     BatchResult,
     ProgLoadResult,
-    QueryResult,
     TestRunResult,
     bpf,
     btf_get_fd_by_id,
     btf_get_next_id,
     btf_load,
-    enable_stats,
-    iter_create,
     iter_ids,
-    link_create,
-    link_detach,
     link_get_fd_by_id,
     link_get_next_id,
-    link_update,
     map_create,
     map_delete_batch,
     map_delete_elem,
@@ -43,15 +39,23 @@ from .syscall import (
     obj_get,
     obj_pin,
     possible_cpus,
-    prog_attach,
-    prog_detach,
     prog_get_fd_by_id,
     prog_get_next_id,
     prog_load,
-    prog_query,
     prog_test_run,
-    raw_tracepoint_open,
     sanitize_name,
+)
+from .syscall_attach import (
+    QueryResult,
+    enable_stats,
+    iter_create,
+    link_create,
+    link_detach,
+    link_update,
+    prog_attach,
+    prog_detach,
+    prog_query,
+    raw_tracepoint_open,
 )
 
 __all__ = [

@@ -27,7 +27,7 @@ from ..uapi import AttachType, FuncId, MapType, ProgType
 from ._ffi import ffi
 from .fd import Fd
 from .privilege import is_privileged
-from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, Cmd, _raw, btf_load, link_create, map_create, prog_load
+from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, Cmd, _raw, btf_load, map_create, prog_load
 
 __all__ = ["FEATURE_NAMES", "Features", "Support", "can_use_bpf", "features"]
 
