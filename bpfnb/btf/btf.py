@@ -34,6 +34,7 @@ POINTER_SIZE = 8  # BPF is a 64-bit target
 
 _CACHE: dict[tuple, Btf] = {}
 _KINDS = tuple(Kind)
+_MAX_CHAIN = 64  # longer typedef/array chains only occur in corrupt (looping) BTF
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class Btf:
         self._kinds: list[Kind] | None = None
         self._sizes: dict[int, int] = {}
         self._aligns: dict[int, int] = {}
+        self._aligning: set[int] = set()
 
     # -- construction ---------------------------------------------------------
 
@@ -259,13 +261,11 @@ class Btf:
 
     def resolve(self, type_id: int) -> int:
         """Skip typedef/const/volatile/restrict/type_tag to the underlying id."""
-        seen = 0
-        while self.kind_of(type_id) in MODIFIER_KINDS:
+        for _ in range(_MAX_CHAIN):
+            if self.kind_of(type_id) not in MODIFIER_KINDS:
+                return type_id
             type_id = self[type_id].type_id  # type: ignore[attr-defined]
-            seen += 1
-            if seen > 64:
-                raise BtfError("modifier chain too long (a loop?)", type_id=type_id)
-        return type_id
+        raise BtfError("modifier chain too long (a loop?)", type_id=type_id)
 
     def size_of(self, type_id: int) -> int:
         """Size in bytes, like ``sizeof``; BtfError for void, functions, fwd."""
@@ -275,31 +275,33 @@ class Btf:
         return size
 
     def _size_of(self, type_id: int) -> int:
-        seen = 0
         mult = 1
-        while True:
+        for _ in range(_MAX_CHAIN):
             t = self[self.resolve(type_id)]
             if isinstance(t, Array):
                 mult *= t.nelems
                 type_id = t.type_id
-                seen += 1
-                if seen > 64:
-                    raise BtfError("array nesting too deep", type_id=t.id)
-                continue
-            if isinstance(t, Ptr):
-                return mult * POINTER_SIZE
-            if isinstance(t, Var):
+            elif isinstance(t, Var):
                 type_id = t.type_id
-                continue
-            if isinstance(t, (Int, Struct, Enum, Float, Datasec)):
+            elif isinstance(t, Ptr):
+                return mult * POINTER_SIZE
+            elif isinstance(t, (Int, Struct, Enum, Float, Datasec)):
                 return mult * t.size
-            raise BtfError(f"{t.kind.name} has no size", type_id=t.id)
+            else:
+                raise BtfError(f"{t.kind.name} has no size", type_id=t.id)
+        raise BtfError("array/var chain too long (a loop?)", type_id=type_id)
 
     def align_of(self, type_id: int) -> int:
         """Natural alignment; 1 for a struct whose member offsets imply ``packed``."""
         align = self._aligns.get(type_id)
         if align is None:
-            align = self._aligns[type_id] = self._align_of(type_id)
+            if type_id in self._aligning:
+                raise BtfError("type contains itself by value", type_id=type_id)
+            self._aligning.add(type_id)
+            try:
+                align = self._aligns[type_id] = self._align_of(type_id)
+            finally:
+                self._aligning.discard(type_id)
         return align
 
     def _align_of(self, type_id: int) -> int:

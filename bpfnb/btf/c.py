@@ -35,6 +35,7 @@ __all__ = ["CWriter", "declaration", "render_c", "render_type_definition", "type
 _QUALIFIERS = {Kind.CONST: "const", Kind.VOLATILE: "volatile", Kind.RESTRICT: "restrict"}
 _TAG_KINDS = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD)
 _MAX_DEPTH = 256
+_MAX_NESTING = 64
 
 BaseNamer = Callable[[BtfType, int], str]
 
@@ -53,8 +54,11 @@ def _default_base(t: BtfType, indent: int) -> str:
     return t.name or "<anon>"
 
 
-def declaration(btf: Btf, type_id: int, name: str = "", *, base: BaseNamer = _default_base, indent: int = 0) -> str:
+def declaration(btf: Btf, type_id: int, name: str = "", *, base: BaseNamer = _default_base, indent: int = 0,
+                _depth: int = 0) -> str:
     """``int (*name)(void *)``: a C declaration of ``name`` with type ``type_id``."""
+    if _depth > _MAX_NESTING:
+        raise BtfError("function prototypes nest too deep (a loop?)", type_id=type_id)
     inner = name
     t = btf[type_id]
     quals: list[str] = []
@@ -84,7 +88,8 @@ def declaration(btf: Btf, type_id: int, name: str = "", *, base: BaseNamer = _de
         if isinstance(t, FuncProto):
             if inner.startswith("*") or inner.startswith("const") or inner.startswith("volatile"):
                 inner = f"({inner})"
-            params = [declaration(btf, p.type_id, p.name, base=base, indent=indent) for p in t.params]
+            params = [declaration(btf, p.type_id, p.name, base=base, indent=indent, _depth=_depth + 1)
+                      for p in t.params]
             if t.variadic:
                 params.append("...")
             inner = f"{inner}({', '.join(params) or 'void'})"
@@ -203,6 +208,8 @@ class CWriter:
         if isinstance(t, Void):
             return "void"
         if isinstance(t, (Struct, Enum)) and not t.name:
+            if indent > _MAX_NESTING:
+                raise BtfError("anonymous types nest too deep (a loop?)", type_id=t.id)
             return self.definition(t, indent)
         if isinstance(t, Union):
             return f"union {self.tag_name(t)}"
