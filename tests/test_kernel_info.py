@@ -112,8 +112,7 @@ def test_prog_info_matches_bpftool_with_maps_and_stats() -> None:
     assert tool.get("run_time_ns", 0) == info.run_time_ns
     assert info.verified_insns == 4  # each ld_imm64 pair counts once
     # bpftool turns load_time (ns since boot) into wall-clock seconds
-    boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
-    assert abs(boot + info.load_time / 1e9 - tool["loaded_at"]) < 3
+    assert abs(info.loaded_at - tool["loaded_at"]) < 3 and abs(info.loaded_at - time.time()) < 60
 
 
 def test_gpl_bit_follows_license() -> None:

@@ -10,6 +10,7 @@ second passes buffers of exactly that size.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -73,6 +74,17 @@ class ProgInfo:
     attach_btf_obj_id: int
     attach_btf_id: int
     xlated: bytes | None = field(default=None, repr=False)
+
+    @property
+    def loaded_at(self) -> float:
+        """Load time as a Unix timestamp (what ``bpftool prog show`` prints).
+
+        The kernel records CLOCK_BOOTTIME; the wall-clock time of boot is
+        now minus time since boot, so the result drifts with clock changes
+        exactly as bpftool's does.
+        """
+        boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+        return boot + self.load_time / 1e9
 
     def _repr_html_(self) -> str:
         from ..display.kernel import info_html
