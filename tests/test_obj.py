@@ -138,6 +138,8 @@ def test_call_graph_edges(multi):
     assert edges("bump") == [(EdgeKind.HELPER, "bpf_map_lookup_elem")]
     assert [f.name for f in reachable_functions(multi, multi.programs["xdp_count"])] == ["bump", "global_sample"]
     assert [f.name for f in reachable_functions(multi, multi.programs["tc_flows"])] == []
+    # the global subprogram is shared by two programs
+    assert [f.name for f in reachable_functions(multi, multi.programs["socket_len"])] == ["global_sample"]
 
 
 def test_call_graph_renders(multi):

@@ -137,7 +137,11 @@ SEC("socket")
 int socket_len(struct __sk_buff *skb)
 {
 	__u32 idx = 3;
-	__u64 *v = bpf_map_lookup_elem(&percpu_hits, &idx);
+	__u64 *v;
+
+	if (!global_sample(skb->len))
+		return 0;
+	v = bpf_map_lookup_elem(&percpu_hits, &idx);
 	if (v)
 		*v += 1;
 	return skb->len;
