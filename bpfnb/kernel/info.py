@@ -228,16 +228,45 @@ def btf_info(fd: FdLike, *, data: bool = False) -> BtfInfo:
 
 
 def _string_field(fd: FdLike, part: str, ptr_field: str, len_field: str, length: int) -> str:
-    """Second call for a link's string (tracepoint name, iter target...)."""
+    """Second call for a link's string (tracepoint name, iter target...).
+
+    ``part`` is a dotted path into ``struct bpf_link_info`` such as
+    ``"perf_event.tracepoint"``.
+    """
     if not length:
         return ""
     info = ffi.new("struct bpf_link_info *")
     buf = ffi.new("char[]", length + 1)
-    sub = getattr(info, part)
+    sub = info
+    for name in part.split("."):
+        sub = getattr(sub, name)
     setattr(sub, ptr_field, int(ffi.cast("uintptr_t", buf)))
     setattr(sub, len_field, length + 1)
     _get_info(fd, "struct bpf_link_info", info)
     return ffi.string(buf).decode("utf-8", errors="replace")
+
+
+#: ``enum bpf_perf_event_type``: what a perf_event link is attached to.
+PERF_EVENT_KINDS = {1: "uprobe", 2: "uretprobe", 3: "kprobe", 4: "kretprobe", 5: "tracepoint", 6: "event"}
+
+
+def _perf_event_details(fd: FdLike, pe: Any) -> dict[str, Any]:
+    kind = PERF_EVENT_KINDS.get(int(pe.type), str(int(pe.type)))
+    d: dict[str, Any] = {"perf_event_type": kind}
+    if kind == "tracepoint":
+        t = pe.tracepoint
+        d.update(tp_name=_string_field(fd, "perf_event.tracepoint", "tp_name", "name_len", t.name_len), cookie=t.cookie)
+    elif kind in ("kprobe", "kretprobe"):
+        k = pe.kprobe
+        d.update(func_name=_string_field(fd, "perf_event.kprobe", "func_name", "name_len", k.name_len),
+                 offset=k.offset, addr=k.addr, missed=k.missed, cookie=k.cookie)
+    elif kind in ("uprobe", "uretprobe"):
+        u = pe.uprobe
+        d.update(file_name=_string_field(fd, "perf_event.uprobe", "file_name", "name_len", u.name_len),
+                 offset=u.offset, ref_ctr_offset=u.ref_ctr_offset, cookie=u.cookie)
+    elif kind == "event":
+        d.update(config=pe.event.config, type=pe.event.type, cookie=pe.event.cookie)
+    return d
 
 
 def link_info(fd: FdLike) -> LinkInfo:
@@ -271,7 +300,7 @@ def link_info(fd: FdLike) -> LinkInfo:
     elif ltype == LinkType.UPROBE_MULTI:
         d.update(count=i.uprobe_multi.count, flags=i.uprobe_multi.flags, pid=i.uprobe_multi.pid)
     elif ltype == LinkType.PERF_EVENT:
-        d["perf_event_type"] = i.perf_event.type
+        d.update(_perf_event_details(fd, i.perf_event))
     elif ltype in (LinkType.TCX, LinkType.NETKIT):
         part = i.tcx if ltype == LinkType.TCX else i.netkit
         d.update(ifindex=part.ifindex, attach_type=_enum(AttachType, part.attach_type))
