@@ -1,0 +1,74 @@
+"""PROG_LOAD with BTF: prog_btf_fd, func_info and line_info records reach the kernel.
+
+The BTF (int, FUNC_PROTO, FUNC ``entry``) and the records are written here
+by hand; the kernel's answer (ProgInfo.btf_id/nr_func_info/nr_line_info)
+and bpftool's annotated dump are the oracles.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+from bpfnb.errors import VerifierError
+from bpfnb.kernel import btf_info, btf_load, prog_info, prog_load
+from bpfnb.kernel.features import _btf_blob, _btf_type, _strtab
+from bpfnb.uapi import ProgType
+
+pytestmark = pytest.mark.kernel
+
+RET0 = b"\xb7\x00\x00\x00\x00\x00\x00\x00\x95\x00\x00\x00\x00\x00\x00\x00"
+
+
+def program_btf() -> tuple[bytes, dict[str, int]]:
+    strs, off = _strtab("int", "entry", "prog.c", "int entry(void) {", "return 0;")
+    types = (
+        _btf_type(off["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)  # [1] int
+        + _btf_type(0, 13, 0, 1)                                           # [2] int (void)
+        + _btf_type(off["entry"], 12, 1, 2)                                # [3] global func entry
+    )
+    return _btf_blob(types, strs), off
+
+
+def line(insn: int, off: dict[str, int], text: str, lineno: int, col: int = 1) -> bytes:
+    return struct.pack("<IIII", insn, off["prog.c"], off[text], (lineno << 10) | col)
+
+
+def test_func_and_line_info_are_accepted() -> None:
+    blob, off = program_btf()
+    btf, _ = btf_load(blob)
+    func_info = struct.pack("<II", 0, 3)  # insn 0 is FUNC #3
+    lines = line(0, off, "int entry(void) {", 1) + line(1, off, "return 0;", 2, 5)
+    with btf, prog_load(ProgType.SOCKET_FILTER, RET0, name="entry", prog_btf_fd=btf, func_info=func_info,
+                        func_info_rec_size=8, line_info=lines, line_info_rec_size=16).fd as prog:
+        info = prog_info(prog)
+        assert info.btf_id == btf_info(btf).id
+        assert (info.nr_func_info, info.nr_line_info) == (1, 2)
+        if shutil.which("bpftool"):
+            dump = json.loads(subprocess.run(["bpftool", "prog", "dump", "xlated", "id", str(info.id), "-j"],
+                                             check=True, capture_output=True).stdout)
+            assert dump[0]["proto"] == "int entry()"  # bpftool renders FUNC #3 from our BTF
+            assert [i["src"] for i in dump] == ["int entry(void) {", "return 0;"]
+            linum = subprocess.run(["bpftool", "prog", "dump", "xlated", "id", str(info.id), "linum"],
+                                   check=True, capture_output=True, text=True).stdout
+            assert "[file:prog.c line_num:2 line_col:5]" in linum
+
+
+def test_bad_line_info_is_a_verifier_error() -> None:
+    blob, off = program_btf()
+    btf, _ = btf_load(blob)
+    with btf, pytest.raises(VerifierError) as exc:
+        # line info must start at insn 0: starting at 1 is refused, with the reason in the log
+        prog_load(ProgType.SOCKET_FILTER, RET0, prog_btf_fd=btf, func_info=struct.pack("<II", 0, 3),
+                  func_info_rec_size=8, line_info=line(1, off, "return 0;", 2), line_info_rec_size=16)
+    assert exc.value.errno == errno.EINVAL and "line_info" in exc.value.log
+
+
+def test_record_sizes_are_checked_before_the_syscall() -> None:
+    with pytest.raises(ValueError, match="record size"):
+        prog_load(ProgType.SOCKET_FILTER, RET0, func_info=bytes(12), func_info_rec_size=8)
