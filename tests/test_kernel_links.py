@@ -177,3 +177,13 @@ def test_btf_load_rejection_carries_log() -> None:
         btf_load(tiny_btf(valid=False))
     assert exc.value.errno == errno.EINVAL
     assert "pair" in exc.value.log and "[2] STRUCT" in exc.value.log
+
+
+def test_iter_create_needs_an_iterator_link() -> None:
+    """ITER_CREATE reaches the kernel, which refuses a link that is not a bpf_iter link."""
+    from bpfnb.kernel import iter_create
+
+    with prog_load(ProgType.RAW_TRACEPOINT, RET0).fd as prog, raw_tracepoint_open("sys_exit", prog) as link:
+        with pytest.raises(KernelError) as exc:
+            iter_create(link)
+        assert exc.value.errno == errno.EINVAL and exc.value.command == "BPF_ITER_CREATE"

@@ -357,3 +357,14 @@ def test_batch_count_smaller_than_a_bucket_says_so() -> None:
             assert r.count == 1
             map_delete_elem(m, u32(other))
         pytest.fail("no two keys ever shared a bucket")
+
+
+def test_fd_array_resolves_map_indexes() -> None:
+    """ld_imm64 with BPF_PSEUDO_MAP_IDX (src 5) names fd_array[imm]: the map is bound by index."""
+    ld_idx = struct.pack("<BBhi", 0x18, (5 << 4) | 1, 0, 1) + bytes(8)  # r1 = map fd_array[1]
+    with map_create(MapType.ARRAY, 4, 4, 1) as unused, map_create(MapType.HASH, 4, 4, 1) as used:
+        with prog_load(ProgType.SOCKET_FILTER, ld_idx + RET0, fd_array=[unused, used]).fd as p:
+            assert prog_info(p).map_ids == (map_info(used).id,)
+        with pytest.raises(VerifierError) as exc:  # index 1 without an fd_array
+            prog_load(ProgType.SOCKET_FILTER, ld_idx + RET0)
+        assert "fd_idx without fd_array" in exc.value.log
