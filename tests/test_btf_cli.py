@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path
 
 from bpfnb.btf import Btf
 from bpfnb.btf.cli import add_btf_parser

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import fixture_path
+from helpers import fixture_path
 
 from bpfnb.btf import Btf, Int, IntEncoding, Kind, Member, Struct
 from bpfnb.btf.writer import write_types

@@ -1,4 +1,4 @@
-"""nbval settings for the notebooks: SVG is not compared.
+"""Root pytest settings: nbval does not compare SVG.
 
 graphviz's SVG differs between graphviz versions (and has generated ids),
 so graphs are checked by the unit tests through their DOT source instead.
