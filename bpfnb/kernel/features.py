@@ -19,15 +19,15 @@ import errno as _errno
 import functools
 import os
 import struct
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import KernelError
-from ..uapi import AttachType, FuncId, MapType, ProgType
+from ..uapi import AttachType, Cmd, FuncId, MapType, ProgType
 from ._ffi import ffi
 from .fd import Fd
 from .privilege import is_privileged
-from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, Cmd, _raw, btf_load, map_create, prog_load
+from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, _raw, btf_load, map_create, prog_load
 
 __all__ = ["FEATURE_NAMES", "Features", "Support", "can_use_bpf", "features"]
 

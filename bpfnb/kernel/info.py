@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from ..uapi import AttachType, LinkType, MapType, ProgType
+from ..uapi import AttachType, Cmd, LinkType, MapType, ProgType
 from ._ffi import ffi
 from .fd import FdLike, fd_number
-from .syscall import Cmd, bpf
+from .syscall import bpf
 
 __all__ = ["BtfInfo", "LinkInfo", "MapInfo", "ProgInfo", "btf_info", "link_info", "map_info", "obj_get_info_by_fd",
            "prog_info"]

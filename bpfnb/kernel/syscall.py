@@ -1,4 +1,6 @@
-"""One thin, typed Python function per bpf(2) command.
+"""One thin, typed Python function per bpf(2) command that creates or reads objects.
+
+(Commands that attach programs live in :mod:`bpfnb.kernel.syscall_attach`.)
 
 Everything here is a direct translation: fill the command's part of
 ``union bpf_attr`` (see :mod:`bpfnb.kernel._ffi`), call the syscall, turn a
