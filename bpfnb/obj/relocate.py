@@ -515,8 +515,11 @@ class _Relocation:
         out: list[LineInfoRecord] = []
         for i, piece in enumerate(self.pieces):
             recs = self._ext_records(ext.line_info, piece)
-            if not recs and i == 0:
-                return ()
+            if not recs:
+                if i == 0:
+                    return ()  # as libbpf: none for the program, none at all
+                raise _fail(RelocationError, f"subprogram {piece.code.name!r} has no BTF line_info but "
+                            f"{self.name!r} has", self.name, piece.start, piece.code.name)
             for r in recs:
                 slot = piece.start + (r.insn_off - piece.code.offset) // 8
                 out.append(LineInfoRecord(slot, r.file_name, r.line, r.line_num, r.column,
