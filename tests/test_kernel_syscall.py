@@ -211,6 +211,7 @@ def test_pin_and_get(pin_dir: str) -> None:
             obj_pin(m, path)
         assert exc.value.errno == errno.EEXIST
         with obj_get(path) as again:
+            assert again.kind == "map"
             assert map_info(again).id == map_info(m).id
             assert map_lookup_elem(again, u32(1), 4) == u32(2)
         dirfd = os.open(pin_dir, os.O_RDONLY | os.O_DIRECTORY)

@@ -621,7 +621,21 @@ def obj_get(path: str | os.PathLike[str], *, file_flags: int = 0, path_fd: FdLik
     if path_fd is not None:
         attr.path_fd = fd_number(path_fd)
         attr.file_flags = file_flags | BPF_F_PATH_FD
-    return _new_fd(Cmd.OBJ_GET, attr, "pinned", os.fsdecode(path))
+    fd = _new_fd(Cmd.OBJ_GET, attr, "pinned", os.fsdecode(path))
+    fd.kind = _anon_inode_kind(fd.fileno())
+    return fd
+
+
+_INODE_KINDS = {"anon_inode:bpf-map": "map", "anon_inode:bpf-prog": "prog", "anon_inode:bpf_link": "link",
+                "anon_inode:btf": "btf"}
+
+
+def _anon_inode_kind(number: int) -> str:
+    """What a pinned object turned out to be: the kernel names its anon inode."""
+    try:
+        return _INODE_KINDS.get(os.readlink(f"/proc/self/fd/{number}"), "pinned")
+    except OSError:
+        return "pinned"
 
 
 # --- ids ---------------------------------------------------------------------------
