@@ -152,3 +152,33 @@ def test_unprivileged_features_are_unknown_not_false() -> None:
 
 def test_support_truthiness() -> None:
     assert Support.YES and not Support.NO and not Support.UNKNOWN
+
+
+def test_require_explains_what_is_missing() -> None:
+    from dataclasses import replace
+
+    from bpfnb.errors import NotPrivileged, UnsupportedFeature
+
+    base = _unknown("nothing probed")
+    with pytest.raises(NotPrivileged):
+        base.require("tcx")
+    yes = replace(base, privileged=True, note="test", tcx=Support.YES, netkit=Support.NO, btf=Support.UNKNOWN)
+    yes.require("tcx")
+    with pytest.raises(UnsupportedFeature, match="6.7") as exc:
+        yes.require("netkit")
+    assert exc.value.feature == "netkit"
+    with pytest.raises(UnsupportedFeature, match="undecided"):
+        yes.require("btf")
+    with pytest.raises(KeyError):
+        yes.require("warp_drive")
+
+
+@pytest.mark.kernel
+def test_require_on_this_kernel() -> None:
+    f = features()
+    for name, support in f.named().items():
+        if support is Support.YES:
+            f.require(name)
+        else:
+            with pytest.raises(Exception):
+                f.require(name)

@@ -22,14 +22,14 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import KernelError
+from ..errors import KernelError, NotPrivileged, UnsupportedFeature
 from ..uapi import AttachType, Cmd, FuncId, MapType, ProgType
 from ._ffi import ffi
 from .fd import Fd
 from .privilege import is_privileged
 from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, _raw, btf_load, map_create, prog_load
 
-__all__ = ["FEATURE_NAMES", "Features", "Support", "can_use_bpf", "features"]
+__all__ = ["FEATURE_NAMES", "MIN_KERNEL", "Features", "Support", "can_use_bpf", "features"]
 
 _ENOTSUPP = 524
 #: errnos that mean "this kernel does not know that type/kind/flag".
@@ -283,6 +283,16 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
+#: Upstream release that introduced each named feature, for error messages.
+MIN_KERNEL: dict[str, str] = {
+    "prog_name": "4.15", "probe_read_kernel": "5.5", "perf_link": "5.15", "bpf_global_data": "5.2",
+    "bpf_cookie": "5.15", "cpumap_prog_id": "5.9", "devmap_prog_id": "5.8", "btf": "4.18", "btf_func": "5.0",
+    "btf_func_global": "5.6", "btf_datasec": "5.2", "btf_float": "5.13", "btf_decl_tag": "5.16",
+    "btf_type_tag": "5.17", "btf_enum64": "6.0", "tcx": "6.6", "netkit": "6.7 with CONFIG_NETKIT",
+    "kprobe_attach": "CONFIG_KPROBES",
+}
+
+
 @dataclass(frozen=True)
 class Features:
     """This kernel's answers; ``prog_types``/``map_types`` hold the supported ones.
@@ -322,6 +332,20 @@ class Features:
     @property
     def map_types(self) -> frozenset[MapType]:
         return frozenset(t for t, s in self.map_type_support.items() if s is Support.YES)
+
+    def require(self, name: str) -> None:
+        """Raise unless feature ``name`` is supported: UnsupportedFeature naming
+        the minimum kernel, or NotPrivileged when nothing could be probed."""
+        support = self.named()[name] if name in FEATURE_NAMES else None
+        if support is None:
+            raise KeyError(f"unknown feature {name!r}; known: {', '.join(FEATURE_NAMES)}")
+        if support is Support.YES:
+            return
+        if not self.privileged:
+            raise NotPrivileged(name, f"cannot probe for {name}: {self.note}")
+        if support is Support.NO:
+            raise UnsupportedFeature(name, f"needs Linux {MIN_KERNEL[name]} or later")
+        raise UnsupportedFeature(name, "undecided: the kernel refused the probe for a reason other than lack of support")
 
     def named(self) -> dict[str, Support]:
         """The named probes, in display order."""
