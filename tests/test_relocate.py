@@ -43,7 +43,7 @@ from bpfnb.obj.relocate import (
     relocate_all,
 )
 
-FIXTURES = ("multi", "minimal", "legacy_maps", "isa", "calls")
+FIXTURES = ("multi", "minimal", "legacy_maps", "isa", "calls", "fentry", "hostile")
 #: Programs that cannot be relocated yet, and why (typed errors tested below).
 UNSUPPORTED = {("isa", "kfunc_user"): UnknownFunction}
 
@@ -611,6 +611,9 @@ def test_kernel_tag_equals_libbpfs(fixture: str, program: str, bpffs_dir: str) -
     assert ours.canonical() == theirs.canonical()
     assert (ours.nr_func_info, ours.nr_line_info) == (theirs.nr_func_info, theirs.nr_line_info)
     assert (ours.nr_func_info, ours.nr_line_info) == (len(rp.func_info), len(rp.line_info))
+    # record for record: same functions, same source positions, same string offsets
+    assert ours.func_info == theirs.func_info
+    assert ours.line_info == theirs.line_info
 
 
 @pytest.mark.kernel

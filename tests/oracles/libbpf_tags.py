@@ -61,6 +61,9 @@ class KernelProgram:
     maps: dict[int, MapShape]
     nr_func_info: int
     nr_line_info: int
+    #: Raw ``bpf_func_info`` / ``bpf_line_info`` records as the kernel keeps them.
+    func_info: bytes = b""
+    line_info: bytes = b""
 
     @property
     def xlated_insn_cnt(self) -> int:
@@ -78,8 +81,29 @@ def kernel_program(fd: FdLike, name: str) -> KernelProgram:
         with map_get_fd_by_id(map_id) as mfd:
             m = map_info(mfd)
         shapes[map_id] = MapShape(int(m.type), m.key_size, m.value_size, m.max_entries, m.map_flags)
+    func_info, line_info = btf_records(fd, info.nr_func_info, info.nr_line_info)
     return KernelProgram(name, info.tag, info.xlated or b"", info.map_ids, shapes, info.nr_func_info,
-                         info.nr_line_info)
+                         info.nr_line_info, func_info, line_info)
+
+
+def btf_records(fd: FdLike, nr_func_info: int, nr_line_info: int) -> tuple[bytes, bytes]:
+    """The func_info and line_info records the kernel stored for a program.
+
+    ``bpfnb.kernel.prog_info`` only reports their counts; the records
+    themselves need a second BPF_OBJ_GET_INFO_BY_FD with buffers.
+    """
+    from bpfnb.kernel._ffi import ffi
+    from bpfnb.kernel.info import _get_info
+
+    info = ffi.new("struct bpf_prog_info *")
+    fbuf = ffi.new("char[]", max(8 * nr_func_info, 1))
+    lbuf = ffi.new("char[]", max(16 * nr_line_info, 1))
+    info.nr_func_info, info.func_info_rec_size = nr_func_info, 8
+    info.func_info = int(ffi.cast("uintptr_t", fbuf))
+    info.nr_line_info, info.line_info_rec_size = nr_line_info, 16
+    info.line_info = int(ffi.cast("uintptr_t", lbuf))
+    _get_info(fd, "struct bpf_prog_info", info)
+    return ffi.buffer(fbuf, 8 * nr_func_info)[:], ffi.buffer(lbuf, 16 * nr_line_info)[:]
 
 
 def canonical_xlated(xlated: bytes, maps: dict[int, MapShape]) -> list[tuple[int, int, int, int, object]]:
