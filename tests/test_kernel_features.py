@@ -182,3 +182,22 @@ def test_require_on_this_kernel() -> None:
         else:
             with pytest.raises(Exception):
                 f.require(name)
+
+
+EXPECTED_KINDS = {
+    "btf": ["INT"], "btf_func": ["INT", "FUNC_PROTO", "FUNC"], "btf_func_global": ["INT", "FUNC_PROTO", "FUNC"],
+    "btf_datasec": ["INT", "VAR", "DATASEC"], "btf_float": ["INT", "FLOAT"], "btf_decl_tag": ["INT", "VAR", "DECL_TAG"],
+    "btf_type_tag": ["INT", "TYPE_TAG", "PTR"], "btf_enum64": ["INT", "ENUM64"],
+}
+
+
+@pytest.mark.parametrize("probe", sorted(EXPECTED_KINDS))
+def test_btf_probe_blobs_parse_as_intended(probe: str) -> None:
+    """The hand-packed probe blobs hold exactly the kinds they claim (read by bpfnb.btf)."""
+    from bpfnb.btf import Btf
+    from bpfnb.kernel.features import _BTF_PROBES, _INT, _STRS, _btf_blob
+
+    btf = Btf.from_bytes(_btf_blob(_INT + _BTF_PROBES[probe], _STRS))
+    kinds = [btf[i].kind.name for i in range(1, len(EXPECTED_KINDS[probe]) + 1)]
+    assert kinds == EXPECTED_KINDS[probe]
+    assert btf[1].name == "int"

@@ -70,23 +70,6 @@ def _btf_type(name_off: int, kind: int, vlen: int, size_or_type: int, *, kflag: 
     return struct.pack("<III", name_off, (kind << 24) | (int(kflag) << 31) | vlen, size_or_type)
 
 
-_INT = _btf_type(1, 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)  # [1] int, signed 32 bits; "int" at offset 1
-_STRS = b"\0int\0x\0a\0.data\0tag\0float\0e\0"
-_S_X, _S_A, _S_DATA, _S_TAG, _S_FLOAT, _S_E = 5, 7, 9, 15, 19, 25
-
-#: kind -> (types after ``int``) for each BTF kind probe.
-_BTF_PROBES: dict[str, bytes] = {
-    "btf": b"",
-    "btf_func": _btf_type(0, 13, 1, 1) + struct.pack("<II", _S_A, 1) + _btf_type(_S_X, 12, 0, 2),
-    "btf_func_global": _btf_type(0, 13, 1, 1) + struct.pack("<II", _S_A, 1) + _btf_type(_S_X, 12, 1, 2),
-    "btf_datasec": _btf_type(_S_X, 14, 0, 1) + struct.pack("<I", 1)
-    + _btf_type(_S_DATA, 15, 1, 4) + struct.pack("<III", 2, 0, 4),
-    "btf_float": _btf_type(_S_FLOAT, 16, 0, 4),
-    "btf_decl_tag": _btf_type(_S_X, 14, 0, 1) + struct.pack("<I", 1) + _btf_type(_S_TAG, 17, 0, 2) + struct.pack("<i", -1),
-    "btf_type_tag": _btf_type(_S_TAG, 18, 0, 1) + _btf_type(0, 2, 0, 2),
-    "btf_enum64": _btf_type(_S_E, 19, 1, 8) + struct.pack("<IIi", _S_A, 1, 0),
-}
-
 def _strtab(*names: str) -> tuple[bytes, dict[str, int]]:
     """A BTF string section and each name's offset in it."""
     data, offsets = b"\0", {}
@@ -94,6 +77,24 @@ def _strtab(*names: str) -> tuple[bytes, dict[str, int]]:
         offsets[name] = len(data)
         data += name.encode() + b"\0"
     return data, offsets
+
+
+_STRS, _S = _strtab("int", "x", "a", ".data", "tag", "float", "e")
+_INT = _btf_type(_S["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)  # [1] int: signed, 32 bits
+_VAR_X = _btf_type(_S["x"], 14, 0, 1) + struct.pack("<I", 1)  # [2] int x (global)
+_PROTO = _btf_type(0, 13, 1, 1) + struct.pack("<II", _S["a"], 1)  # [2] int (int a)
+
+#: probe -> the types that follow ``[1] int`` (each blob uses one new kind).
+_BTF_PROBES: dict[str, bytes] = {
+    "btf": b"",
+    "btf_func": _PROTO + _btf_type(_S["x"], 12, 0, 2),  # [3] static int x(int a)
+    "btf_func_global": _PROTO + _btf_type(_S["x"], 12, 1, 2),  # [3] global int x(int a)
+    "btf_datasec": _VAR_X + _btf_type(_S[".data"], 15, 1, 4) + struct.pack("<III", 2, 0, 4),  # [3] .data { x }
+    "btf_float": _btf_type(_S["float"], 16, 0, 4),  # [2] float
+    "btf_decl_tag": _VAR_X + _btf_type(_S["tag"], 17, 0, 2) + struct.pack("<i", -1),  # [3] tag on x itself
+    "btf_type_tag": _btf_type(_S["tag"], 18, 0, 1) + _btf_type(0, 2, 0, 2),  # [2] tag int, [3] ptr to it
+    "btf_enum64": _btf_type(_S["e"], 19, 1, 8) + struct.pack("<IIi", _S["a"], 1, 0),  # [2] enum64 e { a = 1 }
+}
 
 
 def _storage_btf() -> bytes:
