@@ -43,7 +43,7 @@ from bpfnb.obj.relocate import (
     relocate_all,
 )
 
-FIXTURES = ("multi", "minimal", "legacy_maps", "isa", "calls", "fentry", "hostile")
+FIXTURES = ("multi", "minimal", "legacy_maps", "isa", "calls", "fentry", "hostile", "section_static")
 #: Programs that cannot be relocated yet, and why (typed errors tested below).
 UNSUPPORTED = {("isa", "kfunc_user"): UnknownFunction}
 
@@ -178,6 +178,8 @@ EXPECTED_ORDER = {
     # depth first: leaf (called by mid_a) comes before mid_b, the program's next callee
     ("calls", "calls_nested"): ["mid_a", "leaf", "mid_b", "each"],
     ("calls", "calls_reverse"): ["mid_b", "each", "leaf", "global_top", "mid_a"],
+    ("section_static", "calls_in_section"): ["twice"],
+    ("section_static", "calls_backwards"): ["twice"],
 }
 
 
@@ -334,6 +336,18 @@ def test_call_into_a_missing_section() -> None:
     with pytest.raises(SectionNotFound, match="'.text.gone'") as info:
         relocate(bad, "cgroup_ingress", fake_fds(bad))
     assert info.value.index == 2
+
+
+def test_unrelocated_call_inside_a_program_section() -> None:
+    """No relocation record: the target is relative to the call in its own section."""
+    obj = OBJECTS["section_static"]
+    twice = obj.functions["twice"]
+    assert twice.section == "socket" and not any(p.relocations for p in obj.programs.values())
+    rp = relocate(obj, "calls_backwards", {})
+    (call,) = rp.applied
+    assert obj.programs["calls_backwards"].offset > twice.offset  # a backward call in the section ...
+    assert call.before.imm < 0 < call.after.imm  # ... becomes a forward call to the appended copy
+    assert call.slot + call.after.imm + 1 == dict(rp.subprograms)["twice"]
 
 
 def test_call_into_another_program_is_refused() -> None:
@@ -634,3 +648,37 @@ def test_kernel_legacy_maps_load_and_reference_both_maps() -> None:
                 with kernel.map_get_fd_by_id(map_id) as mfd:
                     names.add(kernel.map_info(mfd).name)
             assert names == {"legacy_counts", "legacy_array"}
+
+
+@pytest.mark.kernel
+def test_kernel_runs_static_function_from_the_program_section() -> None:
+    """libbpf refuses this object; the kernel runs bpfnb's relocation and gets twice(len)."""
+    from bpfnb import kernel
+
+    with Loaded(OBJECTS["section_static"]) as maps:
+        for program, field in (("calls_in_section", 0xFF), ("calls_backwards", 0x7F)):
+            _, fd = maps.load(program)
+            with fd:
+                # Ethernet header (type IPv4) + 50 bytes; a socket filter sees the
+                # skb after the header is pulled: skb->len = 50
+                packet = bytes(12) + b"\x08\x00" + bytes(range(50))
+                result = kernel.prog_test_run(fd, packet)
+            x = 50 if program == "calls_in_section" else 0x0008  # skb->protocol: 0x0800 in network order
+            assert result.retval == (x * 2 + 1) & field
+
+
+@pytest.mark.kernel
+def test_kernel_run_writes_globals_where_the_source_says() -> None:
+    """calls_reverse stores v in ``total`` (offset 0) and ``hits[3]`` (static, offset 8 + 24)."""
+    from bpfnb import kernel
+
+    obj = OBJECTS["calls"]
+    with Loaded(obj) as maps:
+        _, fd = maps.load("calls_reverse")
+        with fd:
+            result = kernel.prog_test_run(fd, bytes(14) + bytes(86))
+        bss = kernel.map_lookup_elem(maps.fds[".bss"], struct.pack("<I", 0), obj.data[".bss"].size)
+    total, h0, h1, h2, h3 = struct.unpack("<5Q", bss)
+    assert total != 0 and total == h3 & 0xFFFFFFFF
+    assert result.retval in (0, 2)  # TC_ACT_OK / TC_ACT_SHOT
+    assert h0 + h1 + h2 > 0  # mid_a / mid_b counted through the section-relative reference

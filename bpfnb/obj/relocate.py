@@ -29,6 +29,10 @@ What happens, in libbpf's order (``bpf_object__relocate``):
    subprogram, re-based to their new slots (the kernel counts
    instructions, ``.BTF.ext`` counts bytes within the ELF section).
 
+Slightly more permissive than libbpf: a call may also reach a ``static``
+function in the caller's own program section (libbpf refuses such
+objects at open); it is appended like any ``.text`` subprogram.
+
 Not handled yet, refused with a typed error rather than loaded wrongly:
 CO-RE records (``CoreRelocationError``), kfunc calls and ``.kconfig`` /
 ``__ksym`` externs (they need the running kernel's BTF).
@@ -243,6 +247,10 @@ class _Piece:
 
     code: Code
     start: int
+    records: dict[int, RelocationRecord] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.records = {r.slot: r for r in self.code.relocations}
 
 
 def _s32(value: int) -> int:
@@ -299,9 +307,8 @@ class _Relocation:
     def _next_call(self, piece: _Piece, it: Iterator[tuple[int, Instruction]]) -> _Piece | bool | None:
         """Patch the next call/callback of ``piece``; a newly placed callee, True, or None at the end."""
         code = piece.code
-        records = {r.slot: r for r in code.relocations}
         for slot, insn in it:
-            rec = records.get(slot)
+            rec = piece.records.get(slot)
             is_callback = rec is not None and rec.kind is RelocationKind.SUBPROG_ADDR
             if not (insn.is_pseudo_call or is_callback or insn.is_pseudo_func):
                 continue
