@@ -25,6 +25,7 @@ missing privileges), so generic ``except`` clauses keep working.
     ├── MapError (ValueError)              a map spec cannot become a map
     │   ├── PinMismatch                    a pinned map differs from its spec
     │   └── UnsafeName                     a name that must not become a path
+    ├── ValueEncodingError (ValueError)    a value or bytes that do not fit a BTF type
     ├── UnknownName (KeyError)             a look-up by name found nothing
     └── KernelError (OSError)              bpf() or another syscall said no
         ├── NotPrivileged (PermissionError)
@@ -65,6 +66,7 @@ __all__ = [
     "UnknownSymbol",
     "UnsafeName",
     "UnsupportedFeature",
+    "ValueEncodingError",
     "VerifierError",
 ]
 
@@ -179,6 +181,24 @@ class PinMismatch(MapError):
 
 class UnsafeName(MapError):
     """A name from an object file that must not become a file path."""
+
+
+class ValueEncodingError(BpfnbError, ValueError):
+    """A Python value (or a byte string) that does not fit a BTF type.
+
+    Raised by the codecs before any syscall, so a bad key never reaches the
+    kernel as garbage.  ``path`` names the member (``struct flow_key.sport``).
+    """
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        message = str(self)
+        if self.path and message.startswith(f"{self.path}: "):
+            message = message[len(self.path) + 2 :]
+        return (functools.partial(type(self), path=self.path), (message,))
 
 
 class UnknownName(BpfnbError, KeyError):
