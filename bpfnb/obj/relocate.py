@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from ..asm import Instruction, Instructions, PseudoCall, PseudoLdImm64
 from ..errors import (
     CoreRelocationError,
+    InstructionError,
     InvalidRelocationOffset,
     RelocationError,
     SectionNotFound,
@@ -481,6 +482,25 @@ class _Relocation:
         code = piece.code
         return [r for r in table.get(code.section, ()) if code.offset <= r.insn_off < code.offset + code.size]
 
+    def _ext_slot(self, piece: _Piece, insn_off: int, what: str) -> int:
+        """The slot of a .BTF.ext record in the relocated program, checked.
+
+        The kernel rejects func/line info that does not start an
+        instruction; saying which record and where beats its EINVAL.
+        """
+        local, rest = divmod(insn_off - piece.code.offset, 8)
+        try:
+            if rest:
+                raise InstructionError("not a multiple of 8")
+            piece.code.instructions.index_at_slot(local)
+        except InstructionError:
+            raise _fail(
+                InvalidRelocationOffset,
+                f"{what} at {piece.code.section}+{insn_off:#x} does not start an instruction of {piece.code.name!r}",
+                self.name, piece.start + local, piece.code.name,
+            ) from None
+        return piece.start + local
+
     def _refuse_core(self) -> None:
         ext = self.obj.btf_ext
         if ext is None or not ext.core_relos:
@@ -509,7 +529,7 @@ class _Relocation:
                 raise _fail(RelocationError, f"subprogram {piece.code.name!r} has no BTF func_info but "
                             f"{self.name!r} has", self.name, piece.start, piece.code.name)
             for r in recs:
-                slot = piece.start + (r.insn_off - piece.code.offset) // 8
+                slot = self._ext_slot(piece, r.insn_off, "func_info")
                 out.append(FuncInfoRecord(slot, r.type_id, _type_name(btf, r.type_id)))
         out.sort(key=lambda r: r.slot)
         return tuple(out)
@@ -528,7 +548,7 @@ class _Relocation:
                 raise _fail(RelocationError, f"subprogram {piece.code.name!r} has no BTF line_info but "
                             f"{self.name!r} has", self.name, piece.start, piece.code.name)
             for r in recs:
-                slot = piece.start + (r.insn_off - piece.code.offset) // 8
+                slot = self._ext_slot(piece, r.insn_off, "line_info")
                 out.append(LineInfoRecord(slot, r.file_name, r.line, r.line_num, r.column,
                                           offsets(r.file_name), offsets(r.line)))
         out.sort(key=lambda r: r.slot)
