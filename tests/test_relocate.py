@@ -391,6 +391,41 @@ def test_call_relocation_on_a_helper_call() -> None:
         relocate(bad, "cgroup_ingress", fake_fds(bad))
 
 
+def _with_ext(obj: Object, *, func_info=None, line_info=None) -> Object:
+    from bpfnb.btf.ext import BtfExt
+
+    ext = obj.btf_ext
+    obj.btf_ext = BtfExt(ext.header, dict(func_info if func_info is not None else ext.func_info),
+                         dict(line_info if line_info is not None else ext.line_info), dict(ext.core_relos),
+                         dict(ext.record_sizes))
+    return obj
+
+
+def test_line_info_inside_an_ld_imm64_is_refused() -> None:
+    obj = Object.from_file(fixture_path("multi"))
+    lines = dict(obj.btf_ext.line_info)
+    spec = obj.programs["xdp_count"]  # slot 2 is the ld_imm64 of packets_seen
+    bad = dataclasses.replace(lines["xdp"][0], insn_off=spec.offset + 3 * 8)
+    lines["xdp"] = lines["xdp"] + (bad,)
+    with pytest.raises(InvalidRelocationOffset, match=r"line_info at xdp\+0x18 does not start an instruction") as info:
+        relocate(_with_ext(obj, line_info=lines), "xdp_count", fake_fds(obj))
+    assert info.value.index == 3
+
+
+def test_subprogram_without_func_info_while_program_has_some() -> None:
+    """libbpf's rule: all or nothing from the main program, an error when a subprogram lacks them."""
+    obj = Object.from_file(fixture_path("multi"))
+    funcs = dict(obj.btf_ext.func_info)
+    bump = obj.functions["bump"]
+    funcs[".text"] = tuple(f for f in funcs[".text"] if f.insn_off != bump.offset)
+    with pytest.raises(RelocationError, match="subprogram 'bump' has no BTF func_info"):
+        relocate(_with_ext(obj, func_info=funcs), "xdp_count", fake_fds(obj))
+    # without func_info for the program itself, none is sent at all
+    funcs["xdp"] = ()
+    rp = relocate(_with_ext(obj, func_info=funcs), "xdp_count", fake_fds(obj))
+    assert rp.func_info == () and rp.line_info
+
+
 def test_kfunc_calls_are_refused_for_now() -> None:
     obj = OBJECTS["isa"]
     with pytest.raises(UnknownFunction, match="kfunc 'bpf_rcu_read_lock'") as info:
