@@ -45,7 +45,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..asm import Instruction, Instructions, PseudoCall, PseudoLdImm64
+from ..asm import Instruction, Instructions, PseudoLdImm64
 from ..errors import (
     CoreRelocationError,
     InstructionError,
@@ -248,7 +248,7 @@ class _Piece:
 
     code: Code
     start: int
-    records: dict[int, RelocationRecord] = field(default_factory=dict)
+    records: dict[int, RelocationRecord] = field(init=False)
 
     def __post_init__(self) -> None:
         self.records = {r.slot: r for r in self.code.relocations}
