@@ -475,6 +475,16 @@ def test_html_is_bounded_for_huge_programs() -> None:
     assert "call pc+10" in multi and "call pc+8" in multi  # before and after of the first call
 
 
+def test_applied_table_is_bounded() -> None:
+    obj = OBJECTS["multi"]
+    rp = relocate(obj, "xdp_count", fake_fds(obj))
+    many = dataclasses.replace(rp, applied=rp.applied * 20)  # 120 rows
+    html = many._repr_html_()
+    assert "showing 50 of 120 relocations" in html
+    # each block of 6 rows has 2 calls to bump (before: pc+10); 50 rows = 8 blocks + 2 rows
+    assert html.count("<pre>call pc+10</pre>") == 8 * 2 + 1
+
+
 def test_dataframe_has_one_row_per_relocation() -> None:
     pytest.importorskip("pandas")
     obj = OBJECTS["calls"]
