@@ -1,0 +1,140 @@
+"""CO-RE resolutions agree with libbpf 1.1, record by record, and with what it loads.
+
+libbpf logs each CO-RE decision at debug level (``oracles.libbpf_core``);
+for every record of every ``core_*`` fixture we require the same
+instruction, kind, old value, new value, poisoning and load-size change,
+against the running kernel and against synthetic kernels given to libbpf
+as ``btf_custom_path``.  A kernel test then compares the instructions
+libbpf finally sent to the kernel with ours at every CO-RE-patched slot.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from core_targets import conflict_kernel, older_kernel
+from helpers import all_fixtures
+from oracles.libbpf import available
+from oracles.libbpf_core import core_decisions
+
+from bpfnb.btf import Btf
+from bpfnb.btf.core import core_relocations
+from bpfnb.errors import ConflictingCandidates
+from bpfnb.obj import Object
+
+pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not available(), reason="libbpf.so.1 not installed")]
+
+CORE_FIXTURES = [p for p in all_fixtures() if p.name.startswith("core_")]
+
+
+@pytest.fixture
+def pin_root(unique_name):
+    path = f"/sys/fs/bpf/{unique_name}"
+    os.mkdir(path)
+    try:
+        yield path
+    finally:
+        for entry in os.listdir(path):
+            os.unlink(os.path.join(path, entry))
+        os.rmdir(path)
+
+
+@pytest.fixture(scope="module")
+def vmlinux() -> Btf:
+    return Btf.from_sys_fs()
+
+
+@pytest.fixture(scope="module")
+def older(vmlinux, tmp_path_factory) -> tuple[Btf, str]:
+    btf = older_kernel(vmlinux)
+    path = tmp_path_factory.mktemp("core") / "older.btf"
+    path.write_bytes(btf.to_bytes())
+    return Btf.from_file(path), str(path)
+
+
+def _ours(path, target) -> dict[tuple[str, int], tuple]:
+    table = core_relocations(Object.from_file(path), target)
+    out = {}
+    for r in table:
+        mem = (r.old_size, r.new_size) if r.old_size != r.new_size and not r.poisoned else None
+        values = (None, None) if r.poisoned else (r.old_value, r.new_value)
+        out[(r.program, r.index)] = (r.slot, r.kind_label, *values, r.poisoned, mem)
+    return out
+
+
+def _theirs(run) -> dict[tuple[str, int], tuple]:
+    return {k: (r.insn, r.kind, r.old, r.new, r.poisoned, r.mem_sz) for k, r in run.records.items()}
+
+
+def test_fixtures_have_every_kind() -> None:
+    kinds = set()
+    for path in CORE_FIXTURES:
+        obj = Object.from_file(path)
+        kinds |= {r.kind for relos in obj.btf_ext.core_relos.values() for r in relos}
+    from bpfnb.uapi import CoreReloKind
+
+    assert kinds == set(CoreReloKind)
+
+
+@pytest.mark.parametrize("path", CORE_FIXTURES, ids=lambda p: p.name)
+def test_matches_libbpf_on_running_kernel(path, vmlinux, pin_root) -> None:
+    run = core_decisions(path, pin_root)
+    ours = _ours(path, vmlinux)
+    theirs = _theirs(run)
+    assert theirs, "libbpf logged no CO-RE decisions (is the debug print callback installed?)"
+    assert ours == theirs
+    assert run.loaded  # every fixture is portable to this kernel: failures are guarded
+
+
+@pytest.mark.parametrize("path", CORE_FIXTURES, ids=lambda p: p.name)
+def test_matches_libbpf_on_custom_btf(path, older, pin_root) -> None:
+    btf, file = older
+    run = core_decisions(path, pin_root, btf_custom_path=file)
+    assert _ours(path, btf) == _theirs(run)
+
+
+def test_conflicting_candidates_fail_like_libbpf(vmlinux, tmp_path, pin_root) -> None:
+    btf = conflict_kernel(vmlinux)
+    file = tmp_path / "conflict.btf"
+    file.write_bytes(btf.to_bytes())
+    path = next(p for p in CORE_FIXTURES if p.name == "core_kinds.bpf.o")
+    run = core_decisions(path, pin_root, btf_custom_path=str(file))
+    assert not run.loaded
+    assert any("field offset ambiguity" in line for line in run.log)
+    with pytest.raises(ConflictingCandidates, match=r"core_kinds insn 1: relo #0: task_struct->pid is at bit"):
+        core_relocations(Object.from_file(path), Btf.from_file(file))
+
+
+@pytest.mark.parametrize("path", CORE_FIXTURES, ids=lambda p: p.name)
+def test_patched_slots_equal_libbpf_final_instructions(path, vmlinux, pin_root) -> None:
+    """Every CO-RE-patched slot holds the bytes libbpf sent to the kernel (subprograms follow the program)."""
+    run = core_decisions(path, pin_root, keep_insns=True)
+    assert run.loaded
+    obj = Object.from_file(path)
+    table = core_relocations(obj, vmlinux)
+    checked = 0
+    for name, spec in obj.programs.items():
+        final = run.insns[name]
+        starts = _subprogram_starts(obj, name, final)
+        for r in table:
+            if r.program not in starts:
+                continue
+            slot = starts[r.program] + r.slot
+            ours = b"".join(i.encode() for i in r.after)
+            assert final[8 * slot : 8 * slot + len(ours)] == ours, (name, r)
+            checked += 1
+    assert checked >= len([r for r in table if r.program in obj.programs])
+
+
+def _subprogram_starts(obj: Object, program: str, final: bytes) -> dict[str, int]:
+    """Where libbpf placed the program and each subprogram (found by their unrelocated tails)."""
+    starts = {program: 0}
+    pos = obj.programs[program].instructions.len_slots
+    for fname, func in obj.functions.items():
+        size = func.instructions.len_slots
+        if pos + size <= len(final) // 8:
+            starts[fname] = pos
+            pos += size
+    return starts
