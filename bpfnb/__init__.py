@@ -12,4 +12,19 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 
-__all__ = sorted([*_errors_all, "DataSection", "FunctionSpec", "MapSpec", "Object", "ProgramSpec"])
+
+def maps(*, pinned: bool = False):
+    """Every map of the running kernel, like ``bpftool map show`` (a ``Listing``)."""
+    from .kernel.system import maps as _maps
+
+    return _maps(pinned=pinned)
+
+
+def programs(*, pinned: bool = False):
+    """Every program of the running kernel, like ``bpftool prog show`` (a ``Listing``)."""
+    from .kernel.system import programs as _programs
+
+    return _programs(pinned=pinned)
+
+
+__all__ = sorted([*_errors_all, "DataSection", "FunctionSpec", "MapSpec", "Object", "ProgramSpec", "maps", "programs"])

@@ -363,3 +363,21 @@ def test_console_script_runs():
         capture_output=True, text=True, check=True,
     )
     assert json.loads(out.stdout)["programs"][0]["name"] == "count_packets"
+
+
+def test_split_static_array_keeps_its_type(tmp_path):
+    """clang splits a partly used static array ("hits.0"); parsing must not fail."""
+    src = tmp_path / "split.bpf.c"
+    src.write_text(
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+        "__u64 total = 0;\nstatic __u64 hits[8];\n"
+        'SEC("socket") int f(struct __sk_buff *skb) { hits[3]++; total++; return 0; }\n'
+        'char _l[] SEC("license") = "GPL";\n'
+    )
+    out = tmp_path / "split.o"
+    subprocess.run(["clang-19", "-g", "-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c", str(src), "-o", str(out)], check=True)
+    bss = Object.from_file(out).data[".bss"]
+    total = bss.variable("total")
+    assert (total.offset, total.value) == (0, 0)
+    split = next(v for v in bss.variables if v.name.startswith("hits"))
+    assert split.type_name == "__u64[8]" and split.value is None

@@ -156,9 +156,11 @@ def type_global_variables(btf: Btf, section: DataSection) -> DataSection:
         elf = by_name.pop(var.name, None)
         offset = elf.offset if elf is not None else info.offset
         size = btf.size_of(var.type_id)
-        if offset + size > section.size:
-            raise BtfError(f"variable {var.name!r} at {offset}+{size} runs past {section.name} ({section.size} bytes)", type_id=var.id)
-        value = decode_value(btf, var.type_id, section.data[offset : offset + size])
+        # clang may split a static array it only partly uses ("hits.0"): the
+        # BTF variable then has no ELF symbol and may not fit the section.
+        # Such a variable keeps its type but has no decodable initial value.
+        fits = offset + size <= section.size
+        value = decode_value(btf, var.type_id, section.data[offset : offset + size]) if fits else None
         typed.append(
             Variable(
                 name=var.name,
