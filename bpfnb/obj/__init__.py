@@ -5,10 +5,12 @@ from .data import DataSection, Variable
 from .maps import MapSpec, PinningType
 from .object import Object
 from .programs import FunctionSpec, ProgramSpec
+from .relocate import AppliedRelocation, RelocatedProgram, placeholder_fds, relocate, relocate_all
 from .relocations import R_BPF, RelocationKind, RelocationRecord
 from .sections import Section, SectionKind, Symbol
 
 __all__ = [
+    "AppliedRelocation",
     "CallEdge",
     "DataSection",
     "EdgeKind",
@@ -18,6 +20,7 @@ __all__ = [
     "PinningType",
     "ProgramSpec",
     "R_BPF",
+    "RelocatedProgram",
     "RelocationKind",
     "RelocationRecord",
     "Section",
@@ -25,5 +28,8 @@ __all__ = [
     "Symbol",
     "Variable",
     "call_edges",
+    "placeholder_fds",
     "reachable_functions",
+    "relocate",
+    "relocate_all",
 ]
