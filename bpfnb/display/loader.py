@@ -1,0 +1,96 @@
+"""Views of the loader: the pipeline's progress, each stage's result, Ebpf."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .html import Raw, escape, kv_table, section, table, wrap
+
+if TYPE_CHECKING:
+    from ..loader import Ebpf, Pipeline, StageResult
+
+__all__ = ["ebpf_html", "pipeline_html", "stage_html"]
+
+_MAX_SECTIONS = 20
+
+
+def _html_of(value: Any) -> str:
+    """A value's own rich view when it has one, else its escaped repr."""
+    render = getattr(value, "_repr_html_", None)
+    if callable(render):
+        try:
+            html = render()
+        except Exception as exc:  # a view must never break the page
+            return f'<div class="bpfnb-err">{escape(type(exc).__name__)}: {escape(exc)}</div>'
+        if html:
+            return Raw(html)
+    if isinstance(value, BaseException):
+        log = getattr(value, "verifier_log", None)
+        head = f'<div class="bpfnb-err">{escape(type(value).__name__)}: {escape(value)}</div>'
+        return Raw(head + (_html_of(log) if log is not None else ""))
+    return Raw(f"<pre>{escape(repr(value))}</pre>")
+
+
+def _detail_html(result: StageResult) -> str:
+    detail = result.detail
+    if isinstance(detail, dict):
+        items = list(detail.items())
+        if all(isinstance(v, int) for _, v in items):  # placeholder fds
+            return table(("map", "placeholder fd"), items, total=len(items), what="maps")
+        parts = [
+            section(str(name), _html_of(value) if value is not None else escape("not loaded"), open=False)
+            for name, value in items[:_MAX_SECTIONS]
+        ]
+        more = len(items) - _MAX_SECTIONS
+        if more > 0:
+            parts.append(f'<div class="bpfnb-note">and {more} more</div>')
+        return "".join(parts)
+    if isinstance(detail, (list, tuple)):
+        render = getattr(detail, "_repr_html_", None)
+        if render is None and detail and hasattr(detail[0], "type_id"):
+            rows = ((c.type_id, getattr(c, "kind_before", ""), getattr(c, "kind_after", ""), getattr(c, "what", "")) for c in detail)
+            return table(("type id", "before", "after", "what"), rows, total=len(detail), what="changes")
+    if detail is None:
+        return ""
+    return _html_of(detail)
+
+
+def stage_html(result: StageResult) -> str:
+    mode = "dry run" if result.dry_run else "done"
+    note = f'<div class="bpfnb-note">{escape(result.note)}</div>' if result.note else ""
+    body = f"<div>{escape(result.summary)}</div>{note}{_detail_html(result)}"
+    return wrap(f"Stage {result.stage} ({mode})", body, text_fallback=repr(result))
+
+
+def pipeline_html(p: Pipeline) -> str:
+    from ..loader import STAGES
+
+    rows = []
+    for stage in STAGES:
+        if stage in p.results:
+            r = p.results[stage]
+            rows.append((stage, "dry run" if r.dry_run else "done", r.summary))
+        elif stage in p.errors:
+            rows.append((stage, "failed", str(p.errors[stage])))
+        else:
+            rows.append((stage, "pending", ""))
+    mode = "dry run: no privileges, no syscalls" if p.dry_run else "privileged: real syscalls"
+    body = kv_table([("object", p._name()), ("mode", mode)]) + table(("stage", "status", "what it did"), rows, max_rows=None)
+    return wrap("Loading pipeline", body, text_fallback=repr(p))
+
+
+def ebpf_html(e: Ebpf) -> str:
+    progs = []
+    for name, prog in e.programs.items():
+        info = prog.info()
+        progs.append((name, info.type.name.lower() if hasattr(info.type, "name") else info.type, info.id, info.tag, info.xlated_prog_len // 8))
+    maps = []
+    for name, m in e.maps.items():
+        info = m.info()
+        maps.append((name, info.name, info.type.name.lower() if hasattr(info.type, "name") else info.type, info.id, info.key_size, info.value_size, info.max_entries))
+    body = section("Programs", table(("name", "type", "id", "tag", "xlated insns"), progs, total=len(progs)), count=len(progs)) + section(
+        "Maps", table(("name", "kernel name", "type", "id", "key size", "value size", "max entries"), maps, total=len(maps)), count=len(maps)
+    )
+    if e.dry_run:
+        body = '<div class="bpfnb-note">dry run: nothing was loaded</div>' + body
+    return wrap(repr(e).strip("<>"), body, text_fallback=repr(e))

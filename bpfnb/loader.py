@@ -1,0 +1,372 @@
+"""``EbpfLoader``: the loading stages, one call at a time or all at once.
+
+Seeded by Aya's ``EbpfLoader::load``: parse → BTF → maps → relocate → load.
+``EbpfLoader.pipeline(path)`` returns a :class:`Pipeline` whose stages run
+one call at a time, each returning a stage result that renders what it did
+(the widget and the notebooks drive this); ``EbpfLoader.load_file(path)``
+runs the same stages in one go.
+
+Privilege decides how far the kernel is involved.  With CAP_BPF (or
+CAP_SYS_ADMIN) every stage makes its syscalls.  Without, the pipeline is an
+explicit *dry run*: BTF is fixed up and sanitized but not loaded, maps get
+placeholder fds, relocation happens for real against those placeholders,
+and loading is skipped with a note saying why.  Nothing claims to have
+loaded.  Every kernel object a stage creates is owned by the pipeline and
+closed by :meth:`Pipeline.close` — which also runs when a stage fails, so a
+failed load leaves no maps behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import BpfnbError, BtfLoadError, KernelError, UnknownName
+from .obj import Object, RelocatedProgram, placeholder_fds, relocate
+
+if TYPE_CHECKING:
+    from .btf import Btf
+
+__all__ = ["STAGES", "Ebpf", "EbpfLoader", "Pipeline", "StageResult"]
+
+#: The stages in order; each is a method ``Pipeline._run_<stage>``.
+STAGES = ("parse", "btf", "maps", "relocate", "load")
+
+
+@dataclass
+class LoaderOptions:
+    """Aya's loader options, plus the ones a notebook needs (dry run)."""
+
+    target_btf: Btf | None = None
+    pin_root: str | None = None
+    globals: dict[str, Any] = field(default_factory=dict)
+    must_exist: set[str] = field(default_factory=set)
+    max_entries: dict[str, int] = field(default_factory=dict)
+    extensions: set[str] = field(default_factory=set)
+    log_level: int = 0
+    allow_unsupported_maps: bool = False
+    autoload: dict[str, bool] = field(default_factory=dict)
+    #: None: decide from the process's privileges; True: never make syscalls.
+    dry_run: bool | None = None
+
+
+class EbpfLoader:
+    """Builder for loading an eBPF object (options chain: ``EbpfLoader().btf(b).load_file(p)``)."""
+
+    def __init__(self) -> None:
+        self.options = LoaderOptions()
+
+    def btf(self, btf: Btf | None) -> EbpfLoader:
+        """Target BTF for CO-RE (default: the running kernel's)."""
+        self.options.target_btf = btf
+        return self
+
+    def map_pin_path(self, path: str | os.PathLike[str]) -> EbpfLoader:
+        """Directory for maps declared with ``LIBBPF_PIN_BY_NAME``."""
+        self.options.pin_root = os.fspath(path)
+        return self
+
+    def set_global(self, name: str, value: Any, must_exist: bool = True) -> EbpfLoader:
+        """Override a global variable's initial value (typed through its BTF)."""
+        self.options.globals[name] = value
+        if must_exist:
+            self.options.must_exist.add(name)
+        else:
+            self.options.must_exist.discard(name)
+        return self
+
+    def set_max_entries(self, name: str, max_entries: int) -> EbpfLoader:
+        self.options.max_entries[name] = max_entries
+        return self
+
+    def extension(self, name: str) -> EbpfLoader:
+        """Treat program ``name`` as a freplace extension (loaded on attach)."""
+        self.options.extensions.add(name)
+        return self
+
+    def verifier_log_level(self, level: int) -> EbpfLoader:
+        self.options.log_level = level
+        return self
+
+    def allow_unsupported_maps(self) -> EbpfLoader:
+        self.options.allow_unsupported_maps = True
+        return self
+
+    def set_autoload(self, program: str, autoload: bool) -> EbpfLoader:
+        """Skip (False) or load (True) one program, as libbpf's autoload."""
+        self.options.autoload[program] = autoload
+        return self
+
+    def dry_run(self, dry: bool = True) -> EbpfLoader:
+        """Force a dry run even when privileged (or, with False, forbid one)."""
+        self.options.dry_run = dry
+        return self
+
+    def pipeline(self, source: str | os.PathLike[str] | bytes | Object) -> Pipeline:
+        return Pipeline(source, replace(self.options, globals=dict(self.options.globals)))
+
+    def load_file(self, path: str | os.PathLike[str]) -> Ebpf:
+        return self.pipeline(path).run_all()
+
+    def load(self, source: bytes | Object) -> Ebpf:
+        return self.pipeline(source).run_all()
+
+
+@dataclass
+class StageResult:
+    """What one stage did: renders as a short report of its changes."""
+
+    stage: str
+    dry_run: bool
+    summary: str
+    detail: Any = None
+    note: str = ""
+
+    def __repr__(self) -> str:
+        flag = " (dry run)" if self.dry_run else ""
+        return f"<StageResult {self.stage}{flag}: {self.summary}>"
+
+    def _repr_html_(self) -> str:
+        from .display.loader import stage_html
+
+        return stage_html(self)
+
+
+class Pipeline:
+    """The loading stages of one object, run one call at a time."""
+
+    def __init__(self, source: str | os.PathLike[str] | bytes | Object, options: LoaderOptions | None = None):
+        from .kernel.features import can_use_bpf
+
+        self.source = source
+        self.options = options or LoaderOptions()
+        privileged = can_use_bpf() if self.options.dry_run is None else not self.options.dry_run
+        if self.options.dry_run is False and not can_use_bpf():
+            from .errors import NotPrivileged
+
+            raise NotPrivileged("EbpfLoader", "dry_run(False) asked for real syscalls, but this process lacks CAP_BPF/CAP_SYS_ADMIN")
+        self.dry_run = not privileged
+        self.results: dict[str, StageResult] = {}
+        self.errors: dict[str, BpfnbError] = {}
+        self.obj: Object | None = None
+        self.btf: Any = None  # LoadedObjectBtf when loaded
+        self.maps: Any = None  # MapsResult (kernel) or None
+        self.map_fds: dict[str, int] = {}
+        self.relocated: dict[str, RelocatedProgram] = {}
+        self.programs: dict[str, Any] = {}  # name -> kernel Program
+        self.program_errors: dict[str, BpfnbError] = {}
+        self._closed = False
+
+    # --- driving -------------------------------------------------------------
+
+    @property
+    def next_stage(self) -> str | None:
+        return next((s for s in STAGES if s not in self.results), None)
+
+    def next(self) -> StageResult:
+        """Run the next stage and return its result."""
+        stage = self.next_stage
+        if stage is None:
+            raise BpfnbError("every stage has run")
+        if self.errors:
+            failed = next(iter(self.errors))
+            raise BpfnbError(f"stage {failed!r} failed; the pipeline cannot continue: {self.errors[failed]}")
+        try:
+            result = getattr(self, f"_run_{stage}")()
+        except BpfnbError as exc:
+            self.errors[stage] = exc
+            self.close()
+            raise
+        except BaseException:
+            self.close()
+            raise
+        self.results[stage] = result
+        return result
+
+    def run(self, until: str = "load") -> Pipeline:
+        """Run stages up to and including ``until``."""
+        if until not in STAGES:
+            raise UnknownName(f"no stage {until!r} (stages: {', '.join(STAGES)})")
+        while self.next_stage is not None and STAGES.index(self.next_stage) <= STAGES.index(until):
+            self.next()
+        return self
+
+    def run_all(self) -> Ebpf:
+        """Run every remaining stage; the loaded objects, or a dry-run view."""
+        self.run("load")
+        if self.program_errors and not self.dry_run:
+            name, exc = next(iter(self.program_errors.items()))
+            self.close()
+            raise exc
+        return self.ebpf()
+
+    def ebpf(self) -> Ebpf:
+        """The live result: maps and programs (empty in a dry run)."""
+        return Ebpf(self)
+
+    # --- stages ----------------------------------------------------------------
+
+    def _run_parse(self) -> StageResult:
+        src = self.source
+        if isinstance(src, Object):
+            obj = src
+        elif isinstance(src, (bytes, bytearray, memoryview)):
+            obj = Object.from_bytes(bytes(src))
+        else:
+            obj = Object.from_file(src)
+        self.obj = obj
+        summary = f"{len(obj.programs)} programs, {len(obj.functions)} functions, {len(obj.maps)} maps, {len(obj.data)} data sections"
+        return StageResult("parse", False, summary, detail=obj)
+
+    def _run_btf(self) -> StageResult:
+        obj = self._require_obj()
+        if obj.btf is None:
+            return StageResult("btf", self.dry_run, "the object has no BTF", note="programs load without func/line info")
+        from .btf.sanitize import BtfFeatures, loadable_btf
+
+        if self.dry_run:
+            data, changes = loadable_btf(obj, BtfFeatures.all())
+            return StageResult(
+                "btf", True, f"fixed up: {len(changes)} changes; not loaded (no privileges)",
+                detail=changes, note="BPF_BTF_LOAD needs CAP_BPF",
+            )
+        from .kernel.btf import load_object_btf
+
+        try:
+            self.btf = load_object_btf(obj, log_level=1 if self.options.log_level else 0)
+        except BtfLoadError as exc:
+            # As libbpf does: without loadable BTF, programs load without it.
+            return StageResult("btf", False, "the kernel refused the object's BTF; loading without it", detail=exc, note=str(exc))
+        return StageResult("btf", False, f"loaded as BTF id {self.btf.id} ({len(self.btf.changes)} fix-ups)", detail=self.btf)
+
+    def _run_maps(self) -> StageResult:
+        obj = self._require_obj()
+        if self.dry_run:
+            self.map_fds = placeholder_fds(obj)
+            return StageResult(
+                "maps", True, f"{len(self.map_fds)} maps would be created (placeholder fds)",
+                detail=dict(self.map_fds), note="BPF_MAP_CREATE needs CAP_BPF: fds are placeholders",
+            )
+        from .kernel.maps import create_maps
+
+        self.maps = create_maps(
+            obj,
+            btf_fd=self._btf_fd(),
+            pin_root=self.options.pin_root,
+            max_entries=self.options.max_entries,
+            globals=self.options.globals,
+            must_exist=self.options.must_exist,
+            allow_unsupported=self.options.allow_unsupported_maps,
+        )
+        self.map_fds = self.maps.fds()
+        return StageResult("maps", False, f"{len(self.map_fds)} maps ready", detail=self.maps)
+
+    def _run_relocate(self) -> StageResult:
+        obj = self._require_obj()
+        for name, spec in obj.programs.items():
+            if self.options.autoload.get(name, True):
+                self.relocated[name] = relocate(obj, spec, self.map_fds)
+        applied = sum(len(r.applied) for r in self.relocated.values())
+        return StageResult(
+            "relocate", self.dry_run, f"{len(self.relocated)} programs, {applied} instructions patched", detail=dict(self.relocated)
+        )
+
+    def _run_load(self) -> StageResult:
+        if self.dry_run:
+            return StageResult(
+                "load", True, f"{len(self.relocated)} programs not loaded (no privileges)",
+                detail={n: None for n in self.relocated}, note="BPF_PROG_LOAD needs CAP_BPF; the relocated programs above are what would be sent",
+            )
+        from .kernel.programs import load_program
+
+        for name, rel in self.relocated.items():
+            if name in self.options.extensions:
+                continue  # freplace programs load when their target is known
+            try:
+                self.programs[name] = load_program(
+                    rel, btf_fd=self._btf_fd(), log_level=self.options.log_level, target_btf=self.options.target_btf
+                )
+            except KernelError as exc:
+                self.program_errors[name] = exc
+        ok = len(self.programs)
+        summary = f"{ok} of {len(self.relocated)} programs loaded"
+        return StageResult("load", False, summary, detail={**self.programs, **self.program_errors})
+
+    # --- helpers ----------------------------------------------------------------
+
+    def _require_obj(self) -> Object:
+        if self.obj is None:
+            raise BpfnbError("the parse stage has not run")
+        return self.obj
+
+    def _btf_fd(self) -> Any:
+        return self.btf.fd if self.btf is not None else None
+
+    def close(self) -> None:
+        """Close every kernel object the pipeline created (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for prog in self.programs.values():
+            prog.close()
+        if self.maps is not None:
+            self.maps.close()
+        if self.btf is not None:
+            self.btf.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        done = ", ".join(self.results) or "nothing"
+        mode = "dry run" if self.dry_run else "privileged"
+        return f"<Pipeline {self._name()!r} {mode}: ran {done}>"
+
+    def _name(self) -> str:
+        if self.obj is not None:
+            return self.obj.name
+        if isinstance(self.source, (str, os.PathLike)):
+            return Path(self.source).name
+        return "<bytes>"
+
+    def _repr_html_(self) -> str:
+        from .display.loader import pipeline_html
+
+        return pipeline_html(self)
+
+
+class Ebpf:
+    """Loaded maps and programs of one object; closes them all on ``close()``."""
+
+    def __init__(self, pipeline: Pipeline):
+        self._pipeline = pipeline
+        self.obj = pipeline.obj
+        self.dry_run = pipeline.dry_run
+        self.maps: Mapping[str, Any] = dict(pipeline.maps.maps) if pipeline.maps is not None else {}
+        self.programs: Mapping[str, Any] = dict(pipeline.programs)
+        self.btf = pipeline.btf
+
+    def close(self) -> None:
+        self._pipeline.close()
+
+    def __enter__(self) -> Ebpf:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        name = self.obj.name if self.obj else "?"
+        mode = " dry run" if self.dry_run else ""
+        return f"<Ebpf {name!r}{mode} programs={len(self.programs)} maps={len(self.maps)}>"
+
+    def _repr_html_(self) -> str:
+        from .display.loader import ebpf_html
+
+        return ebpf_html(self)
