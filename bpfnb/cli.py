@@ -53,6 +53,82 @@ def inspect_json(obj) -> dict:
     }
 
 
+def _load(args: argparse.Namespace) -> int:
+    from .loader import EbpfLoader
+
+    loader = EbpfLoader().verifier_log_level(args.log_level)
+    if args.pin_maps:
+        loader.map_pin_path(args.pin_maps)
+    if args.dry_run:
+        loader.dry_run()
+    with loader.pipeline(args.object) as pipeline:
+        pipeline.run("load")
+        doc = load_json(pipeline)
+        if args.json:
+            json.dump(doc, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            print(load_text(doc, dry_run=pipeline.dry_run))
+    loaded = all(p["loaded"] for p in doc["programs"])
+    return 0 if loaded and not pipeline.dry_run else 1
+
+
+def load_json(pipeline) -> dict:
+    """The ``load --json`` document: each program's outcome and each map."""
+    programs = []
+    for name, spec in pipeline.obj.programs.items():
+        entry = {"name": name, "section": spec.section, "type": spec.type_name, "loaded": False,
+                 "id": None, "tag": None, "insns": None, "error": None}
+        rel = pipeline.relocated.get(name)
+        if rel is not None:
+            entry["insns"] = rel.insn_cnt
+        prog = pipeline.programs.get(name)
+        if prog is not None:
+            info = prog.info()
+            entry.update(loaded=True, id=info.id, tag=info.tag)
+        elif name in pipeline.program_errors:
+            exc = pipeline.program_errors[name]
+            log = getattr(exc, "log", "") or ""
+            tail = [line for line in log.strip().splitlines() if line.strip()][-5:]
+            entry["error"] = "\n".join(tail) if tail else str(exc)
+        elif pipeline.dry_run:
+            entry["error"] = "dry run: BPF_PROG_LOAD needs CAP_BPF"
+        programs.append(entry)
+    maps = []
+    live = pipeline.maps.maps if pipeline.maps is not None else {}
+    for name, spec in [*pipeline.obj.maps.items(), *((n, d.map_spec()) for n, d in pipeline.obj.data.items())]:
+        m = live.get(name)
+        maps.append({"name": name, "type": spec.type_name, "key_size": spec.key_size, "value_size": spec.value_size,
+                     "max_entries": spec.max_entries, "flags": spec.map_flags, "id": m.info().id if m is not None else None})
+    return {"programs": programs, "maps": maps}
+
+
+def load_text(doc: dict, *, dry_run: bool) -> str:
+    lines = ["dry run (no CAP_BPF): nothing was loaded"] if dry_run else []
+    for p in doc["programs"]:
+        status = f"id {p['id']} tag {p['tag']}" if p["loaded"] else f"FAILED: {p['error']}"
+        lines.append(f"{p['name']:<24} {p['type']:<16} {status}")
+    for m in doc["maps"]:
+        lines.append(f"map {m['name']:<20} {m['type']:<16} id {m['id']}")
+    return "\n".join(lines)
+
+
+def _listing(args: argparse.Namespace) -> int:
+    import bpfnb
+
+    listing = bpfnb.maps(pinned=args.pinned) if args.verb == "maps" else bpfnb.programs(pinned=args.pinned)
+    if args.json:
+        json.dump([_jsonable(r) for r in listing], sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(listing.to_dataframe().to_string())
+    return 0
+
+
+def _jsonable(row: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
+
+
 def _standalone_html(fragment: str, title: str) -> str:
     from .display.html import escape
 
@@ -72,12 +148,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", help="write a standalone HTML report to FILE")
     p.set_defaults(func=_inspect)
 
+    p = sub.add_parser("load", help="load every program of an object into the kernel and report")
+    p.add_argument("object", help="path to a .bpf.o file")
+    p.add_argument("--pin-maps", metavar="DIR", help="pin LIBBPF_PIN_BY_NAME maps under DIR (reusing compatible pins)")
+    p.add_argument("--log-level", type=int, default=0, metavar="N", help="verifier log level (0, 1, 2)")
+    p.add_argument("--dry-run", action="store_true", help="make no syscalls: parse, fix up and relocate only")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(func=_load)
+
+    for verb, what, tool in (("maps", "map", "map"), ("progs", "program", "prog")):
+        p = sub.add_parser(verb, help=f"list every {what} of the running kernel (like bpftool {tool} show)")
+        p.add_argument("--pinned", action="store_true", help="also find pinned paths under bpffs")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=_listing)
+
     try:
         from .btf.cli import add_btf_parser
     except ImportError:
         pass
     else:
         add_btf_parser(sub)
+    try:
+        from .btf.core_cli import add_core_parser
+    except ImportError:
+        pass
+    else:
+        add_core_parser(sub)
     return parser
 
 
