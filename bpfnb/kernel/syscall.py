@@ -271,6 +271,21 @@ def _elem_attr(fd: FdLike, key: Any) -> tuple[Any, Any]:
     return attr, keep
 
 
+def _lookup(cmd: Cmd, fd: FdLike, key: Any, value_size: int, flags: int, out: Any) -> bytes | None:
+    """Shared by lookup and lookup-and-delete: fill a value buffer, None on ENOENT."""
+    attr, keep = _elem_attr(fd, key)
+    value = bytearray(value_size) if out is None else out
+    vbuf = _buffer(value, writable=True)
+    attr.value = _addr(vbuf)
+    attr.flags = flags
+    result, err = _raw(cmd, attr)
+    if result < 0:
+        if err == _errno.ENOENT:
+            return None
+        raise _error(cmd, err)
+    return bytes(value)
+
+
 def map_lookup_elem(fd: FdLike, key: Any, value_size: int, flags: int = 0, *, out: Any = None) -> bytes | None:
     """BPF_MAP_LOOKUP_ELEM: the value, or None when the key is absent.
 
@@ -279,32 +294,12 @@ def map_lookup_elem(fd: FdLike, key: Any, value_size: int, flags: int = 0, *, ou
     buffer of that size) to avoid the copy; the return value is then
     ``bytes(out)`` anyway for uniformity.
     """
-    attr, keep = _elem_attr(fd, key)
-    value = bytearray(value_size) if out is None else out
-    vbuf = _buffer(value, writable=True)
-    attr.value = _addr(vbuf)
-    attr.flags = flags
-    result, err = _raw(Cmd.MAP_LOOKUP_ELEM, attr)
-    if result < 0:
-        if err == _errno.ENOENT:
-            return None
-        raise _error(Cmd.MAP_LOOKUP_ELEM, err)
-    return bytes(value)
+    return _lookup(Cmd.MAP_LOOKUP_ELEM, fd, key, value_size, flags, out)
 
 
 def map_lookup_and_delete_elem(fd: FdLike, key: Any, value_size: int, flags: int = 0) -> bytes | None:
     """BPF_MAP_LOOKUP_AND_DELETE_ELEM (``key=None`` pops a queue/stack); None if absent."""
-    attr, keep = _elem_attr(fd, key)
-    value = bytearray(value_size)
-    vbuf = _buffer(value, writable=True)
-    attr.value = _addr(vbuf)
-    attr.flags = flags
-    result, err = _raw(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, attr)
-    if result < 0:
-        if err == _errno.ENOENT:
-            return None
-        raise _error(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, err)
-    return bytes(value)
+    return _lookup(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, fd, key, value_size, flags, None)
 
 
 def map_update_elem(fd: FdLike, key: Any, value: Any, flags: int = BPF_ANY) -> None:
