@@ -379,20 +379,38 @@ def batch_from_frame(df: pandas.DataFrame, key_codec: AnyCodec, value_codec: Any
     _check_unused(columns, used)
     if not rows:
         return b"", b""
-    # Group rows by key bytes, keys in order of first appearance.
-    kv = np.ascontiguousarray(kraw).view(f"V{max(1, kraw.shape[1])}").reshape(rows) if kraw.shape[1] else \
-        np.zeros(rows, dtype="V1")
-    _, first, inverse = np.unique(kv, return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    entry = rank[inverse.reshape(-1)]
+    entry, first = _group_rows(kraw)
     pairs = entry.astype(np.int64) * ncpus + cpu.astype(np.int64)
-    if len(np.unique(pairs)) != rows:
+    if np.bincount(pairs, minlength=len(first) * ncpus).max() > 1:
         raise ValueEncodingError("the long per-CPU frame has two rows for the same key and cpu")
-    out = np.zeros((len(order), ncpus, stride), dtype=np.uint8)
+    out = np.zeros((len(first), ncpus, stride), dtype=np.uint8)
     out[entry, cpu.astype(np.int64), : value_codec.size] = vraw
-    return kraw[first[order]].tobytes(), out.tobytes()
+    return kraw[first].tobytes(), out.tobytes()
+
+
+def _group_rows(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal byte rows: (group of each row, first row of each group),
+    groups numbered in order of first appearance.
+
+    Rows are compared as 8-byte words with a stable ``lexsort`` — integer
+    sorting, far faster than sorting ``V<n>`` items.
+    """
+    rows, width = raw.shape
+    padded = np.zeros((rows, max(8, -(-width // 8) * 8)), dtype=np.uint8)
+    padded[:, :width] = raw
+    words = padded.view("<u8")
+    order = np.lexsort(words.T[::-1])
+    ranked = words[order]
+    starts = np.ones(rows, dtype=bool)
+    starts[1:] = (ranked[1:] != ranked[:-1]).any(axis=1)
+    group_sorted = np.cumsum(starts) - 1
+    first = order[starts]  # lexsort is stable: the first of a run is its earliest row
+    renumber = np.empty(len(first), dtype=np.int64)
+    by_appearance = np.argsort(first, kind="stable")
+    renumber[by_appearance] = np.arange(len(first))
+    group = np.empty(rows, dtype=np.int64)
+    group[order] = renumber[group_sorted]
+    return group, first[by_appearance]
 
 
 def _check_unused(columns: dict[str, Any], used: set[str]) -> None:
