@@ -1,0 +1,410 @@
+"""Live programs and the *load* stage: RelocatedProgram → BPF_PROG_LOAD → :class:`Program`.
+
+:func:`load_program` fills everything ``BPF_PROG_LOAD`` wants from the
+relocated program and its spec, the way libbpf's ``bpf_object_load_prog``
+does: type and expected attach type from the section, the kernel name
+(sanitised), license and kernel version, ``func_info``/``line_info``
+against the loaded object BTF, ``BPF_F_SLEEPABLE`` for ``.s`` sections and
+``BPF_F_XDP_HAS_FRAGS`` for ``xdp.frags``, and for BTF-attached programs
+(fentry/fexit/fmod_ret, lsm, tp_btf, iter) the ``attach_btf_id`` of the
+target in the kernel's BTF, named as the kernel expects:
+
+===================  ===============================  ==========
+section              BTF name looked up               kind
+===================  ===============================  ==========
+fentry/fexit/fmod_ret  ``<function>``                 FUNC
+lsm, lsm_cgroup      ``bpf_lsm_<hook>``               FUNC
+tp_btf               ``btf_trace_<tracepoint>``       TYPEDEF
+iter                 ``bpf_iter_<target>``            FUNC
+===================  ===============================  ==========
+
+Failures raise :class:`~bpfnb.errors.VerifierError` with a parsed
+:class:`~bpfnb.kernel.verifier.VerifierLog` in ``.verifier_log``; the
+kernel's EPERM for trampoline programs on a locked-down kernel becomes an
+:class:`~bpfnb.errors.UnsupportedFeature` that says so.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import KernelError, NotPrivileged, UnknownName, UnsupportedFeature, VerifierError
+from ..uapi import AttachType, ProgType
+from .fd import Fd, FdLike
+from .info import ProgInfo, btf_info, prog_info
+from .privilege import is_privileged
+from .syscall import (
+    BPF_F_SLEEPABLE,
+    TestRunResult,
+    btf_get_fd_by_id,
+    btf_get_next_id,
+    obj_get,
+    obj_pin,
+    prog_get_fd_by_id,
+    prog_load,
+    prog_test_run,
+    sanitize_name,
+)
+from .verifier import VerifierLog
+
+if TYPE_CHECKING:
+    from ..asm import Instructions
+    from ..btf import Btf
+    from ..obj.programs import ProgramSpec
+    from ..obj.relocate import RelocatedProgram
+
+__all__ = ["AttachBtfTarget", "BPF_F_XDP_HAS_FRAGS", "Program", "decode_xlated", "load_program", "resolve_attach_btf"]
+
+log = logging.getLogger(__name__)
+
+#: prog_flags bit for XDP programs that accept multi-buffer packets (``xdp.frags``).
+BPF_F_XDP_HAS_FRAGS = 1 << 5
+
+_TRAMPOLINE_TYPES = frozenset({ProgType.TRACING, ProgType.LSM, ProgType.EXT})
+#: expected attach type -> (BTF name prefix, BTF kind) of the attach target.
+_BTF_TARGETS: dict[AttachType, tuple[str, str]] = {
+    AttachType.TRACE_FENTRY: ("", "FUNC"),
+    AttachType.TRACE_FEXIT: ("", "FUNC"),
+    AttachType.MODIFY_RETURN: ("", "FUNC"),
+    AttachType.LSM_MAC: ("bpf_lsm_", "FUNC"),
+    AttachType.LSM_CGROUP: ("bpf_lsm_", "FUNC"),
+    AttachType.TRACE_RAW_TP: ("btf_trace_", "TYPEDEF"),
+    AttachType.TRACE_ITER: ("bpf_iter_", "FUNC"),
+}
+
+
+# --- attach targets in kernel BTF --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttachBtfTarget:
+    """Where a BTF-attached program's target lives: a type id in vmlinux or a module's BTF."""
+
+    name: str
+    kind: str
+    btf_id: int
+    #: "vmlinux" or the module name.
+    btf_name: str = "vmlinux"
+    #: Kernel id of the module's BTF object (0 for vmlinux: no attach_btf_obj_fd needed).
+    btf_obj_id: int = 0
+
+
+def _module_btf_obj_id(module: str) -> int:
+    """The kernel's id of a module's BTF object (its name in BPF_OBJ_GET_INFO_BY_FD)."""
+    current = 0
+    while (current := btf_get_next_id(current)) is not None:
+        try:
+            fd = btf_get_fd_by_id(current)
+        except KernelError:
+            continue  # freed meanwhile
+        with fd:
+            info = btf_info(fd)
+        if info.kernel_btf and info.name == module:
+            return info.id
+    raise UnknownName(f"no loaded kernel BTF object for module {module!r}")
+
+
+def resolve_attach_btf(spec: ProgramSpec, *, target_btf: Btf | None = None) -> AttachBtfTarget | None:
+    """The attach target of a BTF-attached program, or None for other programs.
+
+    The target name comes from the section (``fentry/do_unlinkat``);
+    ``module:function`` looks only in that module.  Without ``module`` the
+    kernel's vmlinux BTF is searched first, then every module's split BTF
+    (as libbpf does).  A target found nowhere raises UnknownName naming it.
+    """
+    attach = spec.expected_attach_type
+    if attach not in _BTF_TARGETS or spec.prog_type not in (ProgType.TRACING, ProgType.LSM):
+        return None
+    prefix, kind = _BTF_TARGETS[attach]
+    target = spec.attach_target or ""
+    module = None
+    if ":" in target:
+        module, target = target.split(":", 1)
+    if not target:
+        raise UnknownName(f"program {spec.name!r}: section {spec.section!r} names no attach target")
+    btf_name = prefix + target
+    from ..btf import Btf
+
+    if module is None:
+        vmlinux = target_btf if target_btf is not None else Btf.from_sys_fs()
+        found = vmlinux.find_all(btf_name, kind)
+        if found:
+            return AttachBtfTarget(btf_name, kind, found[0].id)
+        modules = _module_names()
+    else:
+        modules = [module]
+    for mod in modules:
+        try:
+            mbtf = Btf.from_sys_fs(mod)
+        except UnknownName:
+            continue
+        found = [t for t in mbtf.find_all(btf_name, kind) if t.id >= mbtf.start_id]
+        if found:
+            return AttachBtfTarget(btf_name, kind, found[0].id, mod, _module_btf_obj_id(mod))
+    where = f"module {module!r}" if module is not None else "vmlinux or any module BTF"
+    raise UnknownName(f"program {spec.name!r}: attach target {target!r} ({kind} {btf_name!r}) is not in {where}")
+
+
+def _module_names() -> list[str]:
+    try:
+        return sorted(n for n in os.listdir("/sys/kernel/btf") if n != "vmlinux")
+    except OSError:
+        return []
+
+
+def _ext_target(spec: ProgramSpec, attach_prog_fd: FdLike) -> int:
+    """``freplace``: the BTF id of the replaced function in the target program's BTF."""
+    from ..btf import Btf
+
+    target = spec.attach_target or ""
+    info = prog_info(attach_prog_fd)
+    if not info.btf_id:
+        raise UnknownName(f"program {spec.name!r}: the target program has no BTF to find {target!r} in")
+    with btf_get_fd_by_id(info.btf_id) as fd:
+        blob = btf_info(fd, data=True).data or b""
+    found = Btf.from_bytes(blob, source=f"program {info.name} BTF").find_all(target, "FUNC")
+    if not found:
+        raise UnknownName(f"program {spec.name!r}: target program {info.name!r} has no function {target!r}")
+    return found[0].id
+
+
+# --- the live program ----------------------------------------------------------------------
+
+
+class Program:
+    """One loaded program: owns its fd; renders its info and xlated code."""
+
+    def __init__(self, fd: Fd, *, spec: ProgramSpec | None = None, name: str | None = None,
+                 verifier_log: VerifierLog | None = None, pinned: str | None = None):
+        if not isinstance(fd, Fd):
+            raise TypeError(f"Program needs an owned Fd, got {fd!r}")
+        self.fd = fd
+        self.spec = spec
+        info = prog_info(fd)
+        self.name = name or (spec.name if spec is not None else info.name)
+        self.kernel_name = info.name
+        self.prog_type = info.type
+        self.tag = info.tag
+        #: The log of the successful load, when a log level was asked for.
+        self.verifier_log = verifier_log
+        self.pinned = pinned
+        #: The BTF-attach target it was loaded for (fentry/lsm/tp_btf/iter), if any.
+        self.attach_target: AttachBtfTarget | None = None
+
+    @classmethod
+    def from_id(cls, prog_id: int) -> Program:
+        return cls._adopt(prog_get_fd_by_id(prog_id))
+
+    @classmethod
+    def from_pin(cls, path: str | os.PathLike[str]) -> Program:
+        fd = obj_get(path)
+        if fd.kind != "prog":
+            fd.close()
+            raise KernelError(_errno.EINVAL, "BPF_OBJ_GET", f"{os.fsdecode(path)} holds a pinned {fd.kind}, not a program")
+        return cls._adopt(fd, pinned=os.fsdecode(path))
+
+    @classmethod
+    def _adopt(cls, fd: Fd, pinned: str | None = None) -> Program:
+        try:
+            return cls(fd, pinned=pinned)
+        except BaseException:
+            fd.close()
+            raise
+
+    # -- kernel views -----------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self.fd.closed
+
+    def info(self, *, xlated: bool = False) -> ProgInfo:
+        """ProgInfo now (run counters change); ``xlated=True`` also copies the instructions."""
+        return prog_info(self.fd, xlated=xlated)
+
+    @property
+    def id(self) -> int:
+        return self.info().id
+
+    def xlated(self) -> Instructions:
+        """The instructions as the kernel keeps them after verification (``bpftool prog dump xlated``)."""
+        data = self.info(xlated=True).xlated
+        if not data:  # the kernel hides them from readers without CAP_SYS_ADMIN/CAP_PERFMON
+            raise NotPrivileged("BPF_OBJ_GET_INFO_BY_FD", f"program {self.name!r}: no xlated instructions returned")
+        return decode_xlated(data, name=self.name)
+
+    def test_run(self, data_in: Any = b"", ctx_in: Any = None, repeat: int = 1, **kw: Any) -> TestRunResult:
+        """BPF_PROG_TEST_RUN: retval, data_out, ctx_out and mean duration per run (ns)."""
+        return prog_test_run(self.fd, data_in, ctx_in=ctx_in, repeat=repeat, **kw)
+
+    # -- pins and lifetime --------------------------------------------------------------------
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        obj_pin(self.fd, path)
+        self.pinned = os.fsdecode(path)
+
+    def unpin(self) -> None:
+        if self.pinned is None:
+            raise KernelError(_errno.ENOENT, "unpin", f"program {self.name!r} is not pinned (by this object)")
+        os.unlink(self.pinned)
+        self.pinned = None
+
+    def close(self) -> None:
+        self.fd.close()
+
+    def __enter__(self) -> Program:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        ptype = self.prog_type.name.lower() if isinstance(self.prog_type, ProgType) else f"type {self.prog_type}"
+        state = " closed" if self.closed else (" pinned" if self.pinned else "")
+        return f"<Program {self.name!r} {ptype} tag={self.tag}{state}>"
+
+    def _repr_html_(self) -> str:
+        from ..display.kernel_programs import program_html
+
+        return program_html(self)
+
+
+def decode_xlated(data: bytes, *, name: str | None = None) -> Instructions:
+    """Decode the kernel's xlated dump, keeping instructions only the kernel may emit.
+
+    The verifier rewrites some instructions into internal forms the ISA
+    does not define for programs (e.g. the per-CPU address move, a ``mov``
+    with ``off=-1``); :func:`bpfnb.asm.decode` rightly refuses those in an
+    object file, but a dump must show them: they are kept as they are and
+    annotated "kernel-internal".
+    """
+    import struct
+
+    from ..asm import Instructions
+    from ..asm.instruction import _unchecked, decode
+    from ..errors import InstructionError
+
+    raw = bytes(data)
+    out: list[Any] = []
+    notes: dict[int, list[str]] = {}
+    pos = 0
+    while pos < len(raw):
+        try:
+            out.extend(decode(raw[pos:], where=name))
+            break
+        except InstructionError as exc:
+            bad = exc.index or 0
+            if pos + bad * 8 + 8 > len(raw):  # a truncated dump: nothing sensible to keep
+                raise
+            out.extend(decode(raw[pos : pos + bad * 8], where=name))
+            code, regs, off, imm = struct.unpack_from("<BBhi", raw, pos + bad * 8)
+            notes[pos // 8 + bad] = [f"kernel-internal: {exc}"]
+            out.append(_unchecked(code, regs & 0xF, regs >> 4, off, imm))
+            pos += (bad + 1) * 8
+    return Instructions(out, annotations=notes, name=name)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _xdp_frags(spec: ProgramSpec) -> bool:
+    from ..obj.section_defs import match_section
+
+    sec = match_section(spec.section)
+    return bool(sec is not None and sec.sec_def.xdp_frags)
+
+
+def _kern_version(spec: ProgramSpec, kern_version: int | None) -> int:
+    if kern_version is not None:
+        return kern_version
+    if spec.kernel_version:
+        return spec.kernel_version
+    if spec.prog_type == ProgType.KPROBE:  # very old kernels checked it for kprobes; libbpf fills it in
+        from .features import _kernel_version_code
+
+        return _kernel_version_code()
+    return 0
+
+
+def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, log_level: int = 0,
+                 kern_version: int | None = None, prog_flags: int = 0, attach_prog_fd: FdLike | None = None,
+                 target_btf: Btf | None = None, name: str | None = None) -> Program:
+    """Load one relocated program; the verifier's verdict decides what comes back.
+
+    ``btf_fd`` is the object's BTF as loaded (``BPF_BTF_LOAD``): with it the
+    program carries ``func_info``/``line_info`` and the verifier log shows
+    source lines.  ``log_level`` > 0 keeps the log of a successful load in
+    ``Program.verifier_log``; a failed load always carries one (level 1 is
+    asked for on retry).  ``target_btf`` replaces ``/sys/kernel/btf/vmlinux``
+    when looking up an attach target; ``attach_prog_fd`` is the program a
+    ``freplace`` (EXT) program replaces a function of.
+    """
+    spec = relocated.spec
+    label = name or spec.name
+    if spec.prog_type is None:
+        raise UnknownName(f"program {label!r}: section {spec.section!r} has no known program type")
+    flags = prog_flags
+    if spec.sleepable:
+        flags |= BPF_F_SLEEPABLE
+    if spec.prog_type == ProgType.XDP and _xdp_frags(spec):
+        flags |= BPF_F_XDP_HAS_FRAGS
+    target = resolve_attach_btf(spec, target_btf=target_btf)
+    attach_btf_id = target.btf_id if target is not None else 0
+    attach_obj_fd: Fd | None = None
+    if spec.prog_type == ProgType.EXT:
+        if attach_prog_fd is None:
+            raise UnknownName(f"program {label!r}: freplace needs attach_prog_fd (the program it replaces)")
+        attach_btf_id = _ext_target(spec, attach_prog_fd)
+    kw: dict[str, Any] = {}
+    if btf_fd is not None:
+        kw.update(prog_btf_fd=btf_fd,
+                  func_info=relocated.func_info_bytes(), func_info_rec_size=relocated.func_info_rec_size,
+                  line_info=relocated.line_info_bytes(), line_info_rec_size=relocated.line_info_rec_size)
+    try:
+        if target is not None and target.btf_obj_id:
+            attach_obj_fd = btf_get_fd_by_id(target.btf_obj_id)
+        result = prog_load(
+            spec.prog_type, relocated.to_bytes(), spec.license, name=label,
+            expected_attach_type=spec.expected_attach_type or 0, kern_version=_kern_version(spec, kern_version),
+            prog_flags=flags, attach_btf_id=attach_btf_id, attach_btf_obj_fd=attach_obj_fd,
+            attach_prog_fd=attach_prog_fd, log_level=log_level, **kw,
+        )
+    except VerifierError as exc:
+        exc.verifier_log = VerifierLog(exc.log, loaded=False)  # type: ignore[attr-defined]
+        _refine_eperm(exc, spec, label, target)
+        raise
+    except NotPrivileged:
+        raise
+    except KernelError as exc:
+        _refine_eperm(exc, spec, label, target)
+        raise
+    finally:
+        if attach_obj_fd is not None:
+            attach_obj_fd.close()
+    vlog = VerifierLog(result.log, loaded=True) if log_level else None
+    try:
+        program = Program(result.fd, spec=spec, name=label, verifier_log=vlog)
+    except BaseException:
+        result.fd.close()
+        raise
+    program.attach_target = target
+    return program
+
+
+def _refine_eperm(exc: KernelError, spec: ProgramSpec, label: str, target: AttachBtfTarget | None) -> None:
+    """EPERM for a trampoline program from a privileged process: the kernel forbids them here."""
+    if exc.errno != _errno.EPERM or spec.prog_type not in _TRAMPOLINE_TYPES or not is_privileged():
+        return
+    what = f" to {target.name} (BTF id {target.btf_id})" if target is not None else ""
+    err = UnsupportedFeature(
+        "BPF trampolines (fentry/fexit/fmod_ret/lsm/freplace)",
+        f"program {label!r}{what}: the kernel answered EPERM although this process has CAP_BPF — "
+        "trampoline attach is locked down on this kernel (lockdown, an LSM, or no arch support)",
+        err=_errno.EPERM,
+    )
+    err.attach_target = target  # type: ignore[attr-defined]
+    err.program = label  # type: ignore[attr-defined]
+    raise err from exc

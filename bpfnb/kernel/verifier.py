@@ -1,0 +1,259 @@
+"""The verifier's log as data: one row per instruction it walked, the error, the summary.
+
+The kernel's verifier log (``log_level`` 1 and 2) is text meant for
+people, but regular enough to tabulate:
+
+``0: R1=ctx() R10=fp0``
+    the register state *before* instruction 0 (at the program start and at
+    every branch target the verifier switches to);
+``; x = y @ file.c:12``
+    the source line of the instructions that follow (from ``line_info``);
+``5: (18) r1 = 0xffff...      ; R1=map_ptr(...)``
+    instruction 5, its opcode byte, its text, and the registers it changed;
+``from 8 to 12: R0=... R10=fp0``
+    the verifier resumes a pushed branch (``: safe`` when it was pruned);
+``processed 14 insns (limit 1000000) max_states_per_insn 0 ... mark_read 0``
+    the summary, printed last on success and failure alike.
+
+Anything else is a message; on a failed load the messages after the last
+instruction are the error ("R0 invalid mem access 'map_value_or_null'") and
+that instruction is the failing one.  Level 2 adds a "Live regs before
+insn" listing (indented; kept as messages, not rows) and a state line
+after every instruction.
+
+Pure text processing (no syscalls): it lives next to the loader that asks
+for the log, and parses logs saved from anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["VerifierLog", "VerifierRow"]
+
+_INSN = re.compile(r"^(\d+): \(([0-9a-f]{2})\) (.*)$")
+_STATE = re.compile(r"^(\d+): ((?:R\d+|fp-?\d+|frame\d+|refs=).*)$")
+_BRANCH = re.compile(r"^from (\d+) to (\d+): (.*)$")
+_SOURCE = re.compile(r"^; (.*)$")
+_SOURCE_AT = re.compile(r"^(.*) @ ([^\s@]+):(\d+)$")
+_SUMMARY = re.compile(
+    r"^processed (\d+) insns \(limit (\d+)\) max_states_per_insn (\d+) total_states (\d+) "
+    r"peak_states (\d+) mark_read (\d+)"
+)
+_SUMMARY_KEYS = ("insns_processed", "insn_limit", "max_states_per_insn", "total_states", "peak_states", "mark_read")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierRow:
+    """One line of the log that is about an instruction.
+
+    ``kind``: ``insn`` (an instruction the verifier walked; ``state`` holds
+    what it changed), ``state`` (the full state before ``index``) or
+    ``branch`` (the verifier resumes at ``index`` coming from
+    ``branch_from``; ``state`` is ``safe`` when pruned).  ``source`` is the
+    latest source comment before the row, with its file and line number when
+    the kernel printed them.
+    """
+
+    index: int
+    kind: str
+    text: str = ""
+    opcode: int | None = None
+    state: str = ""
+    source: str = ""
+    source_file: str = ""
+    source_line: int | None = None
+    branch_from: int | None = None
+    #: 0-based line number in the raw log.
+    log_line: int = 0
+
+    @property
+    def registers(self) -> dict[str, str]:
+        """``R1=ctx() R10=fp0`` as ``{"R1": "ctx()", "R10": "fp0"}`` (also ``fp-8`` slots)."""
+        return _split_state(self.state)
+
+
+def _split_state(state: str) -> dict[str, str]:
+    """Split ``R1=scalar(smin=0,smax=3) R10=fp0`` on spaces outside parentheses."""
+    out: dict[str, str] = {}
+    depth, start = 0, 0
+    parts = []
+    for i, ch in enumerate(state):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif ch == " " and depth == 0:
+            parts.append(state[start:i])
+            start = i + 1
+    parts.append(state[start:])
+    for part in parts:
+        name, eq, value = part.partition("=")
+        if eq and name:
+            out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class VerifierLog:
+    """A parsed verifier log; ``str()`` gives the raw text back."""
+
+    text: str
+    #: True when the load succeeded (nothing in the log is then an error), None when unknown.
+    loaded: bool | None = None
+    rows: tuple[VerifierRow, ...] = field(init=False, repr=False)
+    messages: tuple[tuple[int, str], ...] = field(init=False, repr=False)
+    summary: dict[str, int] = field(init=False, repr=False)
+    #: The lines that explain a failure (empty when the load passed or the log says nothing).
+    error_lines: tuple[str, ...] = field(init=False, repr=False)
+    #: Index of the instruction the verifier stopped at, when it failed on one.
+    error_index: int | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        rows, messages, summary = _parse(self.text)
+        object.__setattr__(self, "rows", tuple(rows))
+        object.__setattr__(self, "messages", tuple(messages))
+        object.__setattr__(self, "summary", summary)
+        error_lines, error_index = ((), None) if self.loaded else _error_of(rows, messages)
+        object.__setattr__(self, "error_lines", error_lines)
+        object.__setattr__(self, "error_index", error_index)
+
+    # -- derived ----------------------------------------------------------------------
+
+    @property
+    def error(self) -> str | None:
+        """The message that made the load fail (joined lines), or None."""
+        return " | ".join(self.error_lines) if self.error_lines else None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error_lines)
+
+    @property
+    def insns_processed(self) -> int | None:
+        return self.summary.get("insns_processed")
+
+    @property
+    def peak_states(self) -> int | None:
+        return self.summary.get("peak_states")
+
+    @property
+    def instructions(self) -> tuple[VerifierRow, ...]:
+        """Only the ``insn`` rows."""
+        return tuple(r for r in self.rows if r.kind == "insn")
+
+    def row_of_error(self) -> VerifierRow | None:
+        """The last ``insn`` row of the failing instruction."""
+        if self.error_index is None:
+            return None
+        return next((r for r in reversed(self.rows) if r.kind == "insn" and r.index == self.error_index), None)
+
+    # -- views --------------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        what = f"error at insn {self.error_index}: {self.error}" if self.error_index is not None else (
+            f"error: {self.error}" if self.failed else "ok")
+        if len(what) > 100:
+            what = what[:97] + "..."
+        processed = f" processed={self.insns_processed}" if self.insns_processed is not None else ""
+        return f"<VerifierLog rows={len(self.rows)}{processed} {what}>"
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per instruction/state/branch line, with the source comment in force."""
+        from ..display.verifier import verifier_frame
+
+        return verifier_frame(self)
+
+    def to_html(self, *, max_rows: int = 200) -> str:
+        from ..display.verifier import verifier_html
+
+        return verifier_html(self, max_rows=max_rows)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+def _parse(text: str) -> tuple[list[VerifierRow], list[tuple[int, str]], dict[str, int]]:
+    rows: list[VerifierRow] = []
+    messages: list[tuple[int, str]] = []
+    summary: dict[str, int] = {}
+    source = source_file = ""
+    source_line: int | None = None
+    for n, line in enumerate(text.splitlines()):
+        if not line.strip():
+            continue
+        if line[0].isspace():  # level 2's "Live regs" listing and other indented detail
+            messages.append((n, line))
+            continue
+        m = _SOURCE.match(line)
+        if m:
+            source, source_file, source_line = _source(m.group(1))
+            continue
+        m = _INSN.match(line)
+        if m:
+            body = m.group(3)
+            insn_text, sep, state = body.partition(" ; ")
+            if not sep and body.endswith(";"):
+                insn_text = body[:-1]
+            rows.append(VerifierRow(int(m.group(1)), "insn", insn_text.rstrip(), int(m.group(2), 16), state.strip(),
+                                    source, source_file, source_line, log_line=n))
+            continue
+        m = _STATE.match(line)
+        if m:
+            rows.append(VerifierRow(int(m.group(1)), "state", state=m.group(2).strip(), source=source,
+                                    source_file=source_file, source_line=source_line, log_line=n))
+            continue
+        m = _BRANCH.match(line)
+        if m:
+            rows.append(VerifierRow(int(m.group(2)), "branch", state=m.group(3).strip(), source=source,
+                                    source_file=source_file, source_line=source_line,
+                                    branch_from=int(m.group(1)), log_line=n))
+            continue
+        m = _SUMMARY.match(line)
+        if m:
+            summary = dict(zip(_SUMMARY_KEYS, (int(g) for g in m.groups())))
+            messages.append((n, line))
+            continue
+        messages.append((n, line))
+    return rows, messages, summary
+
+
+def _source(comment: str) -> tuple[str, str, int | None]:
+    m = _SOURCE_AT.match(comment)
+    if m:
+        return m.group(1).strip(), m.group(2), int(m.group(3))
+    return comment.strip(), "", None  # kernels before 6.4 print no "@ file:line"
+
+
+#: Messages that follow a *successful* verification (stats, liveness detail), never errors.
+_BENIGN = re.compile(
+    r"^(processed \d+ insns|verification time|stack depth|func#\d+ @|Func#\d+|Live regs|Validating |"
+    r"\(\d+\) frame \d+|\(\d+\) live stack|mark_precise|last_idx|regs=|parent |propagating |"
+    r"[\d,]+: safe$|caller:|callee:|returning from callee:|to caller at|Global function)"
+)
+
+
+def _error_of(rows: list[VerifierRow], messages: list[tuple[int, str]]) -> tuple[tuple[str, ...], int | None]:
+    """The failure's lines and instruction: messages after the last row, before the summary.
+
+    A log without a summary ended early (BTF/func_info checks run before
+    the walk): its last messages are the error.  A successful load's log
+    also ends with a summary; the messages before it are statistics, which
+    :data:`_BENIGN` recognises.
+    """
+    last_row = rows[-1].log_line if rows else -1
+    summary_at = next((n for n, line in reversed(messages) if _SUMMARY.match(line)), None)
+    tail = [line for n, line in messages
+            if n > last_row and (summary_at is None or n < summary_at) and not line[0].isspace()]
+    errors = [line.strip() for line in tail if not _BENIGN.match(line.strip())]
+    if not errors:
+        return (), None
+    return tuple(errors), (rows[-1].index if rows else None)
