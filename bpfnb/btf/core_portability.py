@@ -245,7 +245,7 @@ def _status(r: CoreRelocation, baseline: CoreRelocation | None, guard: CoreReloc
     return "same" if (r.new_value, r.new_size) == ref else "changed"
 
 
-def check_portability(obj: Object, targets: Mapping[str, Btf], *, baseline: Btf | None | bool = True
+def check_portability(obj: Object, targets: Mapping[str, Btf | Sequence[Btf]], *, baseline: Btf | None | bool = True
                       ) -> PortabilityReport:
     """Resolve ``obj`` against each named BTF and judge whether it would load there.
 

@@ -1,0 +1,122 @@
+"""CO-RE views, the portability check and the ``core-check`` verb (through argparse)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+
+import pytest
+
+from core_targets import conflict_kernel, older_kernel
+from helpers import fixture_path
+
+from bpfnb.btf import Btf
+from bpfnb.btf.core import core_relocations
+from bpfnb.btf.core_cli import add_core_parser
+from bpfnb.btf.core_portability import check_portability, edit_btf
+from bpfnb.obj import Object
+
+
+@pytest.fixture(scope="module")
+def vmlinux() -> Btf:
+    return Btf.from_sys_fs()
+
+
+@pytest.fixture(scope="module")
+def older(vmlinux) -> Btf:
+    return older_kernel(vmlinux)
+
+
+@pytest.fixture(scope="module")
+def kinds() -> Object:
+    return Object.from_file(fixture_path("core_kinds"))
+
+
+def test_table_html_is_bounded_escaped_and_marks_failures(kinds, older) -> None:
+    table = core_relocations(kinds, older)
+    html = table._repr_html_()
+    assert "showing 50 of" not in html and html.count("<tr") >= len(table)
+    assert 'class="bpfnb-err"' in html and "task_struct-&gt;in_execve" in html
+    small = table_html_rows(table, 5)
+    assert "showing 5 of 42 records" in small
+    df = table.to_dataframe()
+    assert list(df["relo"][:3]) == [0, 1, 2] and df["poisoned"].sum() == 6
+    assert df.loc[df["kind"] == "target_type_id", "new"].tolist() == [114, 68]
+
+
+def table_html_rows(table, n: int) -> str:
+    from bpfnb.display.core import table_html
+
+    return table_html(table, max_rows=n)
+
+
+def test_one_record_html_lists_candidates_and_instruction(kinds, vmlinux) -> None:
+    table = core_relocations(kinds, vmlinux)
+    r = next(r for r in table if r.local_path == "task_struct___old->state" and r.kind_label == "byte_off")
+    html = r._repr_html_()
+    assert "no member &#x27;state&#x27; in [114] struct task_struct" in html
+    assert "call #195896080" in html and "poisoned" in html
+    assert repr(r).startswith("<CoreRelocation core_kinds insn 80: byte_off task_struct___old->state: poisoned")
+
+
+def test_graph_highlights_differing_offsets(kinds, vmlinux) -> None:
+    pytest.importorskip("graphviz")
+    table = core_relocations(kinds, vmlinux)
+    moved = next(r for r in table if r.local_path == "mm_struct->arg_start")
+    src = moved.graph().source
+    assert "anonymous member" in src and src.count("#ffe0e0") == 2 and "480" in src
+    same = next(r for r in table if r.kind_label == "byte_sz" and r.local_path == "task_struct->prio")
+    assert "#ffe0e0" in same.graph().source  # prio moved (8 -> 108) even though its size did not
+    typed = next(r for r in table if r.kind_label == "type_size" and "task_struct" in r.local_path)
+    assert "3264" in typed.graph().source
+
+
+def test_portability_against_synthetic_kernels(kinds, vmlinux, older) -> None:
+    report = check_portability(kinds, {"older": older, "conflict": conflict_kernel(vmlinux), "same": vmlinux})
+    v = report.verdicts
+    assert v["same"].portable and v["same"].changed_vs_baseline == 0
+    assert not v["older"].portable and v["older"].failed == 6  # in_execve removed: unguarded bitfield read
+    assert v["older"].guarded == 0 and v["older"].changed_vs_baseline == 16
+    assert v["conflict"].errors == 3 and v["conflict"].guarded == 2
+    guarded = [e for e in report.entries if e.kernel == "conflict" and e.status == "guarded"]
+    assert {e.guard.kind_label for e in guarded} == {"field_exists", "enumval_exists"}
+    assert report.to_dataframe().groupby("kernel")["status"].apply(lambda s: (s == "changed").sum())["older"] == 10
+    assert "NOT PORTABLE" in report.summary() and "portable" in report._repr_html_()
+    assert json.loads(json.dumps(report.to_dict()))["kernels"]["same"]["portable"] is True
+
+
+def test_edit_btf_renames_and_appends(vmlinux) -> None:
+    task = vmlinux.find("task_struct", "struct")
+    renamed = [m if m.name != "pid" else type(m)("pid___x", m.type_id, m.bit_offset) for m in task.members]
+    edited = edit_btf(vmlinux, {task.id: type(task)(task.id, task.name, task.size, tuple(renamed))})
+    assert edited.find("task_struct", "struct").member("pid___x").bit_offset == task.member("pid").bit_offset
+    assert len(edited) == len(vmlinux) and edited[task.id + 1] == vmlinux[task.id + 1]
+    assert Btf.from_bytes(edited.to_bytes()).find("task_struct", "struct").members == tuple(renamed)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bpfnb")
+    add_core_parser(parser.add_subparsers(dest="verb", required=True))
+    return parser.parse_args(argv)
+
+
+def test_core_check_verb(kinds, vmlinux, older, tmp_path) -> None:
+    older_path = tmp_path / "older.btf"
+    older_path.write_bytes(older.to_bytes())
+    vm_path = tmp_path / "vmlinux"
+    vm_path.write_bytes(vmlinux.to_bytes())
+    obj = str(fixture_path("core_kinds"))
+    args = _parse(["core-check", obj, "--btf", str(vm_path)])
+    args.out = io.StringIO()
+    assert args.func(args) == 0
+    assert "vmlinux: ok - 42 records, 0 differ from running kernel" in args.out.getvalue()
+    args = _parse(["core-check", obj, "--btf", str(vm_path), "--btf", str(older_path), "--json", "--no-baseline"])
+    args.out = io.StringIO()
+    assert args.func(args) == 1
+    data = json.loads(args.out.getvalue())
+    assert data["baseline"] is None and data["kernels"]["older.btf"]["failed"] == 6
+    failing = [r for r in data["records"] if r["kernel"] == "older.btf" and r["status"] == "failed"]
+    assert {r["access"] for r in failing} == {"task_struct->in_execve"}
+    with pytest.raises(SystemExit):
+        _parse(["core-check", obj])  # --btf is required
