@@ -23,7 +23,7 @@ def _sections(name: str) -> tuple[bytes, bytes]:
 
 
 BLOBS = {name: _sections(name) for name in ("multi", "btf_kinds", "minimal")}
-SETTINGS = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow], database=None)
+SETTINGS = settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
 def exercise(data: bytes) -> None:
@@ -128,3 +128,17 @@ def test_huge_vlen_on_last_record(vlen):
     info = struct.unpack_from("<I", data, pos)[0]
     struct.pack_into("<I", data, pos, (info & 0xFFFF0000) | vlen)
     exercise(bytes(data))
+
+
+def test_absurd_struct_size_renders_in_bounded_time():
+    import time
+
+    from bpfnb.btf import Int, IntEncoding, Member, Struct
+    from bpfnb.btf.writer import write_types
+
+    btf = Btf.from_bytes(write_types([Int(1, "int", 4, IntEncoding.SIGNED, 0, 32),
+                                      Struct(2, "huge", 2**32 - 1, (Member("a", 1, 0), Member("b", 1, 2**23)))]))
+    start = time.perf_counter()
+    text = render_c(btf)
+    assert time.perf_counter() - start < 1.0
+    assert "char __pad_4[" in text and "int b;" in text

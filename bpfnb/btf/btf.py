@@ -235,8 +235,15 @@ class Btf:
         ids = self._ids_named(name)
         if kind is not None:
             k = Kind.parse(kind)
-            ids = [i for i in ids if self.kind_of(i) == k]
+            ids = [i for i in ids if self._kind_fast(i) == k]
         return [self[i] for i in ids]
+
+    def _kind_fast(self, type_id: int) -> int:
+        """kind_of without building the per-type Kind list (one-off look-ups)."""
+        index = type_id - self.start_id
+        if self._kinds is None and 0 <= index < len(self._table.kinds):
+            return int(self._table.kinds[index])
+        return self.kind_of(type_id)
 
     def find(self, name: str, kind: Kind | str | int | None = None) -> BtfType:
         """Exactly one type called ``name``; :class:`UnknownName` lists candidates.

@@ -353,8 +353,20 @@ def _bitfield_place(cur: int, bits: int, unit: int) -> int:
 
 
 def _padding(start: int, end: int) -> list[str]:
-    """Anonymous bitfields filling bits [start, end) without crossing 64-bit units."""
+    """Anonymous bitfields filling bits [start, end) without crossing 64-bit units.
+
+    Gaps of more than 64 longs (only seen in absurd or corrupt BTF) become one
+    ``char`` array so that the output stays proportional to the type count.
+    """
     out = []
+    if end - start > 64 * 64:
+        while start % 8:
+            chunk = min(end - start, 8 - start % 8)
+            out.append(f"char: {chunk};")
+            start += chunk
+        nbytes = (end - start) // 8
+        out.append(f"char __pad_{start // 8}[{nbytes}];")
+        start += 8 * nbytes
     while start < end:
         chunk = min(end - start, 64 - start % 64)
         out.append(f"long: {chunk};")
