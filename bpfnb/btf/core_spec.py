@@ -29,8 +29,9 @@ subclasses only (depth limits guard against looping BTF).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BtfError, InvalidAccessString
 from ..uapi import CoreReloKind
@@ -502,46 +503,78 @@ def _match_fields(local: AccessSpec, target: Btf, target_id: int) -> tuple[Acces
     return spec, ""
 
 
+_MEMBER_INDEX: weakref.WeakKeyDictionary[Any, dict[int, tuple[dict[str, int], tuple[int, ...]]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _member_index(target: Btf, tid: int, t: Struct) -> tuple[dict[str, int], tuple[int, ...]]:
+    """(first index of each member name, indices of anonymous members) of a composite, cached per Btf.
+
+    task_struct has ~250 members and every record on it searches them by
+    name: a dict per composite makes that a look-up.
+    """
+    per_btf = _MEMBER_INDEX.setdefault(target, {})
+    hit = per_btf.get(tid)
+    if hit is None:
+        names: dict[str, int] = {}
+        anon = []
+        for i, m in enumerate(t.members):
+            if m.name:
+                names.setdefault(m.name, i)
+            else:
+                anon.append(i)
+        hit = per_btf[tid] = (names, tuple(anon))
+    return hit
+
+
 def _match_member(local: AccessSpec, lacc: Accessor, target: Btf, tid: int, raw: list[int], steps: list[Step],
                   bit: int, depth: int = 0) -> tuple[int, int, Accessor] | str:
     """Find local member ``lacc`` by name in target composite ``tid`` (anonymous members searched).
 
-    Appends raw indices and steps as it descends; returns (bit offset,
-    member type id, accessor) or the reason for failing.
+    Members are considered in order, as libbpf does: anonymous members
+    before the named one are searched first.  Appends raw indices and
+    steps as it descends; returns (bit offset, member type id, accessor)
+    or the reason for failing.
     """
     if depth > MAX_DEPTH:
         raise BtfError("anonymous members nest too deeply", type_id=tid)
     tid = skip_mods(target, tid)
     t = target[tid]
     lt = local.btf[lacc.type_id]
-    assert isinstance(lt, Struct)
+    if not isinstance(lt, Struct) or not 0 <= lacc.index < len(lt.members):
+        raise InvalidAccessString(f"local accessor does not name a member of {_describe(local.btf, lacc.type_id)}")
     lm = lt.members[lacc.index]
     if not isinstance(t, Struct):
         return f"{_describe(target, tid)} has no members"
+    if len(raw) >= MAX_SPEC_LEN:
+        raise InvalidAccessString(f"target access nests deeper than {MAX_SPEC_LEN} steps")
+    names, anon = _member_index(target, tid, t)
+    direct = names.get(lm.name)
     incompatible = ""
-    for i, m in enumerate(t.members):
-        if len(raw) >= MAX_SPEC_LEN:
-            raise InvalidAccessString(f"target access nests deeper than {MAX_SPEC_LEN} steps")
+    for i in anon:
+        if direct is not None and i > direct:
+            break
+        m = t.members[i]
         mark = len(raw)
         raw.append(i)
         steps.append(Step(tid, i, m.name, m.bit_offset, bit + m.bit_offset, m.type_id))
-        if not m.name:
-            # libbpf keeps searching the outer struct when an anonymous
-            # member does not yield a compatible field
-            found = _match_member(local, lacc, target, m.type_id, raw, steps, bit + m.bit_offset, depth + 1)
-            if not isinstance(found, str):
-                return found
-            if not found.startswith("no member"):
-                incompatible = found
-            del raw[mark:], steps[mark:]
-            continue
-        if m.name == lm.name:
-            if not fields_compatible(local.btf, lm.type_id, target, m.type_id):
-                return (f"member {m.name!r} of {_describe(target, tid)} has type {target.name_of(m.type_id)}, "
-                        f"incompatible with local {local.btf.name_of(lm.type_id)}")
-            return bit + m.bit_offset, m.type_id, Accessor(tid, i, m.name)
+        # libbpf keeps searching the outer struct when an anonymous member
+        # does not yield a compatible field
+        found = _match_member(local, lacc, target, m.type_id, raw, steps, bit + m.bit_offset, depth + 1)
+        if not isinstance(found, str):
+            return found
+        if not found.startswith("no member"):
+            incompatible = found
         del raw[mark:], steps[mark:]
-    return incompatible or f"no member {lm.name!r} in {_describe(target, tid)}"
+    if direct is None:
+        return incompatible or f"no member {lm.name!r} in {_describe(target, tid)}"
+    m = t.members[direct]
+    if not fields_compatible(local.btf, lm.type_id, target, m.type_id):
+        return (f"member {m.name!r} of {_describe(target, tid)} has type {target.name_of(m.type_id)}, "
+                f"incompatible with local {local.btf.name_of(lm.type_id)}")
+    raw.append(direct)
+    steps.append(Step(tid, direct, m.name, m.bit_offset, bit + m.bit_offset, m.type_id))
+    return bit + m.bit_offset, m.type_id, Accessor(tid, direct, m.name)
 
 
 # --- rendering ---------------------------------------------------------------------
