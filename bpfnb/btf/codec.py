@@ -27,8 +27,11 @@ Text is UTF-8 with ``surrogateescape``, so any bytes survive a round trip.
 Enum integers are accepted in the union of the signed and unsigned range
 of their size (BTF's enum signedness is not always reliable).  A union
 ``dict`` may name several members — ``decode`` returns them all — but
-they must agree on every bit they share; the same holds for anonymous
-unions flattened into a struct.
+they must agree on every bit both *define* (padding, the bytes after a
+string's NUL and members left out define nothing); the same holds for
+anonymous unions flattened into a struct.  The one decoded union that
+cannot be re-encoded as is: a ``_Bool`` member read from a byte other than
+0/1 (``True``) next to an integer member that shows the byte's real value.
 """
 
 from __future__ import annotations
@@ -211,8 +214,10 @@ class Codec:
                 else:
                     self._encode(f.node, buf, off + f.offset, item, f"{path}.{name}")
             return
-        # Overlapping members (unions): each is packed alone, then merged; the
-        # bits they share must agree, or the dict contradicts itself.
+        # Overlapping members (unions): each is packed alone, then merged.  A
+        # member claims only the bits its value defines (not padding, not the
+        # bytes after a string's NUL, not members it leaves out), and claimed
+        # bits must agree, or the dict contradicts itself.
         acc = written = 0
         owners: list[tuple[int, int, str]] = []
         for name, item in value.items():
@@ -223,7 +228,10 @@ class Codec:
             else:
                 self._encode(f.node, scratch, f.offset, item, f"{path}.{name}")
             bits = int.from_bytes(scratch, "little")
-            mask = ((1 << (f.bit_end - f.bit_offset)) - 1) << f.bit_offset
+            if f.is_bitfield:
+                mask = ((1 << f.bit_size) - 1) << f.bit_offset
+            else:
+                mask = _defined(f.node, item) << f.bit_offset
             conflict = (acc ^ bits) & written & mask
             if conflict:
                 low = (conflict & -conflict).bit_length() - 1
@@ -316,7 +324,44 @@ class PerCpuCodec:
         return [self.inner.decode(raw[i : i + self.inner.size]) for i in range(0, self.size, self.stride)]
 
 
-# --- scalar helpers ----------------------------------------------------------------
+# --- helpers -------------------------------------------------------------------------
+
+
+def _span(nbytes: int) -> int:
+    return (1 << (8 * nbytes)) - 1
+
+
+def _defined(node: Node, value: Any) -> int:
+    """Bit mask (from the node's start) of what encoding ``value`` defines."""
+    if isinstance(value, _BYTES) and not isinstance(node, CharArray):
+        return _span(node.size)
+    if isinstance(node, Scalar):
+        return ((1 << node.bits) - 1) << node.shift if node.bits else _span(node.size)
+    if isinstance(node, CharArray):
+        raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+        return _span(min(len(raw) + 1, node.length))
+    if isinstance(node, ArrayOf):
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        return _defined_items(node, value, node.shape)
+    mask = 0
+    for name, item in value.items():
+        f = node.by_name[name]
+        if f.is_bitfield:
+            mask |= ((1 << f.bit_size) - 1) << f.bit_offset
+        else:
+            mask |= _defined(f.node, item) << f.bit_offset
+    return mask
+
+
+def _defined_items(node: ArrayOf, value: Sequence[Any], shape: tuple[int, ...]) -> int:
+    stride = 8 * node.elem.size * int(np.prod(shape[1:], dtype=np.int64))
+    mask = 0
+    for i, item in enumerate(value):
+        inner = _defined_items(node, item, shape[1:]) if len(shape) > 1 else _defined(node.elem, item)
+        mask |= inner << (i * stride)
+    return mask
+
 
 
 def _text(chunk: bytes) -> str:
