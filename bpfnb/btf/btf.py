@@ -82,7 +82,9 @@ class Btf:
         StringTable.check(raw_strings, split=base is not None, offset=hdr.str_start)
         strings = StringTable(raw_strings, base._strings if base is not None else None)
         start_id = len(base) if base is not None else 1
-        table = scan_types(data[hdr.type_start : hdr.type_start + hdr.type_len], big_endian=hdr.byteorder == ">",
+        # a view, not a copy: the type section is only ever read through numpy/struct
+        types = memoryview(data)[hdr.type_start : hdr.type_start + hdr.type_len]
+        table = scan_types(types, big_endian=hdr.byteorder == ">",
                            offset=hdr.type_start, start_id=start_id)
         if table.name_offs.size and int(table.name_offs.max()) >= strings.total:
             bad = int(np.flatnonzero(table.name_offs >= strings.total)[0])
@@ -210,8 +212,10 @@ class Btf:
         offs = [o for o in self._strings.offsets_of(name) if o >= self._strings.start]
         ids: list[int] = []
         if offs and name:
-            hits = np.flatnonzero(np.isin(own, np.asarray(offs, dtype=own.dtype)))
-            ids = (hits + self.start_id).tolist()
+            mask = own == offs[0]
+            for off in offs[1:]:
+                mask |= own == off
+            ids = (np.flatnonzero(mask) + self.start_id).tolist()
         base = self.base._ids_named(name) if self.base is not None else []
         return base + ids
 

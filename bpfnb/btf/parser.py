@@ -3,9 +3,10 @@
 Why numpy: vmlinux has ~126k types, and creating a Python object per type
 takes the better part of a second.  Parsing therefore only *finds* where each
 record starts.  Records are variable-length (their size depends on kind and
-``vlen``), so the starts form a chain; we compute "where would the next record
-start if one started at word *i*" for every word at once with numpy, square
-that jump table twice, and walk the chain in Python four records per step.
+``vlen``), so the starts form a chain.  Candidates are the words followed by
+something that looks like an info word (a known kind); for every candidate at
+once numpy computes where the next record would start, squares that jump
+table a few times, and Python walks the chain 32 records per step.
 Kinds, name offsets and sizes then come out of the words with fancy indexing.
 Type objects are decoded one record at a time, on access, by :func:`decode`.
 
@@ -39,7 +40,7 @@ MAX_KIND = int(Kind.ENUM64)
 _FIXED = {Kind.INT: 1, Kind.ARRAY: 3, Kind.VAR: 1, Kind.DECL_TAG: 1}
 _PER_ITEM = {Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.FUNC_PROTO: 2, Kind.DATASEC: 3, Kind.ENUM64: 3}
 
-_DOUBLINGS = 4  # walk 2**4 records per Python iteration (measured best on vmlinux)
+_DOUBLINGS = 5  # walk 2**5 records per Python iteration (measured best on vmlinux)
 _BAD = 1 << 24  # a step that jumps past any type section: ends the chain on junk
 
 
@@ -57,7 +58,6 @@ def _step_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 _STEP_FIXED, _STEP_PER = _step_tables()
-_VALID_TOP = _STEP_FIXED != _BAD
 
 
 def record_words(info: int) -> int:
@@ -182,7 +182,7 @@ class TypeTable:
     Index ``i`` describes type id ``start_id + i``.
     """
 
-    words: bytes  # the type section, little-endian
+    words: bytes | memoryview  # the type section, little-endian
     starts: np.ndarray  # int64 byte offsets of records
     kinds: np.ndarray  # uint8
     vlens: np.ndarray  # uint16 (int64)
@@ -191,11 +191,11 @@ class TypeTable:
     size_type: np.ndarray  # uint32: size or referenced type id
 
 
-def _swap_words(data: bytes) -> bytes:
+def _swap_words(data: bytes | memoryview) -> bytes:
     return np.frombuffer(data, dtype=">u4").astype("<u4").tobytes()
 
 
-def scan_types(section: bytes, *, big_endian: bool = False, offset: int = 0, start_id: int = 1) -> TypeTable:
+def scan_types(section: bytes | memoryview, *, big_endian: bool = False, offset: int = 0, start_id: int = 1) -> TypeTable:
     """Find every record of a type section without decoding any of them."""
     if big_endian:
         section = _swap_words(section)
@@ -209,8 +209,9 @@ def scan_types(section: bytes, *, big_endian: bool = False, offset: int = 0, sta
         raise BtfError("type record header runs past the type section", type_id=start_id, offset=offset)
     # Candidates: word positions p whose word p+1 looks like an info word (known kind, no junk
     # flags).  Real records are among them; member/value words rarely are, so there are few.
-    top = np.frombuffer(section, dtype=np.uint8)[7::4]  # top byte of word p+1 (little-endian)
-    cand = np.flatnonzero(np.take(_VALID_TOP, top)).astype(np.int32)
+    top = np.frombuffer(section, dtype=np.uint8)[7::4].copy()  # top byte of word p+1 (little-endian)
+    # 1 <= kind <= MAX_KIND with bits 29-30 clear, kind_flag ignored, in uint8 arithmetic (wraps at 0)
+    cand = np.flatnonzero((top & 0x7F) - np.uint8(1) < MAX_KIND).astype(np.int32)
     m = len(cand)
     if m == 0 or cand[0] != 0:
         info = int(words[1])
