@@ -73,6 +73,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _PERCPU = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE})
+#: Map types created without BTF key/value types, as libbpf does: their values
+#: are fds or kernel objects, and the kernel refuses (or ignores) BTF for them.
+_NO_BTF_TYPES = frozenset({
+    MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY, MapType.STACK_TRACE, MapType.ARRAY_OF_MAPS,
+    MapType.HASH_OF_MAPS, MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP, MapType.XSKMAP, MapType.SOCKMAP,
+    MapType.SOCKHASH, MapType.QUEUE, MapType.STACK,
+})
 #: errnos meaning "this kernel does not know that map type / flag".
 _UNSUPPORTED_ERRNOS = frozenset({_errno.EINVAL, _errno.EOPNOTSUPP, 524})
 
@@ -400,7 +407,8 @@ def create_map(spec: MapSpec, *, btf_fd: Any = None, name: str | None = None,
             info = reused.info()
             return CreatedMap(spec.name, spec, reused, "reused", reused.kernel_name, path,
                               with_btf=bool(info.btf_key_type_id or info.btf_value_type_id))
-    use_btf = btf_fd is not None and bool(spec.key_type_id or spec.value_type_id)
+    use_btf = (btf_fd is not None and bool(spec.key_type_id or spec.value_type_id)
+               and spec.map_type not in _NO_BTF_TYPES)
     inner = _inner_template(spec) if spec.map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) else None
     fallback = None
     try:
@@ -471,7 +479,10 @@ def _encode_global(section: DataSection, var: Any, value: Any, btf: Btf | None) 
     elif btf is not None and var.type_id:
         from ..btf.codec import Codec
 
-        raw = Codec(btf, var.type_id).encode(value)
+        try:
+            raw = Codec(btf, var.type_id).encode(value)
+        except ValueEncodingError as exc:  # say which variable, then what the codec said
+            raise ValueEncodingError(str(exc), path=where) from exc
     elif isinstance(value, int):
         # no BTF: a plain integer of the variable's size (signed when negative)
         try:
