@@ -21,6 +21,7 @@ from oracles.libbpf_core import core_decisions
 
 from bpfnb.btf import Btf
 from bpfnb.btf.core import core_relocations
+from bpfnb.btf.core_patch import apply_core_relocations
 from bpfnb.errors import ConflictingCandidates
 from bpfnb.obj import Object
 
@@ -109,7 +110,12 @@ def test_conflicting_candidates_fail_like_libbpf(vmlinux, tmp_path, pin_root) ->
 
 @pytest.mark.parametrize("path", CORE_FIXTURES, ids=lambda p: p.name)
 def test_patched_slots_equal_libbpf_final_instructions(path, vmlinux, pin_root) -> None:
-    """Every CO-RE-patched slot holds the bytes libbpf sent to the kernel (subprograms follow the program)."""
+    """apply_core_relocations, as the relocate stage calls it, writes the bytes libbpf sent to the kernel.
+
+    Each program is patched on its own and each subprogram it calls at the
+    slot where libbpf appended it (after the program, in call order: the
+    fixtures call at most one subprogram per program).
+    """
     run = core_decisions(path, pin_root, keep_insns=True)
     assert run.loaded
     obj = Object.from_file(path)
@@ -117,24 +123,17 @@ def test_patched_slots_equal_libbpf_final_instructions(path, vmlinux, pin_root) 
     checked = 0
     for name, spec in obj.programs.items():
         final = run.insns[name]
-        starts = _subprogram_starts(obj, name, final)
-        for r in table:
-            if r.program not in starts:
-                continue
-            slot = starts[r.program] + r.slot
-            ours = b"".join(i.encode() for i in r.after)
-            assert final[8 * slot : 8 * slot + len(ours)] == ours, (name, r)
-            checked += 1
-    assert checked >= len([r for r in table if r.program in obj.programs])
-
-
-def _subprogram_starts(obj: Object, program: str, final: bytes) -> dict[str, int]:
-    """Where libbpf placed the program and each subprogram (found by their unrelocated tails)."""
-    starts = {program: 0}
-    pos = obj.programs[program].instructions.len_slots
-    for fname, func in obj.functions.items():
-        size = func.instructions.len_slots
-        if pos + size <= len(final) // 8:
-            starts[fname] = pos
-            pos += size
-    return starts
+        pieces = [(spec, 0)]
+        callees = [f for f in obj.functions.values() if f.section == ".text"]
+        assert len(callees) <= 1
+        if callees and spec.instructions.len_slots < len(final) // 8:
+            pieces.append((callees[0], spec.instructions.len_slots))
+        for code, start in pieces:
+            patched = apply_core_relocations(code.instructions, table.for_program(code.name))
+            for r in table.for_program(code.name):
+                ours = b"".join(i.encode() for i in patched[patched.index_at_slot(r.slot):][: len(r.after)])
+                slot = start + r.slot
+                assert final[8 * slot : 8 * slot + len(ours)] == ours, (name, r)
+                assert any("CO-RE" in note for note in patched.annotations[r.slot])
+                checked += 1
+    assert checked == len(table)

@@ -41,7 +41,7 @@ import numpy as np
 from ..errors import BpfnbError, ConflictingCandidates, CoreRelocationError, InvalidAccessString
 from ..uapi import CoreReloKind
 from .core_spec import (
-    ENUMVAL_KINDS, EXISTS_KINDS, FIELD_KINDS, TYPE_KINDS, AccessSpec, Step, core_essential_name, kinds_compatible,
+    EXISTS_KINDS, FIELD_KINDS, TYPE_KINDS, AccessSpec, Step, core_essential_name, kinds_compatible,
     match_spec, parse_spec, resolve_size, skip_mods,
 )
 from .types import Enum, Enum64, Int, Ptr, Struct

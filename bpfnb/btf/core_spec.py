@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BtfError, InvalidAccessString
 from ..uapi import CoreReloKind
-from .types import MODIFIER_KINDS, Array, Enum, Fwd, FuncProto, Int, Kind, Ptr, Struct
+from .types import Array, Enum, Fwd, FuncProto, Int, Kind, Ptr, Struct
 
 if TYPE_CHECKING:
     from .btf import Btf
