@@ -1,0 +1,59 @@
+"""Views of the BTF fix-up and sanitization stages: one row per rewritten type.
+
+The interesting part of a fixed-up BTF is the handful of records the
+loader touched (DATASEC sizes, variable offsets, extern linkage, kinds
+replaced for an older kernel), so the view is a before/after table of
+those, with the kinds side by side and the change in words.  Names come
+from the object file and are escaped at the leaf like every other view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .._optional import require
+from .html import DEFAULT_MAX_ROWS, escape, kv_table, table, wrap
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..btf.sanitize import Change
+
+__all__ = ["CHANGE_COLUMNS", "changes_frame", "changes_html", "changes_text"]
+
+CHANGE_COLUMNS = ("type_id", "name", "kind_before", "kind_after", "what")
+
+
+def _row(c: Change) -> tuple[int, str, str, str, str]:
+    before = "(added)" if c.kind_before is None else c.kind_before.name
+    return (c.type_id, c.name, before, c.kind_after.name, c.what)
+
+
+def changes_text(changes: Sequence[Change], title: str = "BTF changes") -> str:
+    """Plain text: the title, then one line per change."""
+    return "\n".join([title, *(str(c) for c in changes)])
+
+
+def changes_html(changes: Sequence[Change], *, title: str = "BTF changes", max_rows: int = DEFAULT_MAX_ROWS) -> str:
+    """A bounded before/after table; kind changes are highlighted."""
+    replaced = sum(1 for c in changes if c.kind_before is not None and c.kind_before != c.kind_after)
+    added = sum(1 for c in changes if c.kind_before is None)
+    summary = kv_table([("types rewritten", len(changes) - added), ("kinds replaced", replaced), ("types added", added)])
+    classes = ("bpfnb-hl" if c.kind_before != c.kind_after else None for c in changes)
+    body = table(CHANGE_COLUMNS, (_row(c) for c in changes), total=len(changes), max_rows=max_rows,
+                 row_classes=classes, what="changes")
+    if not changes:
+        body = f'<div class="bpfnb-note">{escape("nothing to change: the kernel takes this BTF as it is")}</div>'
+    return wrap(title, summary + body, text_fallback=changes_text(changes, title))
+
+
+def changes_frame(changes: Sequence[Change]) -> pd.DataFrame:
+    """One row per change (``kind_before`` is None for an added type)."""
+    pandas = require("pandas")
+    rows = [
+        {"type_id": c.type_id, "name": c.name, "kind_before": None if c.kind_before is None else c.kind_before.name,
+         "kind_after": c.kind_after.name, "what": c.what}
+        for c in changes
+    ]
+    return pandas.DataFrame(rows, columns=list(CHANGE_COLUMNS)).astype({"type_id": "int64"})
