@@ -65,6 +65,8 @@ class Btf:
         self._types: dict[int, BtfType] = {}
         self._names: dict[str, list[int]] | None = None
         self._kinds: list[Kind] | None = None
+        self._starts: list[int] | None = None
+        self._decoded = 0
         self._sizes: dict[int, int] = {}
         self._aligns: dict[int, int] = {}
         self._aligning: set[int] = set()
@@ -152,7 +154,12 @@ class Btf:
             index = key - self.start_id
             if not 0 <= index < len(self._table.starts):
                 raise BtfError(f"type id out of range (0..{len(self) - 1})", type_id=key)
-            t = decode(self._table, index, key, self._strings, self)
+            starts = self._starts
+            if starts is None:
+                self._decoded += 1
+                if self._decoded > 256:  # bulk access: a Python list beats numpy scalar indexing
+                    starts = self._starts = self._table.starts.tolist()
+            t = decode(self._table, index, key, self._strings, self, None if starts is None else starts[index])
         self._types[key] = t
         return t
 

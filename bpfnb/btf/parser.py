@@ -142,10 +142,9 @@ class StringTable:
 
     def get(self, off: int, type_id: int | None = None) -> str:
         """The NUL-terminated string at ``off`` (errors name the type asking)."""
-        try:
-            return self._cache[off]
-        except KeyError:
-            pass
+        text = self._cache.get(off)
+        if text is not None:
+            return text
         if off < self.start:
             return self.base.get(off, type_id)  # type: ignore[union-attr]
         rel = off - self.start
@@ -307,49 +306,77 @@ def referenced_type_ids(table: TypeTable) -> np.ndarray:
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint32)
 
 
+_LINKAGES = tuple(Linkage)
+
+
 def _linkage(value: int, type_id: int) -> Linkage:
-    try:
-        return Linkage(value)
-    except ValueError:
-        raise BtfError(f"unknown linkage {value}", type_id=type_id) from None
+    if value < len(_LINKAGES):
+        return _LINKAGES[value]
+    raise BtfError(f"unknown linkage {value}", type_id=type_id)
 
 
 _U3 = struct.Struct("<III")
 _U2 = struct.Struct("<II")
 _U1 = struct.Struct("<I")
+_I1 = struct.Struct("<i")
+
+# plain ints: comparing against IntEnum members costs a method call per test
+_INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT = range(1, 12)
+_FUNC, _FUNC_PROTO, _VAR, _DATASEC, _FLOAT, _DECL_TAG, _TYPE_TAG, _ENUM64 = range(12, 20)
+_WRAPPERS = {_PTR: Ptr, _TYPEDEF: Typedef, _CONST: Const, _VOLATILE: Volatile, _RESTRICT: Restrict}
 
 
-def decode(table: TypeTable, index: int, type_id: int, strings: StringTable, btf: object = None) -> BtfType:
-    """Decode record ``index`` of ``table`` into its dataclass (no cross-checks)."""
+def decode(table: TypeTable, index: int, type_id: int, strings: StringTable, btf: object = None,
+           off: int | None = None) -> BtfType:
+    """Decode record ``index`` of ``table`` into its dataclass (no cross-checks).
+
+    ``off`` (the record's byte offset) saves a numpy scalar look-up when the
+    caller already has the starts as a Python list.
+    """
     buf = table.words
-    off = int(table.starts[index])
+    if off is None:
+        off = int(table.starts[index])
     name_off, info, st = _U3.unpack_from(buf, off)
     kind = (info >> 24) & 0x1F
     vlen = info & 0xFFFF
     kflag = info >> 31
-    name = strings.get(name_off, type_id) if name_off else ""
-    p = off + 12
     get = strings.get
-    if kind == Kind.INT:
+    name = get(name_off, type_id) if name_off else ""
+    p = off + 12
+    if kind == _FUNC:
+        return Func(type_id, name, st, _linkage(vlen, type_id), btf)
+    if kind == _FUNC_PROTO:
+        params = [Param(get(p_name, type_id) if p_name else "", p_type)
+                  for p_name, p_type in _U2.iter_unpack(buf[p : p + 8 * vlen])]
+        variadic = bool(params) and params[-1].type_id == 0 and not params[-1].name
+        if variadic:
+            params.pop()
+        return FuncProto(type_id, name, st, tuple(params), variadic, btf)
+    wrapper = _WRAPPERS.get(kind)
+    if wrapper is not None:
+        return wrapper(type_id, name, st, btf)
+    if kind == _STRUCT or kind == _UNION:
+        if kflag:
+            members = tuple(Member(get(m_name, type_id) if m_name else "", m_type, m_off & 0xFFFFFF, m_off >> 24)
+                            for m_name, m_type, m_off in _U3.iter_unpack(buf[p : p + 12 * vlen]))
+        else:
+            members = tuple(Member(get(m_name, type_id) if m_name else "", m_type, m_off, 0)
+                            for m_name, m_type, m_off in _U3.iter_unpack(buf[p : p + 12 * vlen]))
+        return (Struct if kind == _STRUCT else Union)(type_id, name, st, members, btf)
+    if kind == _INT:
         (x,) = _U1.unpack_from(buf, p)
         return Int(type_id, name, st, IntEncoding((x >> 24) & 0x0F), (x >> 16) & 0xFF, x & 0xFF, btf)
-    if kind in (Kind.STRUCT, Kind.UNION):
-        members = []
-        for m_name, m_type, m_off in _U3.iter_unpack(buf[p : p + 12 * vlen]):
-            if kflag:
-                bit_off, bits = m_off & 0xFFFFFF, m_off >> 24
-            else:
-                bit_off, bits = m_off, 0
-            members.append(Member(get(m_name, type_id) if m_name else "", m_type, bit_off, bits))
-        return (Struct if kind == Kind.STRUCT else Union)(type_id, name, st, tuple(members), btf)
-    if kind == Kind.ENUM:
+    if kind == _ARRAY:
+        elem, index_type, nelems = _U3.unpack_from(buf, p)
+        return Array(type_id, name, elem, index_type, nelems, btf)
+    if kind == _ENUM:
         values = []
         for v_name, v in _U2.iter_unpack(buf[p : p + 8 * vlen]):
             if kflag and v >= 1 << 31:
                 v -= 1 << 32
             values.append(EnumValue(get(v_name, type_id) if v_name else "", v))
         return Enum(type_id, name, st, bool(kflag), tuple(values), btf)
-    if kind == Kind.ENUM64:
+    if kind == _ENUM64:
         values = []
         for v_name, lo, hi in _U3.iter_unpack(buf[p : p + 12 * vlen]):
             v = hi << 32 | lo
@@ -357,41 +384,19 @@ def decode(table: TypeTable, index: int, type_id: int, strings: StringTable, btf
                 v -= 1 << 64
             values.append(EnumValue(get(v_name, type_id) if v_name else "", v))
         return Enum64(type_id, name, st, bool(kflag), tuple(values), btf)
-    if kind == Kind.PTR:
-        return Ptr(type_id, name, st, btf)
-    if kind == Kind.TYPEDEF:
-        return Typedef(type_id, name, st, btf)
-    if kind == Kind.CONST:
-        return Const(type_id, name, st, btf)
-    if kind == Kind.VOLATILE:
-        return Volatile(type_id, name, st, btf)
-    if kind == Kind.RESTRICT:
-        return Restrict(type_id, name, st, btf)
-    if kind == Kind.TYPE_TAG:
+    if kind == _TYPE_TAG:
         return TypeTag(type_id, name, st, btf, attribute=bool(kflag))
-    if kind == Kind.FUNC_PROTO:
-        params = [Param(get(p_name, type_id) if p_name else "", p_type)
-                  for p_name, p_type in _U2.iter_unpack(buf[p : p + 8 * vlen])]
-        variadic = bool(params) and params[-1].type_id == 0 and not params[-1].name
-        if variadic:
-            params.pop()
-        return FuncProto(type_id, name, st, tuple(params), variadic, btf)
-    if kind == Kind.FUNC:
-        return Func(type_id, name, st, _linkage(vlen, type_id), btf)
-    if kind == Kind.ARRAY:
-        elem, index_type, nelems = _U3.unpack_from(buf, p)
-        return Array(type_id, name, elem, index_type, nelems, btf)
-    if kind == Kind.FWD:
+    if kind == _FWD:
         return Fwd(type_id, name, bool(kflag), btf)
-    if kind == Kind.VAR:
+    if kind == _VAR:
         (linkage,) = _U1.unpack_from(buf, p)
         return Var(type_id, name, st, _linkage(linkage, type_id), btf)
-    if kind == Kind.DATASEC:
+    if kind == _DATASEC:
         vars_ = tuple(VarSecinfo(*v) for v in _U3.iter_unpack(buf[p : p + 12 * vlen]))
         return Datasec(type_id, name, st, vars_, btf)
-    if kind == Kind.FLOAT:
+    if kind == _FLOAT:
         return Float(type_id, name, st, btf)
-    if kind == Kind.DECL_TAG:
-        (idx,) = struct.unpack_from("<i", buf, p)
+    if kind == _DECL_TAG:
+        (idx,) = _I1.unpack_from(buf, p)
         return DeclTag(type_id, name, st, idx, btf, attribute=bool(kflag))
     raise BtfError(f"unknown kind {kind}", type_id=type_id)  # scan_types rejects these first
