@@ -12,7 +12,9 @@ kernel:
            and a second, identical ``list_head___2`` flavor (two candidates
            that agree);
 ``conflict`` a ``task_struct___3`` flavor whose ``pid`` sits elsewhere:
-           candidates disagree, so records on ``pid`` cannot be resolved.
+           candidates disagree, so records on ``pid`` cannot be resolved;
+``random_kernel(seed)`` random layout changes to every type the fixtures read,
+           for the differential test against libbpf.
 """
 
 from __future__ import annotations
@@ -69,3 +71,52 @@ def conflict_kernel(vmlinux: Btf) -> Btf:
 
 def member(btf: Btf, struct: str, name: str) -> Member:
     return _struct(btf, struct).member(name)
+
+
+#: Types the core_* fixtures read, mutated by :func:`random_kernel`.
+FIXTURE_TYPES = ("task_struct", "mm_struct", "sched_entity", "dentry", "qstr", "cred", "pid", "upid", "file",
+                 "path", "fs_struct", "files_struct", "fdtable", "nsproxy", "pid_namespace", "signal_struct",
+                 "list_head", "callback_head")
+FIXTURE_ENUMS = ("pid_type", "perf_event_state", "rpm_status")
+
+
+def random_kernel(vmlinux: Btf, seed: int) -> Btf:
+    """This kernel with random layout changes to the types the fixtures use (deterministic per seed).
+
+    Per struct, with some probability: two members trade offsets, a member
+    is renamed or removed, an integer member changes width or sign; per
+    enum: values shift, an enumerator disappears.  Whatever the result, we
+    and libbpf must decide every record the same way.
+    """
+    import random
+
+    rng = random.Random(seed)
+    ints = [vmlinux.find(n, "int").id for n in ("int", "unsigned int", "long unsigned int", "short int", "char")]
+    changes = {}
+    for name in FIXTURE_TYPES:
+        t = _struct(vmlinux, name)
+        members = list(t.members)
+        named = [i for i, m in enumerate(members) if m.name and not m.bitfield_size]
+        if len(named) >= 2 and rng.random() < 0.6:
+            a, b = rng.sample(named, 2)
+            members[a], members[b] = (replace(members[a], bit_offset=members[b].bit_offset),
+                                      replace(members[b], bit_offset=members[a].bit_offset))
+        if named and rng.random() < 0.3:
+            i = rng.choice(named)
+            members[i] = replace(members[i], name=members[i].name + "_renamed")
+        if named and rng.random() < 0.2:
+            del members[rng.choice(named)]
+        ints_here = [i for i, m in enumerate(members) if vmlinux.kind_of(vmlinux.resolve(m.type_id)).name == "INT"
+                     and not m.bitfield_size]
+        if ints_here and rng.random() < 0.4:
+            i = rng.choice(ints_here)
+            members[i] = replace(members[i], type_id=rng.choice(ints))
+        changes[t.id] = replace(t, members=tuple(members))
+    for name in FIXTURE_ENUMS:
+        e = vmlinux.find(name, "enum")
+        assert isinstance(e, Enum)
+        values = [EnumValue(v.name, v.value + rng.choice((0, 0, 1, -3))) for v in e.values]
+        if rng.random() < 0.3:
+            del values[rng.randrange(len(values))]
+        changes[e.id] = replace(e, values=tuple(values))
+    return edit_btf(vmlinux, changes, source=f"random{seed}")

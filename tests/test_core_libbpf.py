@@ -137,3 +137,33 @@ def test_patched_slots_equal_libbpf_final_instructions(path, vmlinux, pin_root) 
                 assert any("CO-RE" in note for note in patched.annotations[r.slot])
                 checked += 1
     assert checked == len(table)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_matches_libbpf_on_random_kernels(seed, vmlinux, tmp_path, pin_root) -> None:
+    """Random layout changes to every type the fixtures read: same decision as libbpf for every record.
+
+    libbpf stops at the first record it cannot relocate; up to there every
+    record must agree, and that one must be an error for us too.
+    """
+    from core_targets import random_kernel
+
+    btf = random_kernel(vmlinux, seed)
+    file = tmp_path / f"random{seed}.btf"
+    file.write_bytes(btf.to_bytes())
+    target = Btf.from_file(file)
+    for path in CORE_FIXTURES:
+        run = core_decisions(path, pin_root, btf_custom_path=str(file))
+        table = core_relocations(Object.from_file(path), target, errors="collect")
+        ours = {(r.program, r.index): r for r in table}
+        for key, rec in run.records.items():
+            r = ours[key]
+            if rec.insn is None:  # libbpf gave up on this record
+                assert r.error, (path.name, r)
+                continue
+            mem = (r.old_size, r.new_size) if r.old_size != r.new_size and not r.poisoned else None
+            values = (None, None) if r.poisoned else (r.old_value, r.new_value)
+            assert (r.slot, r.kind_label, *values, r.poisoned, mem) == (
+                rec.insn, rec.kind, rec.old, rec.new, rec.poisoned, rec.mem_sz), (path.name, r)
+        if all(rec.insn is not None for rec in run.records.values()):
+            assert set(run.records) == set(ours) and not any(r.error for r in table)
