@@ -132,6 +132,9 @@ def _as_records(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
     raw = np.ascontiguousarray(raw)
     if dtype.itemsize == 0:
         return np.zeros(len(raw), dtype=dtype)
+    if dtype.subdtype is not None:  # an array at the root: (N, *shape) of its element
+        base, shape = dtype.subdtype
+        return raw.view(base).reshape((len(raw), *shape))
     return raw.view(dtype).reshape(len(raw))
 
 
@@ -165,9 +168,9 @@ def frame_from_batch(keys: Buffer, values: Buffer, key_codec: AnyCodec, value_co
     value_codec, ncpus = _unwrap(value_codec, per_cpu)
     kraw, n = _entries(keys, key_codec.size, count, "keys")
     vstride = per_cpu_stride(value_codec.size) * ncpus if ncpus else value_codec.size
-    vraw, _ = _entries(values, vstride, n, "values")
     if count is None and _bytes_of(values).size != n * vstride:
         raise ValueEncodingError(f"{n} keys but {_bytes_of(values).size} bytes of values ({vstride} per entry)")
+    vraw, _ = _entries(values, vstride, n, "values")
 
     def split(node: ArrayOf, name: str) -> bool:
         return node.count <= max_array_columns
@@ -230,8 +233,8 @@ def _decode_slot(slot: _Slot, rec: np.ndarray, raw: np.ndarray) -> ColumnData:
         return _scalar_column(node, u, node.bits)
     if node.kind is ScalarKind.ENUM:
         return _enum_column(node, v.astype(np.uint64) & np.uint64((1 << 8 * node.size) - 1), 8 * node.size)
-    if node.kind is ScalarKind.BOOL and v.dtype.kind != "b":
-        return v != 0
+    if node.kind is ScalarKind.BOOL:  # bytes other than 0/1 must not become invalid numpy bools
+        return (v.view(np.uint8) if v.dtype.kind == "b" else v) != 0
     return v
 
 
@@ -475,6 +478,11 @@ def _encode_slot(slot: _Slot, column: Any, rec: np.ndarray, raw: np.ndarray, nam
 def _integers(column: Any, name: str, lo: int, hi: int) -> np.ndarray:
     """A column as int64/uint64 after checking every value is an integer in [lo, hi]."""
     arr = column.to_numpy() if hasattr(column, "to_numpy") else np.asarray(column)
+    if arr.dtype.kind == "O":
+        import pandas as pd
+
+        if pd.api.types.infer_dtype(arr, skipna=False) in ("floating", "mixed-integer-float"):
+            arr = arr.astype(np.float64)
     if arr.dtype.kind == "b":
         arr = arr.astype(np.uint8)
     elif arr.dtype.kind == "f":
@@ -565,7 +573,7 @@ def _encode_strings(column: Any, length: int, name: str) -> np.ndarray:
     encoded = np.char.encode(text, "utf-8", "surrogateescape") if text.size else np.zeros(0, dtype="S1")
     if encoded.size and (np.char.str_len(encoded) > length).any():
         bad = int(np.flatnonzero(np.char.str_len(encoded) > length)[0])
-        raise ValueEncodingError(f"row {bad}: {text[bad]!r} does not fit char[{length}]", path=name)
+        raise ValueEncodingError(f"row {bad}: {str(text[bad])!r} does not fit char[{length}]", path=name)
     return encoded
 
 
