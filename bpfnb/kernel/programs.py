@@ -237,7 +237,13 @@ class Program:
         return decode_xlated(data, name=self.name)
 
     def test_run(self, data_in: Any = b"", ctx_in: Any = None, repeat: int = 1, **kw: Any) -> TestRunResult:
-        """BPF_PROG_TEST_RUN: retval, data_out, ctx_out and mean duration per run (ns)."""
+        """BPF_PROG_TEST_RUN: retval, data_out, ctx_out and mean duration per run (ns).
+
+        ``syscall`` programs run once on ``ctx_in`` only: the kernel refuses
+        any ``repeat`` for them, so the default is dropped.
+        """
+        if self.prog_type == ProgType.SYSCALL and repeat == 1:
+            repeat = 0
         return prog_test_run(self.fd, data_in, ctx_in=ctx_in, repeat=repeat, **kw)
 
     # -- pins and lifetime --------------------------------------------------------------------
@@ -372,15 +378,17 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
             prog_flags=flags, attach_btf_id=attach_btf_id, attach_btf_obj_fd=attach_obj_fd,
             attach_prog_fd=attach_prog_fd, log_level=log_level, **kw,
         )
-    except VerifierError as exc:
-        exc.verifier_log = VerifierLog(exc.log, loaded=False)  # type: ignore[attr-defined]
-        _refine_eperm(exc, spec, label, target)
-        raise
-    except NotPrivileged:
-        raise
     except KernelError as exc:
-        _refine_eperm(exc, spec, label, target)
-        raise
+        # Drop prog_load's frames from the traceback: they hold a memoryview
+        # exported to cffi, and when an error kept by the caller (a notebook's
+        # last exception, pytest.raises) ends up in a reference cycle, the
+        # garbage collector clearing that memoryview crashes CPython.
+        exc.__traceback__ = None
+        if isinstance(exc, VerifierError):
+            exc.verifier_log = VerifierLog(exc.log, loaded=False)  # type: ignore[attr-defined]
+        if not isinstance(exc, NotPrivileged):
+            _refine_eperm(exc, spec, label, target)
+        raise exc
     finally:
         if attach_obj_fd is not None:
             attach_obj_fd.close()

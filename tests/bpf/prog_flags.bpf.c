@@ -21,4 +21,20 @@ int frags_len(struct xdp_md *ctx)
 	return bpf_xdp_get_buff_len(ctx) > 64 ? XDP_PASS : XDP_DROP;
 }
 
+/* The iterator context as the kernel's BTF declares it (no vmlinux.h here). */
+struct bpf_iter_meta;
+struct task_struct;
+struct bpf_iter__task {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+};
+
+SEC("iter/task")
+int walk_tasks(struct bpf_iter__task *ctx)
+{
+	if (ctx->task)
+		runs++;
+	return 0;
+}
+
 char _license[] SEC("license") = "GPL";
