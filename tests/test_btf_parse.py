@@ -8,6 +8,7 @@ import struct
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import all_fixtures, fixture_path
 
@@ -267,6 +268,31 @@ def test_string_table_offsets_of():
     assert table.offsets_of("abc") == [4]
     assert table.offsets_of("b") == []
     assert table.get(4) == "abc"
+    # bulk look-up agrees with one-by-one, including offsets into the middle of a string
+    offs = [0, 1, 2, 4, 5, 8, 9]
+    assert table.strings_at(np.array(offs)) == [table.get(o) for o in offs]
+    split = StringTable(b"yy\0ab\0", table)
+    offs = [1, 11, 12, 14]
+    assert split.strings_at(np.array(offs)) == [split.get(o) for o in offs] == ["ab", "yy", "y", "ab"]
+    with pytest.raises(BtfError, match="beyond"):
+        split.strings_at(np.array([99]))
+
+
+@needs_vmlinux
+@pytest.mark.skipif(shutil.which("llvm-objcopy-19") is None, reason="llvm-objcopy-19 missing")
+def test_elf_with_btf_section_like_a_vmlinux_image(tmp_path):
+    """``from_file`` on an ELF reads its .BTF section (as for a vmlinux image)."""
+    raw = tmp_path / "vmlinux.btf"
+    raw.write_bytes(VMLINUX.read_bytes())
+    elf = tmp_path / "vmlinux.o"
+    subprocess.run(["clang-19", "-c", "-x", "c", "-", "-o", str(tmp_path / "empty.o")], input=b"int x;", check=True)
+    subprocess.run(["llvm-objcopy-19", "--add-section", f".BTF={raw}", str(tmp_path / "empty.o"), str(elf)],
+                   check=True)
+    from_elf = Btf.from_file(elf)
+    kernel = Btf.from_sys_fs()
+    assert len(from_elf) == len(kernel)
+    assert from_elf.find("task_struct") == kernel.find("task_struct")
+    assert from_elf.source == str(elf)
 
 
 def test_from_file_cache_returns_same_object(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -65,13 +64,11 @@ def test_vmlinux_summary_is_bounded():
 
 
 @needs_vmlinux
-def test_vmlinux_dataframe_is_fast_and_matches_types():
+def test_vmlinux_dataframe_matches_types():
+    """Built from the index columns (speed: benchmarks/bench_btf.py)."""
     btf = Btf.from_sys_fs(cache=False)
-    start = time.perf_counter()
     df = btf.to_dataframe()
-    elapsed = time.perf_counter() - start
     assert len(df) == len(btf) - 1
-    assert elapsed < 2.0, elapsed
     ts = btf.find("task_struct")
     row = df.loc[ts.id]
     assert (row["kind"], row["name"], row["size"], row["vlen"]) == ("STRUCT", "task_struct", ts.size,
@@ -79,6 +76,8 @@ def test_vmlinux_dataframe_is_fast_and_matches_types():
     ptr = next(int(i) for i in btf.ids_of_kind(Kind.PTR)[:1])
     assert df["size"].isna()[ptr]
     assert (df["kind"] == "FUNC").sum() == btf.kind_counts()[Kind.FUNC]
+    sample = btf.ids_of_kind(Kind.STRUCT, Kind.TYPEDEF, Kind.ENUM)[::97].tolist()
+    assert [df.loc[i, "name"] for i in sample] == [btf[i].name for i in sample]
 
 
 def test_type_graph():

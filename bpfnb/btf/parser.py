@@ -157,6 +157,36 @@ class StringTable:
         self._cache[off] = text
         return text
 
+    def strings_at(self, offsets: np.ndarray) -> list[str]:
+        """``get`` for many offsets at once (one split of the section, not one find each)."""
+        offsets = np.asarray(offsets, dtype=np.int64)
+        out: list[str] = [""] * len(offsets)
+        own = offsets >= self.start
+        if self.base is not None and (~own).any():
+            idx = np.flatnonzero(~own)
+            for i, text in zip(idx.tolist(), self.base.strings_at(offsets[idx])):
+                out[i] = text
+        if not own.any() or not self.data:
+            return out
+        parts = self.data.split(b"\0")
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) + 1
+        begins = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        idx = np.flatnonzero(own)
+        rel = offsets[idx] - self.start
+        pos = np.searchsorted(begins, rel, side="right") - 1
+        exact = (rel < len(self.data)) & (begins[np.clip(pos, 0, None)] == rel)
+        uniq = np.unique(pos[exact])
+        texts = np.empty(len(parts), dtype=object)
+        texts[uniq] = [parts[k].decode("utf-8", "replace") for k in uniq.tolist()]
+        picked = texts[np.where(exact, pos, 0)]
+        if exact.all() and len(idx) == len(offsets):
+            return picked.tolist()
+        for i, text in zip(idx.tolist(), picked.tolist()):
+            out[i] = text
+        for i, r in zip(idx[~exact].tolist(), rel[~exact].tolist()):
+            out[i] = self.get(self.start + r)  # points into the middle of a string (legal, if odd)
+        return out
+
     def offsets_of(self, name: str) -> list[int]:
         """Every offset (in this table and its bases) whose string is exactly ``name``."""
         out = self.base.offsets_of(name) if self.base is not None else []

@@ -112,18 +112,16 @@ def btf_dataframe(btf: Btf) -> pandas.DataFrame:
     table_ = btf._table
     kinds = table_.kinds
     sized = np.isin(kinds, [Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.DATASEC, Kind.FLOAT])
-    strings = btf._strings
-    get = strings.get
-    offs = table_.name_offs.tolist()
-    names: list[str] = []
-    for i, off in enumerate(offs):
-        if not off:
-            names.append("")
-            continue
-        try:
-            names.append(get(off))
-        except BpfnbError:
-            names.append(f"<bad name offset {off}>")
+    offs = table_.name_offs
+    try:
+        names = btf._strings.strings_at(offs)
+    except BpfnbError:  # a corrupt offset: fall back to one look-up per type, marking the bad ones
+        names = []
+        for off in offs.tolist():
+            try:
+                names.append(btf._strings.get(off) if off else "")
+            except BpfnbError:
+                names.append(f"<bad name offset {off}>")
     kind_names = np.array([k.name for k in Kind], dtype=object)
     frame = pd.DataFrame({
         "id": np.arange(btf.start_id, len(btf), dtype=np.int64),
