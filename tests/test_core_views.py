@@ -111,6 +111,12 @@ def test_core_check_verb(kinds, vmlinux, older, tmp_path) -> None:
     args.out = io.StringIO()
     assert args.func(args) == 0
     assert "vmlinux: ok - 42 records, 0 differ from running kernel" in args.out.getvalue()
+    args = _parse(["core-check", obj, "--btf", str(older_path), "--changes"])
+    args.out = io.StringIO()
+    assert args.func(args) == 1
+    text = args.out.getvalue()
+    assert "older.btf: NOT PORTABLE" in text and "older.btf: 10 records differ from running kernel" in text
+    assert "core_kinds insn 1: byte_off task_struct->pid: 1264 -> 1268" in text
     args = _parse(["core-check", obj, "--btf", str(vm_path), "--btf", str(older_path), "--json", "--no-baseline"])
     args.out = io.StringIO()
     assert args.func(args) == 1
@@ -120,3 +126,29 @@ def test_core_check_verb(kinds, vmlinux, older, tmp_path) -> None:
     assert {r["access"] for r in failing} == {"task_struct->in_execve"}
     with pytest.raises(SystemExit):
         _parse(["core-check", obj])  # --btf is required
+
+
+def test_hostile_names_are_escaped_everywhere() -> None:
+    from bpfnb.btf import CoreRelo, Int, IntEncoding, Member, Struct
+    from bpfnb.btf.core import resolve_core_relocations
+    from bpfnb.btf.writer import write_types
+    from bpfnb.display.core import table_html
+    from bpfnb.btf.core import CoreRelocationTable
+    from bpfnb.uapi import CoreReloKind
+
+    evil = "<script>x</script>"
+    local = Btf.from_bytes(write_types([Int(1, "int", 4, IntEncoding.SIGNED, 0, 32),
+                                        Struct(2, evil, 4, (Member("<b>m", 1, 0),))]))
+    target = Btf.from_bytes(write_types([Int(1, "int", 4, IntEncoding.SIGNED, 0, 32),
+                                         Struct(2, evil, 8, (Member("x", 1, 0), Member("<b>m", 1, 32)))]))
+    relos = [CoreRelo(0, 2, "0:0", CoreReloKind.FIELD_BYTE_OFFSET), CoreRelo(8, 2, "0:0", CoreReloKind.FIELD_EXISTS)]
+    res = resolve_core_relocations(local, relos, [target], program="<i>p")
+    assert res[0].new_value == 4
+    html = table_html(CoreRelocationTable("<o>", "<t>", tuple(res))) + res[0]._repr_html_()
+    assert "<script>" not in html and "<b>" not in html and "<i>" not in html
+    graphviz = pytest.importorskip("graphviz")
+    try:
+        svg = res[0].graph().pipe(format="svg").decode()
+    except graphviz.ExecutableNotFound:
+        pytest.skip("graphviz's dot is not installed")
+    assert "<script>" not in svg and "&lt;script&gt;" in svg

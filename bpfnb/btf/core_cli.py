@@ -34,8 +34,12 @@ def _names(paths: list[str]) -> list[str]:
 
 
 def run_core_check(obj_path: str, btf_paths: list[str], *, base: str | None = None, baseline: bool = True,
-                   as_json: bool = False, out: TextIO | None = None) -> int:
-    """The verb's work, callable from Python: print the report, return the exit status."""
+                   as_json: bool = False, show_changes: bool = False, out: TextIO | None = None) -> int:
+    """The verb's work, callable from Python: print the report, return the exit status.
+
+    ``show_changes`` also lists, per kernel, every record whose value
+    differs from the baseline (the text form; JSON always has them all).
+    """
     from ..obj import Object
 
     out = out if out is not None else sys.stdout
@@ -50,7 +54,23 @@ def run_core_check(obj_path: str, btf_paths: list[str], *, base: str | None = No
         out.write("\n")
     else:
         out.write(report.summary() + "\n")
+        if show_changes:
+            out.write(_changes(report))
     return 0 if report.portable else 1
+
+
+def _changes(report: PortabilityReport) -> str:
+    lines = []
+    for kernel in report.kernels:
+        rows = [e for e in report.entries if e.kernel == kernel and e.status in ("changed", "guarded")]
+        lines.append(f"{kernel}: {len(rows)} records differ from {report.baseline or 'the compiled-in values'}")
+        for e in rows:
+            r, b = e.relocation, e.baseline
+            was = "-" if b is None or b.failed else str(b.new_value)
+            now = "poisoned" if r.poisoned else str(r.new_value)
+            guard = f" (guarded by insn {e.guard.slot})" if e.guard is not None else ""
+            lines.append(f"  {r.program} insn {r.slot}: {r.kind_label} {r.local_path}: {was} -> {now}{guard}")
+    return "\n".join(lines) + "\n"
 
 
 def _with_base(btf: Btf, base: Btf) -> list[Btf] | Btf:
@@ -60,7 +80,7 @@ def _with_base(btf: Btf, base: Btf) -> list[Btf] | Btf:
 
 def _run(args: argparse.Namespace) -> int:
     return run_core_check(args.object, args.btf, base=args.base, baseline=not args.no_baseline, as_json=args.json,
-                          out=getattr(args, "out", None))
+                          show_changes=args.changes, out=getattr(args, "out", None))
 
 
 def add_core_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -72,6 +92,7 @@ def add_core_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--base", metavar="FILE", help="base (vmlinux) BTF when the --btf files are split (modules)")
     p.add_argument("--no-baseline", action="store_true",
                    help="compare with the compiled-in values instead of the running kernel")
+    p.add_argument("--changes", action="store_true", help="also list every record whose value differs")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_run)
     return p
