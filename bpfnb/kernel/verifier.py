@@ -236,8 +236,8 @@ def _source(comment: str) -> tuple[str, str, int | None]:
 #: Messages that follow a *successful* verification (stats, liveness detail), never errors.
 _BENIGN = re.compile(
     r"^(processed \d+ insns|verification time|stack depth|func#\d+ @|Func#\d+|Live regs|Validating |"
-    r"\(\d+\) frame \d+|\(\d+\) live stack|mark_precise|last_idx|regs=|parent |propagating |"
-    r"[\d,]+: safe$|caller:|callee:|returning from callee:|to caller at|Global function)"
+    r"\([\d,]+\) frame \d+|\([\d,]+\) live stack|mark_precise|last_idx|regs=|parent |propagating |"
+    r"frame \d+: propagating|[\d,]+: safe$|caller:|callee:|returning from callee:|to caller at|Global function)"
 )
 
 
