@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 from codec_btf import kinds_btf
 from helpers import fixture_path
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bpfnb.btf import Btf
 from bpfnb.btf.codec import Codec
 from bpfnb.btf.dtype import ArrayOf, CharArray, Field, Node, Record, Scalar, ScalarKind, layout_of
+from bpfnb.errors import ValueEncodingError
 
 BTF = kinds_btf()
 KIND_IDS = [tid for tid in range(1, len(BTF)) if BTF.kind_of(tid).name not in ("FWD", "FUNC", "FUNC_PROTO")]
@@ -140,12 +141,26 @@ def _check_value_round_trip(c: Codec, data) -> None:
     assert c.encode(c.decode(blob)) == blob
 
 
-def _check_bytes_round_trip(c: Codec, blob: bytes) -> None:
+def _check_bytes_round_trip(c: Codec, blob: bytes) -> bool:
+    """False when the bytes hit the documented exception (a union whose float
+    view is a signalling NaN, which a Python float cannot carry)."""
     d = c.decode(blob)
-    again = c.encode(d)
+    try:
+        again = c.encode(d)
+    except ValueEncodingError as exc:
+        if "overlap and disagree" in str(exc) and _has_float(c.layout) and _has_snan32(blob):
+            return False
+        raise
     assert c.encode(c.decode(again)) == again  # stable after one normalisation
     if not _has_float(c.layout):
         assert c.decode(again) == d
+    return True
+
+
+def _has_snan32(blob: bytes) -> bool:
+    """Any 4 aligned bytes forming a float32 signalling NaN?"""
+    words = np.frombuffer(blob[: len(blob) // 4 * 4], dtype="<u4")
+    return bool((((words & 0x7FC00000) == 0x7F800000) & ((words & 0x003FFFFF) != 0)).any())
 
 
 def _has_float(node: Node) -> bool:
@@ -170,7 +185,7 @@ def test_hand_built_values_round_trip(type_id, data):
 @given(data=st.data())
 def test_hand_built_bytes_round_trip(type_id, data):
     c = Codec(BTF, type_id)
-    _check_bytes_round_trip(c, data.draw(st.binary(min_size=c.size, max_size=c.size)))
+    assume(_check_bytes_round_trip(c, data.draw(st.binary(min_size=c.size, max_size=c.size))))
 
 
 @pytest.mark.parametrize(("label", "btf", "type_id"), FIXTURE_TYPES, ids=[t[0] for t in FIXTURE_TYPES])
@@ -179,7 +194,7 @@ def test_hand_built_bytes_round_trip(type_id, data):
 def test_fixture_struct_values_round_trip(label, btf, type_id, data):
     c = Codec(btf, type_id)
     _check_value_round_trip(c, data)
-    _check_bytes_round_trip(c, data.draw(st.binary(min_size=c.size, max_size=c.size)))
+    assume(_check_bytes_round_trip(c, data.draw(st.binary(min_size=c.size, max_size=c.size))))
 
 
 def test_vmlinux_sample_bytes_round_trip():
@@ -193,7 +208,8 @@ def test_vmlinux_sample_bytes_round_trip():
     for tid in small:
         c = Codec(vmlinux, tid)
         for _ in range(3):
-            _check_bytes_round_trip(c, rng.integers(0, 256, c.size, dtype=np.uint8).tobytes())
+            blob = rng.integers(0, 256, c.size, dtype=np.uint8).tobytes()
+            assert _check_bytes_round_trip(c, blob) or _has_snan32(blob)
 
 
 def test_layouts_are_shared_per_btf():

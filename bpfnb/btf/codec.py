@@ -31,7 +31,9 @@ they must agree on every bit both *define* (padding, the bytes after a
 string's NUL and members left out define nothing); the same holds for
 anonymous unions flattened into a struct.  The one decoded union that
 cannot be re-encoded as is: a ``_Bool`` member read from a byte other than
-0/1 (``True``) next to an integer member that shows the byte's real value.
+0/1 (``True``) next to an integer member that shows the byte's real value,
+or a ``float`` member holding a signalling NaN (Python floats come back
+quiet) next to an integer view of it.
 """
 
 from __future__ import annotations

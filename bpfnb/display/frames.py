@@ -492,7 +492,9 @@ def _integers(column: Any, name: str, lo: int, hi: int) -> np.ndarray:
         import pandas as pd
 
         inferred = pd.api.types.infer_dtype(arr, skipna=False)
-        if inferred not in ("integer", "empty"):
+        if inferred == "mixed-integer" and all(isinstance(x, (int, np.integer, np.bool_)) for x in arr):
+            inferred = "integer"  # ints mixed with bools: both are integers here
+        if inferred not in ("integer", "boolean", "empty"):
             raise ValueEncodingError(f"column holds {inferred} values, not integers", path=name)
         try:
             arr = arr.astype(np.int64)
