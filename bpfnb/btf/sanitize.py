@@ -65,6 +65,7 @@ KCONFIG_SEC = ".kconfig"
 #: the loaded BTF matches libbpf's type for type.
 DUMMY_KSYM = "dummy_ksym"
 ENUM64_PLACEHOLDER = "enum64_placeholder"
+_U32 = 0xFFFFFFFF
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -367,6 +368,8 @@ def _fix_data(ed: _Editor, sec: Datasec, layout: ElfLayout) -> None:
         size = layout.section_sizes.get(sec.name, 0)
         if not size:
             raise BtfError(f"DATASEC {sec.name!r}: no ELF section of that name to take its size from", type_id=sec.id)
+        if size > _U32:
+            raise BtfError(f"DATASEC {sec.name!r}: section size {size} does not fit BTF's 32 bits", type_id=sec.id)
         notes.append(f"size 0 → {size}")
     entries = []
     for vs in sec.vars:
@@ -379,6 +382,9 @@ def _fix_data(ed: _Editor, sec: Datasec, layout: ElfLayout) -> None:
         sym = layout.variable(var.name, sec.name)
         if sym is None:
             raise BtfError(f"DATASEC {sec.name!r}: no ELF symbol for global VAR {var.name!r}", type_id=sec.id)
+        if sym.value > _U32:
+            raise BtfError(f"DATASEC {sec.name!r}: {var.name!r} at {sym.value:#x} does not fit BTF's 32 bits",
+                           type_id=sec.id)
         if fix_offsets and vs.offset != sym.value:
             notes.append(f"{var.name} offset {vs.offset} → {sym.value}")
             vs = VarSecinfo(vs.type_id, sym.value, vs.size)
