@@ -1,0 +1,182 @@
+"""Maps as DataFrames against the kernel and bpftool.
+
+A hash map and a per-CPU hash map typed ``struct flow_key → struct
+flow_stats`` (from the multi fixture's ``flows``) are created with BTF,
+filled with one ``BPF_MAP_UPDATE_BATCH`` built by ``batch_from_frame``,
+read back with ``BPF_MAP_LOOKUP_BATCH`` and turned into a DataFrame, which
+must equal what ``bpftool map dump id N -j`` prints in its BTF-formatted
+output.  clang's object BTF needs loader fix-ups (DATASEC sizes) before the
+kernel takes it, so the test loads just the two structs and what they
+refer to, renumbered.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import fields, replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import fixture_path
+
+from bpfnb.btf import Btf, BtfType, Member
+from bpfnb.btf.codec import Codec, PerCpuCodec
+from bpfnb.btf.writer import write_types
+from bpfnb.display.frames import batch_from_frame, frame_from_batch
+from bpfnb.kernel.info import map_info
+from bpfnb.kernel.syscall import btf_load, map_create, map_lookup_batch, map_update_batch, possible_cpus
+from bpfnb.obj import Object
+from bpfnb.uapi.enums import MapType
+
+pytestmark = pytest.mark.kernel
+
+N = 300
+
+
+def subset_btf(btf: Btf, roots: list[int]) -> tuple[Btf, dict[int, int]]:
+    """The types ``roots`` need, renumbered from 1, as a standalone Btf."""
+    order: list[int] = []
+    seen: set[int] = set()
+
+    def visit(tid: int) -> None:
+        if tid == 0 or tid in seen:
+            return
+        seen.add(tid)
+        t = btf[tid]
+        for ref in _refs(t):
+            visit(ref)
+        order.append(tid)
+
+    for r in roots:
+        visit(r)
+    new_id = {old: i + 1 for i, old in enumerate(order)}
+    new_id[0] = 0
+    types = [_renumber(btf[old], new_id) for old in order]
+    return Btf.from_bytes(write_types(types), source="subset"), new_id
+
+
+def _refs(t: BtfType) -> list[int]:
+    out = [getattr(t, name) for name in ("type_id", "index_type_id") if hasattr(t, name)]
+    out += [m.type_id for m in getattr(t, "members", ())]
+    return out
+
+
+def _renumber(t: BtfType, new_id: dict[int, int]) -> BtfType:
+    changes: dict = {"id": new_id[t.id]}
+    for f in fields(t):
+        if f.name in ("type_id", "index_type_id"):
+            changes[f.name] = new_id[getattr(t, f.name)]
+    if hasattr(t, "members"):
+        changes["members"] = tuple(Member(m.name, new_id[m.type_id], m.bit_offset, m.bitfield_size)
+                                   for m in t.members)
+    return replace(t, **changes)
+
+
+@pytest.fixture(scope="module")
+def flows_btf():
+    obj = Object.from_file(fixture_path("multi"))
+    spec = obj.maps["flows"]
+    small, new_id = subset_btf(obj.btf, [spec.key_type_id, spec.value_type_id])
+    fd, _ = btf_load(small.to_bytes())
+    yield small, fd, new_id[spec.key_type_id], new_id[spec.value_type_id], spec
+    fd.close()
+
+
+def bpftool_dump(map_id: int) -> list[dict]:
+    if shutil.which("bpftool") is None:
+        pytest.skip("bpftool not installed")
+    out = subprocess.run(["bpftool", "map", "dump", "id", str(map_id), "-j"], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out)
+
+
+def read_all(fd, key_size: int, value_size: int) -> tuple[bytes, bytes]:
+    """Every entry through BPF_MAP_LOOKUP_BATCH, 64 at a time."""
+    keys, values, cursor = [], [], None
+    while True:
+        res = map_lookup_batch(fd, key_size, value_size, 64, cursor)
+        keys.append(bytes(res.keys[: res.count * key_size]))
+        values.append(bytes(res.values[: res.count * value_size]))
+        if res.next_batch is None:
+            return b"".join(keys), b"".join(values)
+        cursor = res.next_batch
+
+
+def flows_frame(rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame({
+        "key.saddr": rng.integers(0, 2**32, N, dtype=np.uint32),
+        "key.daddr": np.full(N, 0x0A0000FE, dtype=np.uint32),
+        "key.sport": np.arange(N, dtype=np.uint16) + 1000,  # unique keys
+        "key.dport": rng.choice([53, 80, 443], N).astype(np.uint16),
+        "key.proto": rng.choice([6, 17], N).astype(np.uint8),
+        "value.packets": rng.integers(0, 2**40, N, dtype=np.uint64),
+        "value.bytes": rng.integers(0, 2**63, N, dtype=np.uint64),
+    })
+
+
+def by_key(df: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in df.columns if c.startswith("key.")] + (["cpu"] if "cpu" in df.columns else [])
+    return df.sort_values(keys).reset_index(drop=True)
+
+
+def test_hash_map_frame_equals_bpftool(flows_btf):
+    btf, btf_fd, key_id, value_id, spec = flows_btf
+    kc, vc = Codec(btf, key_id), Codec(btf, value_id)
+    want = flows_frame(np.random.default_rng(5))
+    keys, values = batch_from_frame(want, kc, vc)
+    fd = map_create(MapType.HASH, kc.size, vc.size, 1024, name="bpfnb_flows", btf_fd=btf_fd,
+                    btf_key_type_id=key_id, btf_value_type_id=value_id)
+    with fd:
+        assert map_update_batch(fd, keys, values, N) == N
+        got_keys, got_values = read_all(fd, kc.size, vc.size)
+        df = frame_from_batch(got_keys, got_values, kc, vc)
+        assert len(df) == N
+        pd.testing.assert_frame_equal(by_key(df), by_key(want))
+        dump = bpftool_dump(map_info(fd).id)
+    assert len(dump) == N
+    theirs = pd.DataFrame([{**{f"key.{k}": v for k, v in e["formatted"]["key"].items()},
+                            **{f"value.{k}": v for k, v in e["formatted"]["value"].items()}} for e in dump])
+    pd.testing.assert_frame_equal(by_key(df), by_key(theirs), check_dtype=False)
+    # bpftool's raw hex bytes, too: the same packed entries (in the kernel's order)
+    raw_keys = b"".join(bytes(int(x, 16) for x in e["key"]) for e in dump)
+    raw_values = b"".join(bytes(int(x, 16) for x in e["value"]) for e in dump)
+    pd.testing.assert_frame_equal(by_key(frame_from_batch(raw_keys, raw_values, kc, vc)), by_key(df))
+
+
+def test_per_cpu_hash_map_frame_equals_bpftool(flows_btf):
+    btf, btf_fd, key_id, value_id, spec = flows_btf
+    ncpus = possible_cpus()
+    kc, vc = Codec(btf, key_id), Codec(btf, value_id)
+    pc = PerCpuCodec(vc, ncpus)
+    rng = np.random.default_rng(6)
+    base = flows_frame(rng).drop(columns=["value.packets", "value.bytes"])
+    long = base.loc[base.index.repeat(ncpus)].reset_index(drop=True)
+    long.insert(5, "cpu", np.tile(np.arange(ncpus), N))
+    long["value.packets"] = rng.integers(0, 2**40, N * ncpus, dtype=np.uint64)
+    long["value.bytes"] = rng.integers(0, 2**63, N * ncpus, dtype=np.uint64)
+    keys, values = batch_from_frame(long, kc, vc, per_cpu=ncpus)
+    assert len(values) == N * pc.size
+    fd = map_create(MapType.PERCPU_HASH, kc.size, vc.size, 1024, name="bpfnb_pcpu", btf_fd=btf_fd,
+                    btf_key_type_id=key_id, btf_value_type_id=value_id)
+    with fd:
+        assert map_update_batch(fd, keys, values, N) == N
+        got_keys, got_values = read_all(fd, kc.size, pc.size)
+        df = frame_from_batch(got_keys, got_values, kc, vc, per_cpu=ncpus)
+        wide = frame_from_batch(got_keys, got_values, kc, pc, layout="wide")
+        dump = bpftool_dump(map_info(fd).id)
+    pd.testing.assert_frame_equal(by_key(df), by_key(long))
+    assert len(wide) == N and f"value.bytes@cpu{ncpus - 1}" in wide.columns
+    rows = []
+    for e in dump:
+        key = {f"key.{k}": v for k, v in e["formatted"]["key"].items()}
+        for slot in e["formatted"]["values"]:
+            rows.append({**key, "cpu": slot["cpu"], **{f"value.{k}": v for k, v in slot["value"].items()}})
+    theirs = pd.DataFrame(rows)
+    assert len(theirs) == N * ncpus
+    pd.testing.assert_frame_equal(by_key(df), by_key(theirs), check_dtype=False)
+    for cpu in range(ncpus):  # the wide layout holds the same numbers
+        merged = wide.merge(theirs[theirs["cpu"] == cpu], on=[c for c in wide.columns if c.startswith("key.")])
+        assert (merged[f"value.packets@cpu{cpu}"] == merged["value.packets"]).all()
