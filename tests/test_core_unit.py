@@ -465,3 +465,21 @@ def test_instructions_that_cannot_carry_a_value() -> None:
 
 def test_errors_are_bpfnb_errors() -> None:
     assert issubclass(ConflictingCandidates, BpfnbError) and issubclass(InvalidAccessString, ValueError)
+
+
+def test_candidate_search_with_nested_flavor_names() -> None:
+    """``a___b___c`` has essential name ``a___b``: found for that, not for ``a``."""
+    lt = Types()
+    i = lt.int()
+    nested = lt.struct("foo___a___local", 4, ("v", i, 0))
+    plain = lt.struct("foo___local", 4, ("v", i, 0))
+    tt = Types()
+    ti = tt.int()
+    tt.struct("foo", 4, ("v", ti, 0))
+    tt.struct("foo___a", 8, ("w", ti, 0), ("v", ti, 32))
+    tt.struct("foo___a___x", 8, ("w", ti, 0), ("v", ti, 32))
+    local, target = lt.btf(), tt.btf()
+    r = resolve(local, nested, "0:0", K.FIELD_BYTE_OFFSET, target)
+    assert [c.name for c in r.candidates] == ["struct foo___a___x"] and r.new_value == 4
+    r = resolve(local, plain, "0", K.TYPE_EXISTS, target)
+    assert [c.name for c in r.candidates] == ["struct foo", "struct foo___a"]
