@@ -201,3 +201,38 @@ def test_clashing_names_get_suffixes_in_id_order():
     text = btf.to_c()
     assert "struct dup {" in text and "struct dup___2 {" in text
     assert "enum dup_e {" in text and "enum dup_e___2 {" in text and "X___2 = 2," in text
+
+
+@pytest.mark.slow
+@needs_clang
+@pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
+def test_clang_reads_back_the_same_bitfields(vmlinux_h):
+    """Round trip: our vmlinux.h → clang -g → BTF equals the kernel's, bitfields included.
+
+    Globals of every named record with a bitfield pull those records (and all
+    they embed) into the object's BTF; each must match the kernel's member for
+    member (name, bit offset, bitfield size) and in size.
+    """
+    btf, writer, _, out = vmlinux_h
+    lines = ['#include "vmlinux.h"']
+    for tid in btf.ids_of_kind(Kind.STRUCT, Kind.UNION).tolist():
+        t = btf[tid]
+        if t.name and any(m.bitfield_size for m in t.members):
+            lines.append(f"{'union' if t.kind == Kind.UNION else 'struct'} {writer.tag_name(t)} v{tid};")
+    (out / "bits.c").write_text("\n".join(lines) + "\n")
+    res = clang(["-g", "-O0", "-c", "bits.c", "-o", "bits.o"], out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    back = Btf.from_file(out / "bits.o")
+    by_name = {(t.kind, writer.tag_name(t)): t for t in (btf[i] for i in
+                                                         btf.ids_of_kind(Kind.STRUCT, Kind.UNION).tolist()) if t.name}
+    compared = 0
+    for tid in back.ids_of_kind(Kind.STRUCT, Kind.UNION).tolist():
+        ours = back[tid]
+        if not ours.name:
+            continue
+        kernel = by_name[(ours.kind, ours.name)]
+        assert ours.size == kernel.size, ours.name
+        assert [(m.name, m.bit_offset, m.bitfield_size) for m in ours.members] == \
+               [(m.name, m.bit_offset, m.bitfield_size) for m in kernel.members], ours.name
+        compared += 1
+    assert compared > 200

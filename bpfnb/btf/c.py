@@ -60,6 +60,7 @@ def declaration(btf: Btf, type_id: int, name: str = "", *, base: BaseNamer = _de
     if _depth > _MAX_NESTING:
         raise BtfError("function prototypes nest too deep (a loop?)", type_id=type_id)
     inner = name
+    pointer_last = False  # the declarator ends in "*" (or "* const"): [] and () need parentheses
     t = btf[type_id]
     quals: list[str] = []
     for _ in range(_MAX_DEPTH):
@@ -71,34 +72,37 @@ def declaration(btf: Btf, type_id: int, name: str = "", *, base: BaseNamer = _de
             target = _skip_quals(btf, t.type_id)
             if isinstance(target, Ptr):
                 inner = f"{q} {inner}" if inner else q
+                pointer_last = True
             else:
                 quals.append(q)
             t = btf[t.type_id]
             continue
         if isinstance(t, Ptr):
             inner = "*" + inner
+            pointer_last = True
             t = btf[t.type_id]
             continue
         if isinstance(t, Array):
-            if inner.startswith("*") or inner.startswith("const") or inner.startswith("volatile"):
+            if pointer_last:
                 inner = f"({inner})"
             inner = f"{inner}[{t.nelems}]"
+            pointer_last = False
             t = btf[t.type_id]
             continue
         if isinstance(t, FuncProto):
-            if inner.startswith("*") or inner.startswith("const") or inner.startswith("volatile"):
+            if pointer_last:
                 inner = f"({inner})"
             params = [declaration(btf, p.type_id, p.name, base=base, indent=indent, _depth=_depth + 1)
                       for p in t.params]
             if t.variadic:
                 params.append("...")
             inner = f"{inner}({', '.join(params) or 'void'})"
+            pointer_last = False
             t = btf[t.return_type_id]
             continue
         if isinstance(t, Func):
+            inner = inner or t.name
             t = btf[t.type_id]
-            if not inner:
-                inner = btf[t.id].name
             continue
         if isinstance(t, Var):
             inner = inner or t.name
@@ -355,11 +359,12 @@ def _bitfield_place(cur: int, bits: int, unit: int) -> int:
 def _padding(start: int, end: int) -> list[str]:
     """Anonymous bitfields filling bits [start, end) without crossing 64-bit units.
 
-    Gaps of more than 64 longs (only seen in absurd or corrupt BTF) become one
-    ``char`` array so that the output stays proportional to the type count.
+    Gaps of more than 64 KiB (only seen in absurd or corrupt BTF; the kernel's
+    largest are page-sized) become one named ``char`` array so that the output
+    stays proportional to the type count.
     """
     out = []
-    if end - start > 64 * 64:
+    if end - start > 8 * 65536:
         while start % 8:
             chunk = min(end - start, 8 - start % 8)
             out.append(f"char: {chunk};")
