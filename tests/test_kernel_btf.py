@@ -1,0 +1,256 @@
+"""Object BTF into the running kernel: fix-up against libbpf and bpftool, every sanitized variant.
+
+* every fixture's and example's BTF loads after :func:`fixup`, and
+  ``bpftool btf dump id N`` of the loaded object shows the ELF section sizes
+  and symbol offsets;
+* libbpf 1.1 (tests/oracles) loads the same object with every program's
+  autoload off, which loads its fixed-up BTF and the maps only; its loaded
+  BTF and ours are compared type by type;
+* the 2^7 sanitized variants of every fixture's BTF load too (this kernel
+  knows every replacement kind);
+* refusals raise BtfLoadError with the kernel's log, or give None with
+  ``optional=True``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import itertools
+import json
+import os
+import shutil
+import struct
+import subprocess
+import uuid
+from functools import cache
+from pathlib import Path
+
+import pytest
+from helpers import all_fixtures, fixture_path
+
+from bpfnb import kernel
+from bpfnb.btf import Btf, Datasec, Func, Int, Kind, Linkage, Member, Struct, Var
+from bpfnb.btf.sanitize import BtfFeatures, fixup, sanitize
+from bpfnb.btf.writer import BtfBuilder
+from bpfnb.errors import BtfError, BtfLoadError
+from bpfnb.kernel.btf import LoadedObjectBtf, features_for_btf, load_btf, load_object_btf
+from bpfnb.kernel.features import Support
+from bpfnb.obj import Object
+from bpfnb.uapi import MapType
+
+pytestmark = pytest.mark.kernel
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "bpfnb" / "examples"
+PATHS = [*all_fixtures(), *sorted(EXAMPLES.glob("*.bpf.o"))]
+IDS = [p.name.removesuffix(".bpf.o") for p in PATHS]
+COMBOS = [BtfFeatures(*bits) for bits in itertools.product((True, False), repeat=7)]
+#: libbpf 1.x refuses to open these (legacy ``maps`` section; a non-static
+#: subprogram inside a program section): ours still load, see test_object_btf_loads.
+LIBBPF_REFUSES = {"legacy_maps", "section_static"}
+
+
+@cache
+def obj_at(path: Path) -> Object:
+    return Object.from_file(path)
+
+
+def bpftool_dump(btf_id: int) -> dict[int, dict]:
+    out = subprocess.run(["bpftool", "btf", "dump", "id", str(btf_id), "-j"], check=True, capture_output=True,
+                         text=True).stdout
+    return {t["id"]: t for t in json.loads(out)["types"]}
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_object_btf_loads_and_bpftool_sees_the_fixes(path):
+    obj = obj_at(path)
+    sizes = {s.name: s.size for s in obj.sections}
+    symbols = {s.name: s.value for s in obj.symbols if s.type == "STT_OBJECT" and s.is_global}
+    with load_object_btf(obj, log_level=1) as loaded:
+        assert isinstance(loaded, LoadedObjectBtf) and loaded.id > 0
+        info = kernel.btf_info(loaded.fd, data=True)
+        assert info.id == loaded.id and info.data == loaded.data
+        dump = bpftool_dump(loaded.id)
+        datasecs = [t for t in dump.values() if t["kind"] == "DATASEC"]
+        assert len(datasecs) == len(obj.btf.ids_of_kind(Kind.DATASEC))
+        for sec in datasecs:
+            offsets = [v["offset"] for v in sec["vars"]]
+            assert offsets == sorted(offsets)
+            if sec["name"] in (".ksyms", ".kconfig"):
+                assert all(dump[v["type_id"]]["kind"] == "VAR" for v in sec["vars"])
+                continue
+            assert sec["size"] == sizes[sec["name"]] > 0, sec
+            for v in sec["vars"]:
+                var = dump[v["type_id"]]
+                if var["linkage"] == "global" or obj.btf[v["type_id"]].linkage == Linkage.GLOBAL:
+                    assert v["offset"] == symbols[var["name"]], var
+        # the kernel holds exactly the strings of the object plus the appended ones
+        assert loaded.strings.startswith(obj.btf._strings.data)
+    assert loaded.closed
+
+
+@pytest.fixture(scope="module")
+def pin_root():
+    path = f"/sys/fs/bpf/bpfnb_btf_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    os.mkdir(path)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def libbpf_btf(path: Path, pin_root: str) -> Btf:
+    """The BTF libbpf loads for ``path``: programs not autoloaded, so only BTF and maps are created."""
+    from oracles.libbpf import LibbpfObject, _load_lib, available
+
+    if not available():
+        pytest.skip("libbpf.so.1 not installed")
+    lib = _load_lib()
+    lib.bpf_program__set_autoload.argtypes = [ctypes.c_void_p, ctypes.c_bool]
+    lib.bpf_object__btf_fd.argtypes = [ctypes.c_void_p]
+    pin = os.path.join(pin_root, path.name.split(".")[0])
+    os.makedirs(pin, exist_ok=True)
+    with LibbpfObject(path, pin) as lo:
+        prog = None
+        while prog := lib.bpf_object__next_program(lo._handle(), prog):
+            lib.bpf_program__set_autoload(prog, False)
+        lo.load()
+        fd = lib.bpf_object__btf_fd(lo._handle())
+        assert fd >= 0, "libbpf loaded no BTF"
+        info = kernel.btf_info(fd, data=True)
+    return Btf.from_bytes(info.data, source=f"libbpf {path.name}")
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_fixup_equals_libbpf(path, pin_root):
+    """Type by type: DATASEC sizes and vars, VAR types and linkage, FUNC linkage, appended types."""
+    name = path.name.removesuffix(".bpf.o")
+    if name in LIBBPF_REFUSES:
+        with pytest.raises(OSError):
+            libbpf_btf(path, pin_root)
+        pytest.skip(f"libbpf 1.x cannot open {name}")
+    theirs = libbpf_btf(path, pin_root)
+    obj = obj_at(path)
+    ours = fixup(obj.btf, obj).btf
+    assert len(ours) == len(theirs)
+    for tid in range(1, len(ours)):
+        a, b = ours[tid], theirs[tid]
+        assert a.kind == b.kind and a.name == b.name, (a, b)
+        if isinstance(a, Datasec):
+            assert (a.size, a.vars) == (b.size, b.vars), a.name
+        elif isinstance(a, (Var, Func)):
+            assert (a.type_id, a.linkage) == (b.type_id, b.linkage), a.name
+        else:
+            assert a == b, (a, b)
+    # nothing else differs either: the very same bytes (strings appended alike)
+    assert fixup(obj.btf, obj).data == theirs.to_bytes()
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_every_sanitized_variant_loads(path):
+    """This kernel knows every replacement kind: all 128 variants load, and keep the sizes."""
+    fixed = fixup(obj_at(path).btf, obj_at(path))
+    for feats in COMBOS:
+        res = sanitize(fixed.btf, feats)
+        try:
+            loaded = load_btf(res.data, log_level=0)
+        except BtfLoadError as exc:
+            pytest.fail(f"{path.name} sanitized for {feats}: {exc}\n{exc.log}")
+        with loaded:
+            kinds = {t["kind"] for t in bpftool_dump(loaded.id).values()} if feats == BtfFeatures.none() else None
+        if kinds is not None:
+            assert not kinds & {"FUNC", "FUNC_PROTO", "VAR", "DATASEC", "FLOAT", "DECL_TAG", "TYPE_TAG", "ENUM64"}
+
+
+def test_data_sections_back_keyless_array_maps():
+    """The kernel checks a DATASEC value type against value_size: each data section becomes a map."""
+    obj = obj_at(fixture_path("btf_fixup"))
+    with load_object_btf(obj) as loaded:
+        checked = 0
+        for tid in loaded.btf.ids_of_kind(Kind.DATASEC).tolist():
+            sec = loaded.btf[tid]
+            if not sec.name.startswith((".data", ".bss", ".rodata", ".kconfig")):
+                continue
+            fd = kernel.map_create(MapType.ARRAY, 4, sec.size, 1, btf_fd=loaded.fd, btf_value_type_id=tid)
+            assert kernel.map_info(fd).btf_value_type_id == tid
+            fd.close()
+            checked += 1
+        assert checked == 5  # .bss .data .data.custom .kconfig .rodata
+
+
+def test_unfixed_btf_is_refused_with_the_kernel_log():
+    """Without fix-up the kernel says why (extern linkage / zero-size DATASEC)."""
+    obj = obj_at(fixture_path("isa"))
+    with pytest.raises(BtfLoadError) as info:
+        load_btf(obj.btf_data)
+    assert info.value.log and ("linkage" in info.value.log.lower() or "size" in info.value.log)
+
+
+def _refused_object() -> Object:
+    """An object whose BTF fix-up leaves alone but the kernel refuses: a member beyond its struct."""
+    b = BtfBuilder()
+    b.add(Int(1, "int", 4, 1, 0, 32))
+    b.add(Struct(2, "broken", 4, (Member("far", 1, 64),)))
+    obj = obj_at(fixture_path("minimal"))
+    return dataclasses.replace(obj, btf=Btf.from_bytes(b.to_bytes()))
+
+
+def test_refusal_raises_or_gives_none(caplog):
+    obj = _refused_object()
+    with pytest.raises(BtfLoadError) as info:
+        load_object_btf(obj)
+    assert "broken" in info.value.log or "Member exceeds struct_size" in info.value.log
+    assert load_object_btf(obj, optional=True) is None
+    assert any("loading without BTF" in r.getMessage() for r in caplog.records)
+    no_btf = dataclasses.replace(obj, btf=None)
+    with pytest.raises(BtfError):
+        load_object_btf(no_btf)
+    assert load_object_btf(no_btf, optional=True) is None
+
+
+def test_features_for_btf_follows_the_probes():
+    probed = kernel.features()
+    assert features_for_btf(probed) == BtfFeatures.all()  # Linux 6.x knows every kind
+    old = dataclasses.replace(probed, btf_float=Support.NO, btf_enum64=Support.NO, btf_type_tag=Support.UNKNOWN)
+    feats = features_for_btf(old)
+    assert feats.missing == ("float", "enum64")
+    obj = obj_at(fixture_path("btf_kinds"))
+    with load_object_btf(obj, features=old) as loaded:
+        kinds = loaded.btf.kind_counts()
+        assert Kind.FLOAT not in kinds and Kind.ENUM64 not in kinds and Kind.TYPE_TAG in kinds
+        assert {c.kind_before for c in loaded.changes if c.kind_before != c.kind_after} == {Kind.FLOAT, Kind.ENUM64, None}
+        assert [c.name for c in loaded.changes if c.added] == ["enum64_placeholder"]
+        assert "FLOAT" in loaded._repr_html_() and len(loaded.to_dataframe()) == len(loaded.changes)
+
+
+def ext_string_offsets(ext: bytes) -> list[int]:
+    """Every string offset in .BTF.ext's func_info and line_info: section names, files, lines."""
+    hdr_len, func_off, func_len, line_off, line_len = struct.unpack_from("<IIIII", ext, 4)
+    out = []
+    for off, length, words in ((func_off, func_len, 2), (line_off, line_len, 4)):
+        at, end = hdr_len + off, hdr_len + off + length
+        rec_size = struct.unpack_from("<I", ext, at)[0]
+        at += 4
+        while at < end:
+            sec_name, count = struct.unpack_from("<II", ext, at)
+            out.append(sec_name)
+            at += 8
+            for _ in range(count):
+                rec = struct.unpack_from(f"<{words}I", ext, at)
+                if words == 4:
+                    out += [rec[1], rec[2]]  # file_name_off, line_off
+                at += rec_size
+    return out
+
+
+def test_string_offsets_survive_for_line_info():
+    """Offsets from .BTF.ext (section names, files, source lines) read the same strings from the loaded BTF."""
+    obj = obj_at(fixture_path("btf_fixup"))
+    with load_object_btf(obj) as loaded:
+        kernel_strings = Btf.from_bytes(kernel.btf_info(loaded.fd, data=True).data)._strings
+        offsets = ext_string_offsets(obj.btf_ext_data)
+        assert len(offsets) > 10
+        for off in offsets:
+            assert kernel_strings.get(off) == obj.btf._strings.get(off)
+        off = loaded.string_offset("dummy_ksym")
+        assert off >= len(obj.btf._strings.data) and kernel_strings.get(off) == "dummy_ksym"
+        assert loaded.string_offset("fixup_user") == obj.btf._strings.offsets_of("fixup_user")[0]
+        assert struct.unpack_from("<H", loaded.data)[0] == 0xEB9F
