@@ -26,7 +26,7 @@ ARR_PAIR, ARR_NAMES, UCHARS6, VOL = range(37, 41)
 ANON_U, ANON_S = 41, 42
 
 
-def _types() -> list:
+def kinds_types() -> list:
     i = IntEncoding
     t = [
         Int(U8, "unsigned char8", 1, i.NONE, 0, 8),
@@ -96,7 +96,7 @@ def _types() -> list:
 @lru_cache(maxsize=1)
 def kinds_btf() -> Btf:
     """The hand-built BTF, parsed back from its bytes."""
-    types = sorted(_types(), key=lambda t: t.id)
+    types = sorted(kinds_types(), key=lambda t: t.id)
     assert [t.id for t in types] == list(range(1, len(types) + 1))
     return Btf.from_bytes(write_types(types), source="codec_btf")
 

@@ -18,7 +18,7 @@ import pytest
 from codec_btf import (
     ARR_0, ARR_2X3, ARR_NAMES, ARR_U16_3, BITS, BOOL, CHAR, CHARS8, CLASH, CONST_VOL_U16, ENUM64, ENUM_S32, ENUM_U8,
     F16, F32, F64, F128, FLOW, NARROW, OUTER, PACKED_BITS, PAIR_UNION, PTR, S8, S16, S32, S64, S128, SCHAR,
-    TYPEDEF_U32, U8, U16, U32, U64, U128, UCHAR, UCHARS6, kinds_btf,
+    TYPEDEF_U32, U8, U16, U32, U64, U128, UCHAR, UCHARS6, kinds_btf, kinds_types,
 )
 from helpers import all_fixtures, fixture_path
 
@@ -382,3 +382,21 @@ def test_float_round_trip_keeps_special_values():
     for x in (0.0, -0.0, math.inf, -math.inf, 1e-310):
         assert struct.pack("<d", c.decode(c.encode(x))) == struct.pack("<d", x)
     assert math.isnan(c.decode(c.encode(math.nan)))
+
+
+def test_big_endian_btf_values_and_the_bitfield_refusal():
+    from bpfnb.btf.writer import write_types
+    from bpfnb.display.frames import frame_from_batch
+
+    big = Btf.from_bytes(write_types(sorted(kinds_types(), key=lambda t: t.id), byteorder=">"))
+    flow = Codec(big, FLOW)
+    data = struct.pack(">IHB1x8s?7x", 0x0A000001, 443, 6, b"curl", True)
+    assert flow.dtype.fields["saddr"][0] == np.dtype(">u4")
+    assert flow.decode(data) == {"saddr": 0x0A000001, "sport": 443, "proto": "TCP", "comm": "curl", "ok": True}
+    assert flow.encode(flow.decode(data)) == data
+    df = frame_from_batch(data, struct.pack(">d", 2.5), flow, Codec(big, F64))
+    assert df["key.saddr"].tolist() == [0x0A000001] and df["value"].tolist() == [2.5]
+    with pytest.raises(ValueEncodingError, match="big-endian"):
+        Codec(big, BITS).decode(bytes(16))
+    with pytest.raises(ValueEncodingError, match="big-endian"):
+        frame_from_batch(bytes(16), bytes(16), Codec(big, BITS), Codec(big, BITS))

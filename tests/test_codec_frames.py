@@ -8,7 +8,6 @@ checked against ``Codec.encode(Codec.decode(...))``, the canonical bytes.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pandas as pd
@@ -316,4 +315,3 @@ def test_multi_fixture_flows_frame():
                                 "value.packets", "value.bytes"]
     assert df["value.bytes"].sum() == 1500 * 45 and df["key.sport"].tolist() == list(range(1000, 1010))
     assert batch_from_frame(df, kc, vc) == (keys, values)
-    assert os.environ.get("BPFNB_NEVER_SET") is None

@@ -138,6 +138,18 @@ def _as_records(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return raw.view(dtype).reshape(len(raw))
 
 
+def _check_byteorder(*codecs: AnyCodec) -> None:
+    """Bit extraction here assumes little-endian bitfield numbering."""
+    for codec in codecs:
+        btf = getattr(codec, "btf", None)
+        if btf is not None and btf.byteorder == ">" and any(s.bits for s in _slots(codec.layout, "", _no_split)):
+            raise ValueEncodingError("bitfields of big-endian BTF are not supported", path=codec.name)
+
+
+def _no_split(node: ArrayOf, name: str) -> bool:
+    return False
+
+
 def _unwrap(value_codec: AnyCodec | PerCpuCodec, per_cpu: int | None) -> tuple[AnyCodec, int | None]:
     if isinstance(value_codec, PerCpuCodec):
         if per_cpu is not None and per_cpu != value_codec.ncpus:
@@ -166,6 +178,7 @@ def frame_from_batch(keys: Buffer, values: Buffer, key_codec: AnyCodec, value_co
     if layout not in ("long", "wide"):
         raise ValueError(f"layout must be 'long' or 'wide', not {layout!r}")
     value_codec, ncpus = _unwrap(value_codec, per_cpu)
+    _check_byteorder(key_codec, value_codec)
     kraw, n = _entries(keys, key_codec.size, count, "keys")
     vstride = per_cpu_stride(value_codec.size) * ncpus if ncpus else value_codec.size
     if count is None and _bytes_of(values).size != n * vstride:
@@ -356,6 +369,7 @@ def batch_from_frame(df: pandas.DataFrame, key_codec: AnyCodec, value_codec: Any
     if layout not in ("long", "wide"):
         raise ValueError(f"layout must be 'long' or 'wide', not {layout!r}")
     value_codec, ncpus = _unwrap(value_codec, per_cpu)
+    _check_byteorder(key_codec, value_codec)
     columns = {str(c): df[c] for c in df.columns}
     used: set[str] = set()
     rows = len(df)
