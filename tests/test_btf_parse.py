@@ -309,3 +309,16 @@ def test_elf_without_btf_raises(tmp_path):
                    check=True)
     with pytest.raises(BtfError, match="no .BTF section"):
         Btf.from_file(p)
+
+
+@needs_vmlinux
+def test_ambiguous_name_lists_candidates():
+    btf = Btf.from_sys_fs()
+    both = btf.find_all("format_state")  # an enum and a struct share this name in 6.x kernels
+    if len({t.kind for t in both}) < 2:
+        pytest.skip("this kernel has no enum/struct name clash for format_state")
+    with pytest.raises(UnknownName, match=r"2 types named 'format_state'.*ENUM.*STRUCT|STRUCT.*ENUM") as info:
+        btf.find("format_state")
+    assert "pass kind=" in str(info.value)
+    assert btf.find("format_state", kind="struct").kind == Kind.STRUCT
+    assert btf.find("format_state", kind=Kind.ENUM).kind == Kind.ENUM
