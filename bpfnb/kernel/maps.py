@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import KernelError, MapError, NotPrivileged, PinMismatch, UnsafeName, UnknownName, UnsupportedFeature
 from ..obj.maps import MapSpec, PinningType
+from ..obj.sections import SectionKind
 from ..uapi import MapType
 from .fd import Fd
 from .info import MapInfo, map_info
 from .syscall import (
     BPF_ANY,
+    BPF_F_RDONLY_PROG,
     BPF_OBJ_NAME_LEN,
     map_create,
     map_delete_elem,
@@ -530,6 +532,8 @@ def create_data_map(section: DataSection, *, obj_name: str, btf_fd: Any = None, 
     only bytes and ints can be written.
     """
     spec = section.map_spec()
+    if section.kind is SectionKind.KCONFIG:  # read-only for programs, like .rodata
+        spec = spec.with_(map_flags=spec.map_flags | BPF_F_RDONLY_PROG)
     if btf is not None and btf_fd is not None:
         try:
             spec = spec.with_(value_type_id=btf.find(section.name, kind="DATASEC").id)
@@ -651,19 +655,25 @@ def _split_globals(obj: Object, globals: Mapping[str, Any]) -> dict[str, dict[st
 
 def create_maps(obj: Object, *, btf_fd: Any = None, pin_root: str | os.PathLike[str] | None = None,
                 max_entries: Mapping[str, int] = {}, globals: Mapping[str, Any] = {},
-                allow_unsupported: bool = False, features: Features | None = None) -> MapsResult:
+                allow_unsupported: bool = False, features: Features | None = None,
+                kconfig: Mapping[str, str] | None = None) -> MapsResult:
     """The maps stage: every map of ``obj`` (definitions in order, then data sections).
 
     ``max_entries`` overrides (``set_max_entries``) and ``globals``
     (``set_global``) must name things the object has (UnknownName
     otherwise).  Map types the kernel lacks raise UnsupportedFeature unless
-    ``allow_unsupported``, which skips and reports them.  All or nothing: on
+    ``allow_unsupported``, which skips and reports them.  ``.kconfig``
+    externs get their map (named ``.kconfig``) filled from the running
+    kernel's configuration, or from ``kconfig`` (``CONFIG_X`` → value text)
+    when given.  All or nothing: on
     any error every map created so far is closed and every pin this call
     made is removed before the error propagates.
     """
     for mname in max_entries:
         if mname not in obj.maps:
             raise UnknownName(f"{obj.name}: set_max_entries for unknown map {mname!r} (have: {', '.join(obj.maps)})")
+    from .kconfig import kconfig_data_section
+
     per_section = _split_globals(obj, globals)
     if features is None:
         from .features import features as probe
@@ -685,6 +695,11 @@ def create_maps(obj: Object, *, btf_fd: Any = None, pin_root: str | os.PathLike[
             result.records.append(create_data_map(
                 section, obj_name=obj.name, btf_fd=btf_fd, btf=obj.btf, globals=per_section.get(section.name, {}),
                 features=features))
+        kconfig_section = kconfig_data_section(obj, kconfig)
+        if kconfig_section is not None:
+            # no BTF value type: the object's .kconfig DATASEC has no offsets until a loader
+            # lays the externs out, and a fixed-up BTF may describe it differently
+            result.records.append(create_data_map(kconfig_section, obj_name=obj.name, features=features))
         _fill_map_in_map_slots(result)
     except BaseException:
         _rollback(result)

@@ -18,7 +18,7 @@ from oracles.libbpf import LibbpfObject, _load_lib
 
 from bpfnb.kernel import MapInfo, map_info
 
-__all__ = ["libbpf_loaded_maps", "libbpf_map_names"]
+__all__ = ["libbpf_array_values", "libbpf_loaded_maps", "libbpf_map_names"]
 
 
 def _lib() -> ctypes.CDLL:
@@ -55,3 +55,19 @@ def libbpf_loaded_maps(path: str | Path, pin_root: str) -> dict[str, MapInfo]:
     with LibbpfObject(Path(path), pin_root) as obj:
         obj.load()
         return {lib.bpf_map__name(m).decode(): map_info(lib.bpf_map__fd(m)) for m in _maps(obj)}
+
+
+def libbpf_array_values(path: str | Path, pin_root: str) -> dict[str, bytes]:
+    """Load ``path`` with libbpf; name → the value at key 0 of each one-entry array (global data, .kconfig)."""
+    from bpfnb.kernel import map_lookup_elem
+
+    lib = _lib()
+    out = {}
+    with LibbpfObject(Path(path), pin_root) as obj:
+        obj.load()
+        for m in _maps(obj):
+            fd = lib.bpf_map__fd(m)
+            info = map_info(fd)
+            if int(info.type) == 2 and info.max_entries == 1:
+                out[lib.bpf_map__name(m).decode()] = map_lookup_elem(fd, b"\0\0\0\0", info.value_size)
+    return out

@@ -1,0 +1,190 @@
+"""``.kconfig`` externs: their layout in the kconfig map and their values (pure).
+
+``extern int CONFIG_HZ __kconfig;`` is an undefined ELF symbol plus a BTF
+``VAR`` (extern linkage) in a ``.kconfig`` DATASEC; there is no section
+data.  The loader lays the externs out in one array map and fills it from
+the running kernel's configuration, then programs read them like any
+global (an ``ld_imm64`` of the map value plus the extern's offset).
+
+The layout is libbpf's, so that the same object gets the same bytes from
+either loader: externs sorted by alignment (largest first), then size
+(smallest first), then name, each placed at the next offset aligned for
+its type.  Values follow libbpf's rules for each extern type:
+
+=====================  ==============================================
+BTF type               config value accepted
+=====================  ==============================================
+``bool`` (1 byte)      ``y`` → 1, ``n`` → 0 (``m`` is an error)
+``enum libbpf_tristate``  ``y`` → 1, ``n`` → 0, ``m`` → 2
+``char``               ``y``/``n``/``m`` as that character
+integer of 1-8 bytes   a C integer literal (decimal, hex, octal) in range
+``char[N]``            a quoted string, cut to N-1 bytes plus NUL
+=====================  ==============================================
+
+A ``__weak`` extern the configuration lacks is zero; a strong one is an
+error naming it.  ``LINUX_KERNEL_VERSION`` is not a config option: the
+caller passes the kernel's version code.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..btf.types import Array, Enum, Int
+from ..errors import BpfnbError, UnknownName, ValueEncodingError
+from .data import DataSection, Variable
+from .sections import SectionKind
+
+if TYPE_CHECKING:
+    from .object import Object
+
+__all__ = ["KCONFIG_SECTION", "KconfigExtern", "KconfigType", "kconfig_externs", "kconfig_section"]
+
+KCONFIG_SECTION = ".kconfig"
+
+
+class KconfigType(enum.Enum):
+    BOOL = "bool"
+    TRISTATE = "tristate"
+    CHAR = "char"
+    INT = "int"
+    CHAR_ARRAY = "char_array"
+
+
+@dataclass(frozen=True, slots=True)
+class KconfigExtern:
+    """One ``__kconfig`` extern and its place in the kconfig map."""
+
+    name: str
+    type_id: int
+    kind: KconfigType
+    size: int
+    align: int
+    offset: int
+    weak: bool
+    signed: bool = False
+
+
+def _kind_of(obj: Object, name: str, type_id: int) -> tuple[KconfigType, bool]:
+    btf = obj.btf
+    assert btf is not None
+    t = btf[btf.resolve(type_id)]
+    if isinstance(t, Int):
+        if t.is_bool and t.size == 1:
+            return KconfigType.BOOL, False
+        if t.size == 1:
+            return KconfigType.CHAR, t.is_signed
+        if t.size in (2, 4, 8):
+            return KconfigType.INT, t.is_signed
+    elif isinstance(t, Enum) and t.name == "libbpf_tristate":
+        return KconfigType.TRISTATE, False
+    elif isinstance(t, Array) and t.nelems:
+        elem = btf[btf.resolve(t.type_id)]
+        if isinstance(elem, Int) and elem.size == 1 and not elem.is_bool:
+            return KconfigType.CHAR_ARRAY, False
+    raise UnknownName(f"{obj.name}: extern {name!r} has type {btf.name_of(type_id)}, which .kconfig cannot fill "
+                      "(bool, enum libbpf_tristate, char, integers, char arrays)")
+
+
+def kconfig_externs(obj: Object) -> tuple[KconfigExtern, ...]:
+    """The object's ``.kconfig`` externs in libbpf's layout order (empty without any)."""
+    btf = obj.btf
+    if btf is None:
+        return ()
+    try:
+        datasec = btf.find(KCONFIG_SECTION, kind="DATASEC")
+    except BpfnbError:
+        return ()
+    weak = {s.name for s in obj.symbols if s.bind == "STB_WEAK"}
+    found = []
+    for info in datasec.vars:
+        var = btf[info.type_id]
+        kind, signed = _kind_of(obj, var.name, var.type_id)
+        found.append((var.name, var.type_id, kind, btf.size_of(var.type_id), btf.align_of(var.type_id), signed))
+    found.sort(key=lambda e: (-e[4], e[3], e[0]))
+    out, offset = [], 0
+    for name, type_id, kind, size, align, signed in found:
+        offset = (offset + align - 1) // align * align
+        out.append(KconfigExtern(name, type_id, kind, size, align, offset, name in weak, signed))
+        offset += size
+    return tuple(out)
+
+
+def _tristate(ext: KconfigExtern, value: str) -> bytes:
+    if ext.kind is KconfigType.CHAR:
+        return value.encode()
+    code = {"n": 0, "y": 1, "m": 2}[value]
+    if ext.kind is KconfigType.BOOL:
+        if code == 2:
+            raise ValueEncodingError("'m' (module) does not fit a bool; declare it enum libbpf_tristate", path=ext.name)
+        return bytes([code])
+    if ext.kind is KconfigType.TRISTATE:
+        return code.to_bytes(4, "little")
+    raise ValueEncodingError(f"config value {value!r} does not fit {ext.kind.value}", path=ext.name)
+
+
+def _string(ext: KconfigExtern, value: str) -> bytes:
+    if ext.kind is not KconfigType.CHAR_ARRAY:
+        raise ValueEncodingError(f"string config value {value} does not fit {ext.kind.value}", path=ext.name)
+    if len(value) < 2 or not value.endswith('"'):
+        raise ValueEncodingError(f"invalid string config value {value}", path=ext.name)
+    raw = value[1:-1].encode()
+    return raw[: ext.size - 1].ljust(ext.size, b"\0")  # cut like libbpf, always NUL-terminated
+
+
+def _number(ext: KconfigExtern, value: str) -> bytes:
+    if ext.kind is not KconfigType.INT and ext.kind is not KconfigType.CHAR:
+        raise ValueEncodingError(f"integer config value {value} does not fit {ext.kind.value}", path=ext.name)
+    text = value.strip()
+    try:  # C literal rules: 0x.. hex, 0.. octal, else decimal
+        number = int(text, 16 if text.lower().startswith(("0x", "-0x")) else 8 if text.lstrip("-").startswith("0")
+                     and len(text.lstrip("-")) > 1 else 10)
+    except ValueError:
+        raise ValueEncodingError(f"invalid integer config value {value!r}", path=ext.name) from None
+    bits = ext.size * 8
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if ext.signed else (0, (1 << bits) - 1)
+    if not lo <= number <= hi:
+        raise ValueEncodingError(f"config value {number} out of range for {ext.size}-byte extern", path=ext.name)
+    return number.to_bytes(ext.size, "little", signed=number < 0)
+
+
+def encode_kconfig_value(ext: KconfigExtern, value: str) -> bytes:
+    """One config value (as written in .config, after ``=``) as the extern's bytes."""
+    if value in ("y", "n", "m"):
+        return _tristate(ext, value)
+    if value.startswith('"'):
+        return _string(ext, value)
+    return _number(ext, value)
+
+
+def kconfig_section(obj: Object, config: Mapping[str, str], *, kernel_version: int) -> DataSection | None:
+    """The ``.kconfig`` map's contents for ``obj`` (None when it has no externs).
+
+    ``config`` maps ``CONFIG_*`` names to their value text as in a
+    ``.config`` file (``y``, ``250``, ``"text"``).
+    """
+    externs = kconfig_externs(obj)
+    if not externs:
+        return None
+    size = externs[-1].offset + externs[-1].size
+    data = bytearray(size)
+    variables = []
+    for ext in externs:
+        if ext.name == "LINUX_KERNEL_VERSION":
+            if ext.kind is not KconfigType.INT or ext.size != 4:
+                raise ValueEncodingError("LINUX_KERNEL_VERSION must be a 4-byte integer", path=ext.name)
+            raw = kernel_version.to_bytes(4, "little")
+        elif ext.name in config:
+            raw = encode_kconfig_value(ext, config[ext.name])
+        elif ext.weak:
+            raw = bytes(ext.size)
+        else:
+            raise UnknownName(f"{obj.name}: extern {ext.name!r} (.kconfig) is not set in the kernel "
+                              "configuration; declare it __weak to accept 0")
+        data[ext.offset : ext.offset + ext.size] = raw
+        variables.append(Variable(ext.name, ext.offset, ext.size, "STB_WEAK" if ext.weak else "STB_GLOBAL",
+                                  ext.type_id, obj.btf.name_of(ext.type_id) if obj.btf is not None else ""))
+    return DataSection(KCONFIG_SECTION, SectionKind.KCONFIG, size, bytes(data), tuple(variables))
