@@ -246,8 +246,9 @@ def scan_types(section: bytes | memoryview, *, big_endian: bool = False, offset:
         info = int(words[1])
         raise BtfError(f"bad info word {info:#010x} (kind {(info >> 24) & 0x1F})", type_id=start_id, offset=offset)
     # where the record after each candidate would start, as a candidate index (m: none / the end)
-    cand_top = np.take(top, cand)
-    after = np.take(np.frombuffer(section, dtype="<u2")[2::2], cand).astype(np.int32)  # vlen
+    cand_info = np.take(words, cand + 1)
+    cand_top = (cand_info >> 24).astype(np.uint8)
+    after = (cand_info & 0xFFFF).astype(np.int32)  # vlen
     after *= np.take(_STEP_PER, cand_top)
     after += np.take(_STEP_FIXED, cand_top)
     after += cand
