@@ -27,6 +27,7 @@ ANON_U, ANON_S = 41, 42
 
 
 def kinds_types() -> list:
+    """The type objects, ids from 1, before writing (for other byte orders)."""
     i = IntEncoding
     t = [
         Int(U8, "unsigned char8", 1, i.NONE, 0, 8),

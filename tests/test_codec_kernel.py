@@ -7,7 +7,10 @@ read back with ``BPF_MAP_LOOKUP_BATCH`` and turned into a DataFrame, which
 must equal what ``bpftool map dump id N -j`` prints in its BTF-formatted
 output.  clang's object BTF needs loader fix-ups (DATASEC sizes) before the
 kernel takes it, so the test loads just the two structs and what they
-refer to, renumbered.
+refer to, renumbered.  A third test does the same for the hand-built
+bitfield, enum, text and anonymous-member structs (bpftool prints
+bitfields as the hex of their raw bits and nests anonymous members under
+``""``; floats it cannot print, so float members are left out).
 """
 
 from __future__ import annotations
@@ -180,3 +183,103 @@ def test_per_cpu_hash_map_frame_equals_bpftool(flows_btf):
     for cpu in range(ncpus):  # the wide layout holds the same numbers
         merged = wide.merge(theirs[theirs["cpu"] == cpu], on=[c for c in wide.columns if c.startswith("key.")])
         assert (merged[f"value.packets@cpu{cpu}"] == merged["value.packets"]).all()
+
+
+# --- bitfields, enums, text and anonymous members against bpftool's formatting ------
+
+
+def _pairs_hook(pairs: list) -> list:
+    return pairs  # keep duplicate "" keys (anonymous members, padding bitfields) in order
+
+
+def flatten_bpftool(value, prefix: str, out: dict) -> dict:
+    """bpftool's formatted value → our column names, by C rules implemented on
+    bpftool's own output: an anonymous ("") object merges into its parent
+    unless its names collide with a sibling, then it is ``_anon<position>``;
+    an anonymous scalar is a padding bitfield and has no column."""
+    if not isinstance(value, list) or (value and not isinstance(value[0], tuple)):
+        out[prefix] = value
+        return out
+    named = {k for k, _ in value if k}
+    for position, (k, v) in enumerate(value):
+        if k:
+            flatten_bpftool(v, f"{prefix}.{k}", out)
+        elif isinstance(v, list) and v and isinstance(v[0], tuple):
+            inner = {ik for ik, _ in v}
+            flatten_bpftool(v, prefix if not inner & named else f"{prefix}._anon{position}", out)
+    return out
+
+
+def bitfield_widths(codec: Codec, prefix: str) -> dict[str, tuple[int, object]]:
+    """Column name → (width, layout node) of every bitfield, from the layout."""
+    from bpfnb.btf.dtype import Record
+
+    out = {}
+
+    def walk(node, name):
+        if isinstance(node, Record):
+            for f in node.fields:
+                if f.is_bitfield:
+                    out[f"{name}.{f.name}"] = (f.bit_size, f.node)
+                else:
+                    walk(f.node, f"{name}.{f.name}")
+
+    walk(codec.layout, prefix)
+    return out
+
+
+def as_bpftool(value, width: int | None, node) -> object:
+    """Our cell as bpftool prints it: bitfields as hex of their raw bits."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if width is None:
+        return value
+    if isinstance(value, str):  # an enum bitfield shown by name
+        value = dict(node.enum_values)[value]
+    return hex(int(value) & ((1 << width) - 1))
+
+
+def test_bitfields_enums_text_equal_bpftool():
+    if shutil.which("bpftool") is None:
+        pytest.skip("bpftool not installed")
+    from codec_btf import BITS, CLASH, FLOW, PACKED_BITS, TYPEDEF_U32, kinds_btf
+
+    small, new_id = subset_btf(kinds_btf(), [TYPEDEF_U32, BITS, FLOW, CLASH, PACKED_BITS])
+    btf_fd, _ = btf_load(small.to_bytes())
+    rng = np.random.default_rng(8)
+    kc = Codec(small, new_id[TYPEDEF_U32])
+    n = 64
+    keys = np.arange(n, dtype="<u4").tobytes()
+    with btf_fd:
+        for root in (BITS, FLOW, CLASH, PACKED_BITS):
+            vc = Codec(small, new_id[root])
+            if root == FLOW:  # printable text, known and unknown enum values
+                frame = pd.DataFrame({"key": np.arange(n, dtype=np.uint32),
+                                      "value.saddr": rng.integers(0, 2**32, n, dtype=np.uint32),
+                                      "value.proto": rng.choice([1, 6, 17, 99], n),
+                                      "value.comm": [f"proc{i}"[: 1 + i % 8] for i in range(n)],
+                                      "value.ok": rng.integers(0, 2, n).astype(bool)})
+                _, values = batch_from_frame(frame, kc, vc)
+            else:
+                values = rng.integers(0, 256, n * vc.size, dtype=np.uint8).tobytes()
+            fd = map_create(MapType.HASH, 4, vc.size, n, name="bpfnb_kinds", btf_fd=btf_fd,
+                            btf_key_type_id=kc.type_id, btf_value_type_id=vc.type_id)
+            with fd:
+                map_update_batch(fd, keys, values, n)
+                got_keys, got_values = read_all(fd, 4, vc.size)
+                ours = frame_from_batch(got_keys, got_values, kc, vc)
+                out = subprocess.run(["bpftool", "map", "dump", "id", str(map_info(fd).id), "-j"], check=True,
+                                     capture_output=True, text=True).stdout
+            dump = json.loads(out, object_pairs_hook=_pairs_hook)
+            widths = bitfield_widths(vc, "value")
+            theirs = {}
+            for entry in dump:
+                formatted = dict(dict(entry)["formatted"])
+                theirs[formatted["key"]] = flatten_bpftool(formatted["value"], "value", {})
+            assert len(theirs) == n
+            for row in ours.to_dict("records"):
+                want = theirs[row.pop("key")]
+                assert set(row) == set(want), (small.name_of(vc.type_id), set(row) ^ set(want))
+                for column, value in row.items():
+                    width, node = widths.get(column, (None, None))
+                    assert as_bpftool(value, width, node) == want[column], (column, value, want[column])
