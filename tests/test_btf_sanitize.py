@@ -155,6 +155,10 @@ def test_fixup_fixture_details():
     assert isinstance(int_type, Int) and int_type.bits == 32 and active.linkage == Linkage.GLOBAL
     kfunc = btf.find("bpf_cast_to_kern_ctx", Kind.FUNC)
     assert kfunc.linkage == Linkage.GLOBAL and [p.name for p in btf[kfunc.type_id].params] == [DUMMY_KSYM]
+    # a __hidden subprogram becomes static, a plain global one and the entry point stay global
+    assert btf.find("hidden_helper", Kind.FUNC).linkage == Linkage.STATIC
+    assert btf.find("global_helper", Kind.FUNC).linkage == Linkage.GLOBAL
+    assert btf.find("fixup_user", Kind.FUNC).linkage == Linkage.GLOBAL
     kinds = {(c.name, c.kind_before) for c in res.changes}
     assert (DUMMY_KSYM, None) in kinds and ("hidden_data", Kind.VAR) in kinds
 

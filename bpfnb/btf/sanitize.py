@@ -233,6 +233,19 @@ class ElfLayout:
                 found = found or sym
         return found
 
+    def hidden_subprogram(self, name: str) -> bool:
+        """Is ``name`` a ``__hidden`` (STV_HIDDEN/INTERNAL) global function in ``.text``?
+
+        libbpf marks such subprograms static in BTF: the verifier then checks
+        them in their callers' context, as the author asked by hiding them.
+        Entry points (functions in program sections) stay global.
+        """
+        return any(sym.name == name and sym.type == "STT_FUNC" and sym.section == ".text"
+                   and sym.bind in ("STB_GLOBAL", "STB_WEAK") and sym.visibility in _HIDDEN for sym in self.symbols)
+
+
+_HIDDEN = ("STV_HIDDEN", "STV_INTERNAL")
+
 
 # --- the in-place rewriter -------------------------------------------------------
 
@@ -340,6 +353,8 @@ def fixup(btf: Btf, elf: ElfLayout | _HasLayout | tuple) -> FixupResult:
         if isinstance(t, Func) and t.linkage not in (Linkage.STATIC, Linkage.GLOBAL):
             # The kernel knows static and global functions only (btf_func_check_meta).
             ed.put(dataclasses.replace(t, linkage=Linkage.GLOBAL), f"linkage {_linkage(t.linkage)} → global")
+        elif isinstance(t, Func) and t.linkage == Linkage.GLOBAL and layout.hidden_subprogram(t.name):
+            ed.put(dataclasses.replace(t, linkage=Linkage.STATIC), "__hidden subprogram → static")
         elif isinstance(t, Var) and t.linkage not in (Linkage.STATIC, Linkage.GLOBAL):
             ed.put(dataclasses.replace(t, linkage=Linkage.GLOBAL), f"linkage {_linkage(t.linkage)} → global")
         elif isinstance(t, Ptr) and t.name:
@@ -388,7 +403,7 @@ def _fix_data(ed: _Editor, sec: Datasec, layout: ElfLayout) -> None:
         if fix_offsets and vs.offset != sym.value:
             notes.append(f"{var.name} offset {vs.offset} → {sym.value}")
             vs = VarSecinfo(vs.type_id, sym.value, vs.size)
-        if sym.visibility in ("STV_HIDDEN", "STV_INTERNAL"):
+        if sym.visibility in _HIDDEN:
             # __hidden globals are private to the object: libbpf makes them static.
             ed.put(dataclasses.replace(var, linkage=Linkage.STATIC), f"{sym.visibility} symbol → static")
         entries.append(vs)

@@ -4,7 +4,8 @@
  * offsets, static and __hidden globals, Kconfig externs of every size and
  * alignment (libbpf lays .kconfig out by alignment, size and name), an
  * untyped ksym VAR next to kfuncs in .ksyms, and a kfunc declared without
- * parameter names (the kernel wants every FUNC parameter named). */
+ * parameter names (the kernel wants every FUNC parameter named), and a
+ * __hidden global subprogram (libbpf marks its FUNC static). */
 #include <linux/bpf.h>
 #include <stdbool.h>
 #include <bpf/bpf_helpers.h>
@@ -51,6 +52,18 @@ extern void bpf_rcu_read_unlock(void) __ksym;
 extern void *bpf_cast_to_kern_ctx(void *) __ksym;
 extern const void bpf_prog_active __ksym __weak;
 
+/* a __hidden global subprogram: libbpf marks its FUNC static (verified with its caller's context) */
+__hidden __attribute__((noinline)) int hidden_helper(int value)
+{
+	return value * 3 + 1;
+}
+
+/* a plain global subprogram stays global (verified on its own) */
+__attribute__((noinline)) int global_helper(int value)
+{
+	return value ^ 5;
+}
+
 SEC("socket")
 int fixup_user(struct __sk_buff *skb)
 {
@@ -66,6 +79,7 @@ int fixup_user(struct __sk_buff *skb)
 	bpf_rcu_read_unlock();
 	if (bpf_cast_to_kern_ctx(skb))
 		sum++;
+	sum += hidden_helper(sum & 0xff) + global_helper(sum & 0xff);
 	static_bss = sum;
 	if (slot)
 		*slot = sum;
