@@ -179,6 +179,7 @@ def test_vmlinux_sample_of_2000_structs_and_unions():
 
 def test_flow_decodes_like_struct_unpack():
     c = codec(FLOW)
+    assert Codec(BTF, "flow").type_id == FLOW and repr(c) == "<Codec struct flow size=24>"
     data = struct.pack("<IHB1x8s?7x", 0x0A000001, 443, 6, b"curl\0zz\0", True)
     assert c.size == 24 and c.dtype == dtype_of(BTF, FLOW)
     assert c.decode(data) == {"saddr": 0x0A000001, "sport": 443, "proto": "TCP", "comm": "curl", "ok": True}

@@ -67,7 +67,9 @@ def per_cpu_stride(size: int) -> int:
 class Codec:
     """Encode/decode one BTF type; ``size`` and ``dtype`` describe its bytes."""
 
-    def __init__(self, btf: Btf, type_id: int):
+    def __init__(self, btf: Btf, type_id: int | str):
+        if isinstance(type_id, str):  # a name: "flow_key", "__u32"
+            type_id = btf.find(type_id).id
         self.btf = btf
         self.type_id = type_id
         self.layout: Node = layout_of(btf, type_id)
