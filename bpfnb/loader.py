@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BpfnbError, BtfLoadError, KernelError, UnknownName
+from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, UnknownName
 from .obj import Object, RelocatedProgram, placeholder_fds, relocate
 
 if TYPE_CHECKING:
@@ -156,6 +156,7 @@ class Pipeline:
         self.maps: Any = None  # MapsResult (kernel) or None
         self.map_fds: dict[str, int] = {}
         self.relocated: dict[str, RelocatedProgram] = {}
+        self.core: Any = None  # CoreRelocationTable when the object has CO-RE records
         self.programs: dict[str, Any] = {}  # name -> kernel Program
         self.program_errors: dict[str, BpfnbError] = {}
         self._closed = False
@@ -237,7 +238,7 @@ class Pipeline:
 
         try:
             self.btf = load_object_btf(obj, log_level=1 if self.options.log_level else 0)
-        except BtfLoadError as exc:
+        except (BtfLoadError, BtfError) as exc:
             # As libbpf does: without loadable BTF, programs load without it.
             return StageResult("btf", False, "the kernel refused the object's BTF; loading without it", detail=exc, note=str(exc))
         return StageResult("btf", False, f"loaded as BTF id {self.btf.id} ({len(self.btf.changes)} fix-ups)", detail=self.btf)
@@ -257,8 +258,7 @@ class Pipeline:
             btf_fd=self._btf_fd(),
             pin_root=self.options.pin_root,
             max_entries=self.options.max_entries,
-            globals=self.options.globals,
-            must_exist=self.options.must_exist,
+            globals=self._globals(obj),
             allow_unsupported=self.options.allow_unsupported_maps,
         )
         self.map_fds = self.maps.fds()
@@ -266,13 +266,23 @@ class Pipeline:
 
     def _run_relocate(self) -> StageResult:
         obj = self._require_obj()
+        self.core = self._core_relocations(obj)
         for name, spec in obj.programs.items():
             if self.options.autoload.get(name, True):
-                self.relocated[name] = relocate(obj, spec, self.map_fds)
+                self.relocated[name] = relocate(obj, spec, self.map_fds, core=self.core)
         applied = sum(len(r.applied) for r in self.relocated.values())
-        return StageResult(
-            "relocate", self.dry_run, f"{len(self.relocated)} programs, {applied} instructions patched", detail=dict(self.relocated)
-        )
+        summary = f"{len(self.relocated)} programs, {applied} instructions patched"
+        if self.core is not None:
+            summary += f", {len(self.core.relocations)} CO-RE records resolved against {self.core.target}"
+        return StageResult("relocate", self.dry_run, summary, detail=dict(self.relocated))
+
+    def _core_relocations(self, obj: Object):
+        """CO-RE records resolved once per object, against the target BTF (default: this kernel's)."""
+        if obj.btf_ext is None or not obj.btf_ext.core_relos:
+            return None
+        from .btf.core import core_relocations
+
+        return core_relocations(obj, self.options.target_btf)
 
     def _run_load(self) -> StageResult:
         if self.dry_run:
@@ -296,6 +306,11 @@ class Pipeline:
         return StageResult("load", False, summary, detail={**self.programs, **self.program_errors})
 
     # --- helpers ----------------------------------------------------------------
+
+    def _globals(self, obj: Object) -> dict[str, Any]:
+        """``set_global`` values, without those set with ``must_exist=False`` that the object lacks."""
+        names = {v.name for d in obj.data.values() for v in d.variables}
+        return {k: v for k, v in self.options.globals.items() if k in names or k in self.options.must_exist}
 
     def _require_obj(self) -> Object:
         if self.obj is None:

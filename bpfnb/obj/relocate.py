@@ -61,6 +61,7 @@ from .relocations import RelocationKind, RelocationRecord
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..btf.core import CoreRelocation, CoreRelocationTable
     from .object import Object
 
 __all__ = [
@@ -166,6 +167,8 @@ class RelocatedProgram:
     line_info: tuple[LineInfoRecord, ...]
     applied: tuple[AppliedRelocation, ...]
 
+    #: CO-RE records resolved and patched into this program (and its subprograms).
+    core_relocations: tuple[CoreRelocation, ...] = field(default=(), repr=False)
     func_info_rec_size: int = field(default=FUNC_INFO_REC_SIZE, repr=False)
     line_info_rec_size: int = field(default=LINE_INFO_REC_SIZE, repr=False)
 
@@ -222,21 +225,26 @@ def placeholder_fds(obj: Object, start: int = 1000) -> dict[str, int]:
     return {name: start + i for i, name in enumerate(names)}
 
 
-def relocate(obj: Object, program: ProgramSpec | str, map_fds: Mapping[str, int]) -> RelocatedProgram:
+def relocate(obj: Object, program: ProgramSpec | str, map_fds: Mapping[str, int], *,
+             core: CoreRelocationTable | None = None) -> RelocatedProgram:
     """Relocate one program of ``obj`` against ``map_fds`` (pure, deterministic).
 
     ``map_fds`` maps names in ``obj.maps`` and data-section names
-    (``.data``, ``.rodata``, ``.bss``, ``.data.foo`` ...) to fds.  Every
-    error is a :class:`~bpfnb.errors.RelocationError` naming the program,
-    the slot (in the relocated program) and the symbol.
+    (``.data``, ``.rodata``, ``.bss``, ``.data.foo`` ...) to fds.  ``core``
+    holds the object's CO-RE records resolved against a target kernel
+    (:func:`bpfnb.btf.core.core_relocations`); a program with CO-RE
+    records needs it.  Every error is a
+    :class:`~bpfnb.errors.RelocationError` naming the program, the slot
+    (in the relocated program) and the symbol.
     """
     spec = obj.program(program) if isinstance(program, str) else program
-    return _Relocation(obj, spec, map_fds).run()
+    return _Relocation(obj, spec, map_fds, core).run()
 
 
-def relocate_all(obj: Object, map_fds: Mapping[str, int]) -> dict[str, RelocatedProgram]:
+def relocate_all(obj: Object, map_fds: Mapping[str, int], *,
+                 core: CoreRelocationTable | None = None) -> dict[str, RelocatedProgram]:
     """Every program of ``obj`` relocated (each with its own subprogram copies)."""
-    return {name: relocate(obj, spec, map_fds) for name, spec in obj.programs.items()}
+    return {name: relocate(obj, spec, map_fds, core=core) for name, spec in obj.programs.items()}
 
 
 # --- the work -------------------------------------------------------------------
@@ -269,8 +277,13 @@ def _fail(cls: type[RelocationError], message: str, program: str, slot: int, sym
 class _Relocation:
     """One relocation of one program: layout, patches, BTF.ext records."""
 
-    def __init__(self, obj: Object, spec: ProgramSpec, map_fds: Mapping[str, int]):
+    def __init__(self, obj: Object, spec: ProgramSpec, map_fds: Mapping[str, int],
+                 core: CoreRelocationTable | None = None):
         self.obj = obj
+        self.core = core
+        #: piece index -> its instructions after CO-RE patching
+        self.core_patched: dict[int, Instructions] = {}
+        self.core_applied: list[CoreRelocation] = []
         self.spec = spec
         self.name = spec.name
         self.map_fds = map_fds
@@ -283,7 +296,7 @@ class _Relocation:
 
     def run(self) -> RelocatedProgram:
         self._layout()
-        self._refuse_core()
+        self._apply_core()
         for piece in self.pieces:
             self._data(piece)
         return self._result()
@@ -501,20 +514,31 @@ class _Relocation:
             ) from None
         return piece.start + local
 
-    def _refuse_core(self) -> None:
+    def _apply_core(self) -> None:
+        """Patch each piece's CO-RE records, resolved beforehand against the target."""
         ext = self.obj.btf_ext
         if ext is None or not ext.core_relos:
             return
         found = [(p, r) for p in self.pieces for r in self._ext_records(ext.core_relos, p)]
-        if found:
+        if not found:
+            return
+        if self.core is None:
             where = sorted({p.code.name for p, _ in found})
             first_piece, first = found[0]
             slot = first_piece.start + (first.insn_off - first_piece.code.offset) // 8
             raise _fail(
                 CoreRelocationError,
-                f"{len(found)} CO-RE relocation record(s) in {', '.join(where)}: CO-RE is not supported yet",
+                f"{len(found)} CO-RE relocation record(s) in {', '.join(where)}: resolve them against a target "
+                "kernel first (bpfnb.btf.core.core_relocations) and pass core=",
                 self.name, slot, None,
             )
+        from ..btf.core_patch import apply_core_relocations
+
+        for i, piece in enumerate(self.pieces):
+            resolved = self.core.for_program(piece.code.name)
+            if resolved:
+                self.core_patched[i] = apply_core_relocations(piece.code.instructions, resolved)
+                self.core_applied.extend(resolved)
 
     def _func_info(self) -> tuple[FuncInfoRecord, ...]:
         ext, btf = self.obj.btf_ext, self.obj.btf
@@ -557,9 +581,9 @@ class _Relocation:
     # -- assembling the result ----------------------------------------------------
 
     def _result(self) -> RelocatedProgram:
-        insns = self.pieces[0].code.instructions
-        for piece in self.pieces[1:]:
-            insns = insns + piece.code.instructions
+        insns = self.core_patched.get(0, self.pieces[0].code.instructions)
+        for i, piece in enumerate(self.pieces[1:], 1):
+            insns = insns + self.core_patched.get(i, piece.code.instructions)
         starts = {p.start: p.code.name for p in self.pieces[1:]}
         patched = list(insns)
         notes = {s: list(v) for s, v in insns.annotations.items()}
@@ -578,6 +602,7 @@ class _Relocation:
             func_info=self._func_info(),
             line_info=self._line_info(),
             applied=applied,
+            core_relocations=tuple(self.core_applied),
         )
 
 

@@ -1,0 +1,215 @@
+"""The whole pipeline: dry run, real loads equal to libbpf's, cleanup, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bpfnb import examples
+from bpfnb.errors import BpfnbError, NotPrivileged, UnknownName, VerifierError
+from bpfnb.loader import STAGES, EbpfLoader
+
+from helpers import fixture_path
+
+# Objects libbpf 1.1 can load whole on this kernel (fentry/fexit are refused
+# with EPERM here, isa has a kfunc call bpfnb refuses, reject is rejected).
+# section_static is bpfnb-only: libbpf refuses a static function in a program section.
+LIBBPF_LOADABLE = ["multi", "minimal", "calls", "core_min", "core_kinds", "core_chains", "core_enums"]
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def pin_root(unique_name):
+    path = Path("/sys/fs/bpf") / unique_name
+    path.mkdir()
+    (path / "libbpf").mkdir()
+    (path / "bpfnb").mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# --- dry run (pure: no privileges needed) ------------------------------------------
+
+
+def test_dry_run_walks_every_stage_without_syscalls():
+    p = EbpfLoader().dry_run().pipeline(examples.path("packet_counter"))
+    assert p.dry_run and p.next_stage == "parse"
+    results = [p.next() for _ in STAGES]
+    assert [r.stage for r in results] == list(STAGES)
+    assert all(r.dry_run for r in results[1:])
+    assert p.map_fds == {"proto_stats": 1000, "verdicts": 1001, ".rodata": 1002, ".bss": 1003}
+    rel = p.relocated["xdp_count"]
+    assert any("fd 1001" in a.note or "1001" in str(a.after) for a in rel.applied) or rel.applied
+    assert "not loaded" in results[-1].summary
+    ebpf = p.ebpf()
+    assert ebpf.dry_run and not ebpf.programs and not ebpf.maps
+    html = p._repr_html_()
+    assert "dry run" in html and html.count("<tr>") >= len(STAGES)
+    with pytest.raises(BpfnbError, match="every stage has run"):
+        p.next()
+
+
+def test_dry_run_of_a_co_re_object_resolves_against_the_running_kernel():
+    p = EbpfLoader().dry_run().pipeline(fixture_path("core_kinds")).run("relocate")
+    assert p.core is not None and len(p.core.relocations) > 0
+    assert "CO-RE records resolved" in p.results["relocate"].summary
+    for rel in p.relocated.values():
+        for r in rel.core_relocations:
+            assert rel.instructions.annotations  # CO-RE notes reach the listing
+
+
+def test_run_until_and_unknown_stage():
+    p = EbpfLoader().dry_run().pipeline(fixture_path("minimal")).run("maps")
+    assert list(p.results) == ["parse", "btf", "maps"]
+    with pytest.raises(UnknownName):
+        p.run("attach-everything")
+
+
+def test_dry_run_false_without_privileges_is_refused(tmp_path):
+    code = (
+        "from bpfnb.loader import EbpfLoader\n"
+        "from bpfnb.errors import NotPrivileged\n"
+        "p = EbpfLoader().pipeline(%r)\n"
+        "assert p.dry_run\n"
+        "p.run()\n"
+        "assert not p.programs and p.results['load'].dry_run\n"
+        "try:\n    EbpfLoader().dry_run(False).pipeline(%r)\nexcept NotPrivileged:\n    print('refused')\n"
+    ) % (str(examples.path("packet_counter")), str(examples.path("packet_counter")))
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop capabilities")
+    out = subprocess.run(
+        ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-c", code],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "refused"
+
+
+# --- real loads --------------------------------------------------------------------
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", LIBBPF_LOADABLE)
+def test_program_tags_equal_libbpf(name, pin_root):
+    from oracles.libbpf_tags import libbpf_programs
+
+    theirs = libbpf_programs(fixture_path(name), str(pin_root / "libbpf"))
+    with EbpfLoader().map_pin_path(pin_root / "bpfnb").load_file(fixture_path(name)) as ebpf:
+        ours = {n: p.info().tag for n, p in ebpf.programs.items()}
+    assert set(ours) == set(theirs)
+    assert ours == {n: k.tag for n, k in theirs.items()}
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", examples.names())
+def test_examples_load(name):
+    before = _fds()
+    with EbpfLoader().load_file(examples.path(name)) as ebpf:
+        assert ebpf.programs and all(p.info().tag for p in ebpf.programs.values())
+        assert set(ebpf.maps) >= set(ebpf.obj.maps)
+    assert _fds() == before
+
+
+@pytest.mark.kernel
+def test_set_global_reaches_the_rodata_map():
+    with EbpfLoader().set_global("min_len", 64).load_file(examples.path("packet_counter")) as ebpf:
+        rodata = ebpf.maps[".rodata"]
+        value = rodata.lookup((0).to_bytes(4, "little"))
+        var = ebpf.obj.data[".rodata"].variable("min_len")
+        assert int.from_bytes(value[var.offset : var.offset + 4], "little") == 64
+
+
+@pytest.mark.kernel
+def test_set_global_unknown_name():
+    with pytest.raises(UnknownName):
+        EbpfLoader().set_global("no_such_knob", 1).load_file(examples.path("packet_counter"))
+    # must_exist=False: silently ignored
+    with EbpfLoader().set_global("no_such_knob", 1, must_exist=False).load_file(examples.path("packet_counter")) as ebpf:
+        assert ebpf.programs
+
+
+def _maps_named(name: str) -> set[int]:
+    import bpfnb
+
+    return {r["id"] for r in bpfnb.maps() if r["name"] == name}
+
+
+@pytest.mark.kernel
+def test_rejected_program_leaves_nothing_behind():
+    before = _maps_named("values")
+    fds_before = _fds()
+    with pytest.raises(VerifierError) as info:
+        EbpfLoader().load_file(fixture_path("reject"))
+    assert "unchecked_deref" in str(info.value) and info.value.log
+    assert _fds() == fds_before
+    # The kernel frees a map after an RCU grace period: wait for that, do not time it.
+    for _ in range(200):
+        if _maps_named("values") <= before:
+            break
+        time.sleep(0.01)
+    assert _maps_named("values") <= before
+
+
+@pytest.mark.kernel
+def test_pipeline_close_releases_everything():
+    fds_before = _fds()
+    p = EbpfLoader().pipeline(fixture_path("multi")).run()
+    assert len(p.programs) == 7 and _fds() > fds_before
+    p.close()
+    p.close()  # idempotent
+    assert _fds() == fds_before
+
+
+@pytest.mark.kernel
+def test_tracing_programs_report_the_kernels_refusal():
+    p = EbpfLoader().pipeline(fixture_path("fentry")).run()
+    assert "on_switch" in p.programs  # tp_btf loads here
+    assert set(p.program_errors) == {"enter_unlinkat", "exit_unlinkat"}
+    for exc in p.program_errors.values():
+        assert exc.errno == 1 and "do_unlinkat" in str(exc)
+    p.close()
+
+
+# --- CLI -----------------------------------------------------------------------------
+
+
+@pytest.mark.kernel
+def test_cli_load_json(capsys):
+    from bpfnb.cli import main
+
+    assert main(["load", str(fixture_path("multi")), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    progs = {p["name"]: p for p in doc["programs"]}
+    assert len(progs) == 7 and all(p["loaded"] and len(p["tag"]) == 16 and p["id"] for p in progs.values())
+    assert {m["name"] for m in doc["maps"]} >= {"flows", ".rodata"}
+    assert all(m["id"] for m in doc["maps"])
+
+
+@pytest.mark.kernel
+def test_cli_load_failure_exit_status(capsys):
+    from bpfnb.cli import main
+
+    assert main(["load", str(fixture_path("fentry")), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    by_name = {p["name"]: p for p in doc["programs"]}
+    assert by_name["on_switch"]["loaded"] and not by_name["enter_unlinkat"]["loaded"]
+    assert by_name["enter_unlinkat"]["error"]
+
+
+def test_cli_load_dry_run(capsys):
+    from bpfnb.cli import main
+
+    assert main(["load", str(examples.path("packet_counter")), "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "dry run" in out and "xdp_count" in out
