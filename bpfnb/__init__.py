@@ -6,6 +6,8 @@ import logging
 
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
+from .btf import Btf
+from .loader import Ebpf, EbpfLoader, Pipeline
 from .obj import DataSection, FunctionSpec, MapSpec, Object, ProgramSpec
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -27,4 +29,7 @@ def programs(*, pinned: bool = False):
     return _programs(pinned=pinned)
 
 
-__all__ = sorted([*_errors_all, "DataSection", "FunctionSpec", "MapSpec", "Object", "ProgramSpec", "maps", "programs"])
+__all__ = sorted([
+    *_errors_all, "Btf", "DataSection", "Ebpf", "EbpfLoader", "FunctionSpec", "MapSpec", "Object", "Pipeline",
+    "ProgramSpec", "maps", "programs",
+])

@@ -381,3 +381,14 @@ def test_split_static_array_keeps_its_type(tmp_path):
     assert (total.offset, total.value) == (0, 0)
     split = next(v for v in bss.variables if v.name.startswith("hits"))
     assert split.type_name == "__u64[8]" and split.value is None
+
+
+def test_object_core_relocations_matches_the_engine():
+    from bpfnb.btf.core import core_relocations
+
+    obj = Object.from_file(fixture_path("core_kinds"))
+    ours = obj.core_relocations()
+    assert len(ours) > 10
+    assert [(r.program, r.slot, r.new_value) for r in ours] == [
+        (r.program, r.slot, r.new_value) for r in core_relocations(obj)
+    ]
