@@ -293,8 +293,9 @@ def _sign_extend(u: np.ndarray, width: int) -> np.ndarray:
 
 
 def _enum_column(node: Scalar, u: np.ndarray, width: int) -> pandas.Categorical:
-    """Codes by binary search over the known values; unknown values become
-    extra categories holding their (signed when the enum is) numbers."""
+    """Codes through a look-up table (enums of ≤ 2 bytes) or a hash index;
+    unknown values become extra categories holding their (signed when the
+    enum is) numbers."""
     import pandas as pd
 
     first: dict[int, str] = {}
@@ -302,19 +303,17 @@ def _enum_column(node: Scalar, u: np.ndarray, width: int) -> pandas.Categorical:
         first.setdefault(value, name)
     names = list(first.values())
     known = np.array(list(first.keys()), dtype=np.uint64)
-    order = np.argsort(known, kind="stable")
-    sorted_known = known[order]
-    codes = np.full(len(u), -1, dtype=np.int64)
-    if len(known):
-        pos = np.clip(np.searchsorted(sorted_known, u), 0, len(known) - 1)
-        hit = sorted_known[pos] == u
-        codes[hit] = order[pos[hit]]
+    if width <= 16:
+        table = np.full(1 << width, -1, dtype=np.int64)
+        table[known.astype(np.intp)] = np.arange(len(known))
+        codes = table[u.astype(np.intp)]
     else:
-        hit = np.zeros(len(u), dtype=bool)
+        codes = pd.Index(known).get_indexer(u).astype(np.int64)
+    miss = codes < 0
     categories: list[Any] = list(names)
-    if not hit.all():
-        unknown, inverse = np.unique(u[~hit], return_inverse=True)
-        codes[~hit] = len(names) + inverse
+    if miss.any():
+        unknown, inverse = np.unique(u[miss], return_inverse=True)
+        codes[miss] = len(names) + inverse.reshape(-1)
         numbers = [int(x) for x in unknown.tolist()]
         if node.signed:
             numbers = [x - (1 << width) if x >> (width - 1) else x for x in numbers]
@@ -480,6 +479,11 @@ def _encode_slot(slot: _Slot, column: Any, rec: np.ndarray, raw: np.ndarray, nam
         except (TypeError, ValueError) as exc:
             raise ValueEncodingError(f"column is not numeric: {exc}", path=name) from None
         return
+    if node.kind in (ScalarKind.INT, ScalarKind.PTR) and not node.bits:
+        arr = column.to_numpy()
+        if arr.dtype.kind in "iu" and np.can_cast(arr.dtype, target.dtype.newbyteorder("="), "safe"):
+            target[...] = arr  # every value fits: no range check needed
+            return
     bits = _scalar_bits(node, column, node.width, name)
     if node.bits:
         bits = bits << np.uint64(node.shift)
