@@ -120,6 +120,12 @@ def test_from_sys_fs_module(tmp_path, monkeypatch):
     assert Btf.from_sys_fs(cache=False).base is None
     with pytest.raises(UnknownName, match="no BTF for kernel module"):
         Btf.from_sys_fs("not_loaded", cache=False)
+    with pytest.raises(UnknownName, match="not a kernel module name"):
+        Btf.from_sys_fs("../vmlinux", cache=False)
+    cached = Btf.from_sys_fs("fake_mod")
+    assert Btf.from_sys_fs("fake_mod") is cached
+    Btf.clear_cache()
+    assert Btf.from_sys_fs("fake_mod") is not cached
 
 
 def test_write_types_builds_standalone_btf():

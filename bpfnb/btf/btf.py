@@ -124,10 +124,17 @@ class Btf:
         vmlinux = cls.from_file(SYS_BTF / "vmlinux", cache=cache)
         if module is None or module == "vmlinux":
             return vmlinux
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", module):
+            raise UnknownName(f"{module!r} is not a kernel module name")
         path = SYS_BTF / module
         if not path.exists():
             raise UnknownName(f"no BTF for kernel module {module!r} under {SYS_BTF}")
         return cls.from_file(path, base=vmlinux, cache=cache)
+
+    @staticmethod
+    def clear_cache() -> None:
+        """Forget parses kept by ``cache=True`` (e.g. after loading a module)."""
+        _CACHE.clear()
 
     # -- container protocol ---------------------------------------------------
 
