@@ -113,12 +113,16 @@ def test_kconfig_map_equals_libbpfs(unique_name: str) -> None:
         info = libbpf_loaded_maps(fixture_path("kconfig"), root)["kconfig.kconfig"]
     finally:
         os.rmdir(root)
+    from bpfnb.kernel.btf import load_object_btf
+
     before = fd_count()
-    with create_maps(OBJ) as result:
+    with load_object_btf(OBJ) as btf, create_maps(OBJ, btf_fd=btf.fd) as result:
         m = result[".kconfig"]
         assert m.lookup(b"\0" * 4) == theirs
         mine = m.info()
         assert (mine.name, mine.map_flags, mine.value_size) == (info.name, info.map_flags, info.value_size)
+        # the BTF stage lays .kconfig out like the map: the kernel takes the DATASEC as value type
+        assert result.records[-1].with_btf and mine.btf_value_type_id == info.btf_value_type_id > 0
         with pytest.raises(KernelError) as err:  # frozen like .rodata
             m.update(b"\0" * 4, bytes(mine.value_size))
         assert err.value.errno == errno.EPERM

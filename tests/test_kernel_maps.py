@@ -70,12 +70,10 @@ def bpftool_map(map_id: int) -> dict:
 
 
 def loaded_btf(obj: Object):
-    """The object's BTF loaded into the kernel, fixed up as the relocate tests do (one path for BTF)."""
-    from test_relocate import loadable_btf
+    """The object's BTF fixed up, sanitized and loaded by the pipeline's own BTF stage (its fd)."""
+    from bpfnb.kernel.btf import load_object_btf
 
-    from bpfnb import kernel
-
-    return kernel.btf_load(loadable_btf(obj))[0]
+    return load_object_btf(obj).fd
 
 
 @pytest.fixture

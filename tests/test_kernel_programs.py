@@ -58,12 +58,10 @@ class Loaded:
     """The object's BTF and maps, live for one test (closed on exit, even on failure)."""
 
     def __init__(self, obj: Object):
-        from test_relocate import loadable_btf
-
-        from bpfnb import kernel
+        from bpfnb.kernel.btf import load_object_btf
 
         self.obj = obj
-        self.btf_fd = kernel.btf_load(loadable_btf(obj))[0]
+        self.btf_fd = load_object_btf(obj).fd  # the pipeline's BTF stage: fix-up, sanitize, load
         try:
             self.maps: MapsResult = create_maps(obj, btf_fd=self.btf_fd)
         except BaseException:

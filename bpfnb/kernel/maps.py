@@ -697,9 +697,11 @@ def create_maps(obj: Object, *, btf_fd: Any = None, pin_root: str | os.PathLike[
                 features=features))
         kconfig_section = kconfig_data_section(obj, kconfig)
         if kconfig_section is not None:
-            # no BTF value type: the object's .kconfig DATASEC has no offsets until a loader
-            # lays the externs out, and a fixed-up BTF may describe it differently
-            result.records.append(create_data_map(kconfig_section, obj_name=obj.name, features=features))
+            # the value type is the .kconfig DATASEC once the BTF stage has laid it out like
+            # this map (bpfnb.btf.sanitize does); a BTF that describes it otherwise is refused
+            # by the kernel and the map falls back to no BTF
+            result.records.append(create_data_map(kconfig_section, obj_name=obj.name, btf_fd=btf_fd, btf=obj.btf,
+                                                  features=features))
         _fill_map_in_map_slots(result)
     except BaseException:
         _rollback(result)
