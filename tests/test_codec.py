@@ -372,6 +372,7 @@ def test_decode_value_wraps_the_codec_and_keeps_its_contract():
     multi = Btf.from_file(fixture_path("multi"))
     greeting = multi.find("greeting", kind="var")
     assert decode_value(multi, greeting.type_id, b"hello\0\0\0") == "hello"
+    assert Codec(multi, greeting.id).decode(b"hello\0\0\0") == "hello"  # a VAR id means its type
     from bpfnb.errors import BtfError
 
     with pytest.raises(BtfError, match="cannot hold"):

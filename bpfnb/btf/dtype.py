@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 
 from ..errors import BtfError, ValueEncodingError
-from .types import Array, Enum, Float, Int, IntEncoding, Kind, Ptr, Struct
+from .types import Array, Enum, Float, Int, IntEncoding, Kind, Ptr, Struct, Var
 from .types import Union as BtfUnion
 
 if TYPE_CHECKING:
@@ -263,6 +263,8 @@ class _Builder:
             return self._array(t, name, depth)
         if isinstance(t, Struct):  # Union too
             return self._record(t, name, depth)
+        if isinstance(t, Var):  # a global variable's value is its type's
+            return self.node(t.type_id, depth + 1)
         raise self._fail(type_id, f"a {t.kind.name} has no value layout")
 
     def _int(self, t: Int, name: str) -> Scalar:
