@@ -26,7 +26,6 @@ from bpfnb import examples
 from bpfnb.errors import (
     KernelError,
     MapError,
-    NotPrivileged,
     PinMismatch,
     UnknownName,
     UnsafeName,
@@ -35,7 +34,6 @@ from bpfnb.errors import (
 )
 from bpfnb.kernel.maps import (
     Map,
-    MapsResult,
     create_data_map,
     create_map,
     create_maps,
@@ -510,7 +508,7 @@ from bpfnb.errors import NotPrivileged
 try:
     create_maps(Object.from_file(sys.argv[1]))
     print(json.dumps("succeeded"))
-except NotPrivileged as e:
+except NotPrivileged as e:  # a PermissionError too
     print(json.dumps({"permission_error": isinstance(e, PermissionError), "errno": e.errno, "text": str(e)}))
 """
 
@@ -526,5 +524,3 @@ def test_unprivileged_child_gets_not_privileged() -> None:
     out = json.loads(proc.stdout)
     assert isinstance(out, dict), out
     assert out["permission_error"] and out["errno"] == errno.EPERM and "CAP_BPF" in out["text"]
-    assert NotPrivileged.__mro__.index(PermissionError)
-    assert MapsResult  # the stage's result type is importable without privileges too

@@ -47,7 +47,6 @@ from .syscall import (
     prog_get_fd_by_id,
     prog_load,
     prog_test_run,
-    sanitize_name,
 )
 from .verifier import VerifierLog
 
