@@ -374,9 +374,14 @@ def _padding(start: int, end: int) -> list[str]:
         start += 8 * nbytes
     while start < end:
         chunk = min(end - start, 64 - start % 64)
-        out.append(f"long: {chunk};")
+        # the narrowest type whose aligned unit holds the chunk (unnamed bitfields never align)
+        unit = next(u for u in (8, 16, 32, 64) if start // u == (start + chunk - 1) // u)
+        out.append(f"{_PAD_TYPES[unit]}: {chunk};")
         start += chunk
     return out
+
+
+_PAD_TYPES = {8: "char", 16: "short", 32: "int", 64: "long"}
 
 
 def _is_packed(btf: Btf, t: Struct) -> bool:
