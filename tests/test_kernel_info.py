@@ -135,5 +135,6 @@ def test_info_html_is_escaped_and_bounded() -> None:
     with map_create(MapType.ARRAY, 4, 4, 1, name="html_map") as m:
         info = map_info(m)
         html = info._repr_html_()
-    assert "map #" in html and "html_map" in html and "array (2)" in html
+    assert "map &#x27;html_map&#x27;" in html and "array (2)" in html
+    assert f'<span class="bpfnb-live">{info.id}</span>' in html  # kernel-assigned, marked for sanitizers
     assert "<script" not in html and html.count("<tr>") == len(info.to_dict())

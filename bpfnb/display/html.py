@@ -14,12 +14,15 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
+    "LIVE_FIELDS",
+    "Live",
     "Raw",
     "cell",
     "details",
     "escape",
     "fmt_count",
     "kv_table",
+    "live",
     "section",
     "table",
     "wrap",
@@ -52,6 +55,38 @@ class Raw(str):
     __slots__ = ()
 
 
+class Live:
+    """A value the kernel assigns anew each time: an id, a load time, a counter.
+
+    Rendered inside ``<span class="bpfnb-live">`` so that one notebook
+    sanitizer rule masks every such value (nbval compares the rest), and
+    so that readers can tell kernel-assigned values from the object's own.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:
+        return f"Live({self.value!r})"
+
+
+#: Info fields whose values the kernel assigns anew on every load.
+LIVE_FIELDS = frozenset({
+    "id", "btf_id", "map_ids", "prog_id", "link_id", "target_btf_id_obj", "attach_btf_obj_id", "btf_vmlinux_id",
+    "load_time", "loaded_at", "run_cnt", "run_time_ns", "recursion_misses", "netns_dev", "netns_ino", "memlock",
+})
+
+
+def live(key: str, value: Any) -> Any:
+    """``value`` marked as kernel-assigned when ``key`` names a volatile field."""
+    return Live(value) if key in LIVE_FIELDS and value not in (None, "", 0, ()) else value
+
+
 def escape(value: Any) -> str:
     """Escape anything for HTML text or attribute context."""
     if isinstance(value, Raw):
@@ -63,6 +98,8 @@ def cell(value: Any) -> str:
     """Render one table cell value: ints as-is, ``None`` empty, rest escaped."""
     if isinstance(value, Raw):
         return str(value)
+    if isinstance(value, Live):
+        return f'<span class="bpfnb-live">{cell(value.value)}</span>'
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .html import Raw, escape, kv_table, section, table, wrap
+from .html import LIVE_FIELDS, Raw, escape, kv_table, live, section, table, wrap
 
 if TYPE_CHECKING:  # views import models lazily; the type checker may look
     from ..kernel.features import Features
@@ -58,6 +58,8 @@ def info_html(info: Any) -> str:
     pairs = [(k, _value(v)) for k, v in info.to_dict().items()]
     name = getattr(info, "name", "") or ""
     kind = type(info).__name__.removesuffix("Info").lower()
-    title = f"{kind} #{info.id}" + (f" {name!r}" if name else "")
-    text = "\n".join(f"{k}: {v}" for k, v in pairs)
-    return wrap(title, kv_table(pairs), text_fallback=text)
+    title = f"{kind} {name!r}" if name else kind
+    # kernel-assigned values are marked in the table and left out of the
+    # plain-text fallback, so that stored notebook outputs stay comparable
+    text = "\n".join(f"{k}: {v}" for k, v in pairs if k not in LIVE_FIELDS)
+    return wrap(title, kv_table([(k, live(k, v)) for k, v in pairs]), text_fallback=text)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .html import Raw, escape, kv_table, table, wrap
+from .html import Raw, escape, kv_table, live, table, wrap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +38,7 @@ def map_html(m: Map) -> str:
                 value = f"{value.name.lower()} ({int(value)})"
             elif key == "map_flags":
                 value = f"{value:#x}"
-            pairs.append((key, value))
+            pairs.append((key, live(key, value)))
     text = repr(m)
     return wrap(f"map {m.name!r}", kv_table(pairs), text_fallback=text)
 
@@ -56,6 +56,7 @@ def maps_html(result: MapsResult, *, max_rows: int = 200) -> str:
         cells = [r[c] for c in _COLUMNS]
         cells[_COLUMNS.index("flags")] = f"{r['flags']:#x}" if r["flags"] else ""
         cells[_COLUMNS.index("status")] = _status(r["status"], r["reason"])
+        cells[_COLUMNS.index("id")] = live("id", r["id"])
         body.append(cells)
     summary = (f"{len(result.created)} created, {len(result.reused)} reused from pins, "
                f"{len(result.skipped)} skipped")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .html import escape, kv_table, section, wrap
+from .html import escape, kv_table, live, section, wrap
 
 if TYPE_CHECKING:
     from ..kernel.programs import Program
@@ -33,7 +33,7 @@ def program_html(prog: Program, *, max_rows: int = 100) -> str:
         return wrap(f"program {prog.name!r}", '<div class="bpfnb-note">closed</div>', text_fallback=repr(prog))
     info = prog.info(xlated=True)
     data = info.to_dict()
-    pairs = [(k, _value(data[k])) for k in _INFO_FIELDS if k in data]
+    pairs = [(k, live(k, _value(data[k]))) for k in _INFO_FIELDS if k in data]
     if prog.pinned:
         pairs.append(("pinned at", prog.pinned))
     if prog.attach_target is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .html import Raw, escape, kv_table, section, table, wrap
+from .html import Live, Raw, escape, kv_table, section, table, wrap
 
 if TYPE_CHECKING:
     from ..loader import Ebpf, Pipeline, StageResult
@@ -83,11 +83,11 @@ def ebpf_html(e: Ebpf) -> str:
     progs = []
     for name, prog in e.programs.items():
         info = prog.info()
-        progs.append((name, info.type.name.lower() if hasattr(info.type, "name") else info.type, info.id, info.tag, info.xlated_prog_len // 8))
+        progs.append((name, info.type.name.lower() if hasattr(info.type, "name") else info.type, Live(info.id), info.tag, info.xlated_prog_len // 8))
     maps = []
     for name, m in e.maps.items():
         info = m.info()
-        maps.append((name, info.name, info.type.name.lower() if hasattr(info.type, "name") else info.type, info.id, info.key_size, info.value_size, info.max_entries))
+        maps.append((name, info.name, info.type.name.lower() if hasattr(info.type, "name") else info.type, Live(info.id), info.key_size, info.value_size, info.max_entries))
     body = section("Programs", table(("name", "type", "id", "tag", "xlated insns"), progs, total=len(progs)), count=len(progs)) + section(
         "Maps", table(("name", "kernel name", "type", "id", "key size", "value size", "max entries"), maps, total=len(maps)), count=len(maps)
     )

@@ -63,9 +63,9 @@ class Listing:
         return f"<Listing {len(self.rows)} {self.kind}>"
 
     def _repr_html_(self) -> str:
-        from ..display.html import table, wrap
+        from ..display.html import live, table, wrap
 
-        rows = ([_cell(r[c]) for c in self.columns] for r in self.rows)
+        rows = ([live(c, _cell(r[c])) for c in self.columns] for r in self.rows)
         return wrap(f"{len(self.rows)} {self.kind} in the kernel", table(self.columns, rows, total=len(self.rows), what=self.kind))
 
 
