@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from bpfnb.btf import Btf, Datasec, Enum, Func, FuncProto, Int, Kind, Linkage, Param, Ptr, Struct, Union, Var
 from bpfnb.btf.sanitize import (
-    DUMMY_KSYM, BtfFeatures, Change, ElfLayout, FixupResult, fixup, loadable_btf, sanitize,
+    DUMMY_KSYM, OLD_SECTION_NAME, BtfFeatures, Change, ElfLayout, FixupResult, fixup, loadable_btf, sanitize,
 )
 from bpfnb.btf.writer import BtfBuilder
 from bpfnb.errors import BpfnbError, BtfError
@@ -31,11 +31,14 @@ from bpfnb.obj import Object
 EXAMPLES = Path(__file__).resolve().parent.parent / "bpfnb" / "examples"
 PATHS = [*all_fixtures(), *sorted(EXAMPLES.glob("*.bpf.o"))]
 IDS = [p.name.removesuffix(".bpf.o") for p in PATHS]
+#: every combination of the seven kinds (qmark_datasec on), then the name flag off, alone and with all
 COMBOS = [BtfFeatures(*bits) for bits in itertools.product((True, False), repeat=7)]
+COMBOS += [BtfFeatures(qmark_datasec=False), BtfFeatures.none()]
 
 #: kinds that must be gone when a flag is off
 GONE = {"func": {Kind.FUNC, Kind.FUNC_PROTO}, "datasec": {Kind.VAR, Kind.DATASEC}, "float": {Kind.FLOAT},
-        "decl_tag": {Kind.DECL_TAG}, "type_tag": {Kind.TYPE_TAG}, "enum64": {Kind.ENUM64}, "func_global": set()}
+        "decl_tag": {Kind.DECL_TAG}, "type_tag": {Kind.TYPE_TAG}, "enum64": {Kind.ENUM64}, "func_global": set(),
+        "qmark_datasec": set()}
 
 
 @cache
@@ -52,7 +55,7 @@ def fixed_at(path: Path) -> FixupResult:
 def test_features_flags():
     assert BtfFeatures.all().missing == ()
     assert set(BtfFeatures.none().missing) == set(GONE)
-    assert len(set(COMBOS)) == 128
+    assert len(set(COMBOS)) == 130
     assert "float" in repr(BtfFeatures(float=False))
 
 
@@ -201,6 +204,8 @@ def _check_sanitized(before: Btf, feats: BtfFeatures) -> None:
             assert t.linkage == Linkage.STATIC
         if not feats.enum64 and t.kind == Kind.ENUM:
             assert not t.signed
+        if not feats.qmark_datasec and isinstance(t, Datasec):
+            assert OLD_SECTION_NAME.match(t.name), t
     for tid in before.own_ids:
         old = before[tid]
         if hasattr(old, "size"):
@@ -265,6 +270,16 @@ def test_sanitize_decl_tags_follow_their_targets():
             assert after.kind_of(t.id) == Kind.DECL_TAG and target in (Kind.STRUCT, Kind.UNION, Kind.VAR, Kind.TYPEDEF)
 
 
+def test_sanitize_datasec_names_for_old_kernels():
+    """Before 6.5 a DATASEC name was [A-Za-z0-9_.] only: hostile's section is renamed, .data is not."""
+    before = fixed_at(fixture_path("hostile")).btf
+    res = sanitize(before, BtfFeatures(qmark_datasec=False))
+    sec = next(t for t in before if isinstance(t, Datasec) and t.name.startswith(".data"))
+    assert res.btf[sec.id].name == ".data._i__amp_" and res.btf[sec.id].vars == sec.vars
+    assert [c.type_id for c in res.changes] == [sec.id]
+    assert sanitize(before, BtfFeatures(datasec=False, qmark_datasec=False)).btf[sec.id].name == "_data__i__amp_"
+
+
 def test_sanitize_all_features_is_identity():
     for path in PATHS:
         before = fixed_at(path)
@@ -306,7 +321,7 @@ def test_views_escape_names_and_list_changes():
 # --- hostile input ------------------------------------------------------------------
 
 _OBJS = {name: obj_at(fixture_path(name)) for name in ("btf_kinds", "btf_fixup", "multi", "isa")}
-SETTINGS = settings(max_examples=150, deadline=10000, suppress_health_check=[HealthCheck.too_slow], database=None)
+SETTINGS = settings(max_examples=300, deadline=10000, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
 @st.composite

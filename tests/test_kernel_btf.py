@@ -45,6 +45,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "bpfnb" / "examples"
 PATHS = [*all_fixtures(), *sorted(EXAMPLES.glob("*.bpf.o"))]
 IDS = [p.name.removesuffix(".bpf.o") for p in PATHS]
 COMBOS = [BtfFeatures(*bits) for bits in itertools.product((True, False), repeat=7)]
+COMBOS += [BtfFeatures(qmark_datasec=False), BtfFeatures.none()]
 #: libbpf 1.x refuses to open these (legacy ``maps`` section; a non-static
 #: subprogram inside a program section): ours still load, see test_object_btf_loads.
 LIBBPF_REFUSES = {"legacy_maps", "section_static"}
@@ -146,7 +147,7 @@ def test_fixup_equals_libbpf(path, pin_root):
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
 def test_every_sanitized_variant_loads(path):
-    """This kernel knows every replacement kind: all 128 variants load, and keep the sizes."""
+    """This kernel knows every replacement kind: all 130 variants load."""
     fixed = fixup(obj_at(path).btf, obj_at(path))
     for feats in COMBOS:
         res = sanitize(fixed.btf, feats)
@@ -204,6 +205,18 @@ def test_refusal_raises_or_gives_none(caplog):
     with pytest.raises(BtfError):
         load_object_btf(no_btf)
     assert load_object_btf(no_btf, optional=True) is None
+
+
+def test_qmark_probe_discriminates():
+    """The DATASEC-name probe says yes here, and the kernel does check names (a control byte is refused)."""
+    from bpfnb.kernel.btf import _blob, probe_qmark_datasec
+
+    assert probe_qmark_datasec() is Support.YES
+    types = (struct.pack("<IIII", 1, 1 << 24, 4, 1 << 24 | 32) + struct.pack("<IIII", 5, 14 << 24, 1, 1)
+             + struct.pack("<IIIIII", 7, 15 << 24 | 1, 4, 2, 0, 4))
+    load_btf(_blob(types, b"\0int\0x\0?.data\0")).close()
+    with pytest.raises(BtfLoadError, match="name"):
+        load_btf(_blob(types, b"\0int\0x\0\x01data\0"))
 
 
 def test_features_for_btf_follows_the_probes():

@@ -37,7 +37,9 @@ table in a notebook.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -67,6 +69,8 @@ DUMMY_KSYM = "dummy_ksym"
 ENUM64_PLACEHOLDER = "enum64_placeholder"
 _U32 = 0xFFFFFFFF
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: what a DATASEC name had to be before Linux 6.5 (``__btf_name_valid`` with dots allowed)
+OLD_SECTION_NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\Z")
 
 
 # --- features ------------------------------------------------------------------
@@ -90,6 +94,9 @@ class BtfFeatures:
     decl_tag: bool = True       # DECL_TAG (5.16)
     type_tag: bool = True       # TYPE_TAG (5.17)
     enum64: bool = True         # ENUM64, and signed ENUM through kind_flag (6.0)
+    #: any printable character in a DATASEC name (6.5; libbpf's FEAT_BTF_QMARK_DATASEC,
+    #: named after the ``?`` it fixes).  Before, only ``[A-Za-z0-9_.]``.
+    qmark_datasec: bool = True
 
     @classmethod
     def all(cls) -> BtfFeatures:
@@ -265,8 +272,11 @@ class _Editor:
     def get(self, type_id: int) -> BtfType:
         if type_id in self.types:
             return self.types[type_id]
-        if type_id >= len(self.btf):
-            return self.appended[type_id - len(self.btf)]
+        extra = type_id - len(self.btf)
+        if extra >= 0:
+            if extra >= len(self.appended):
+                raise BtfError(f"type id out of range (0..{len(self.btf) + len(self.appended) - 1})", type_id=type_id)
+            return self.appended[extra]
         return self.btf[type_id]
 
     def put(self, new: BtfType, what: str) -> None:
@@ -305,10 +315,11 @@ class _Editor:
 
     def write(self) -> tuple[bytes, Btf]:
         builder = BtfBuilder(strings=self.btf._strings.data)
-        for tid in self.btf.own_ids:
-            builder.add(self.types.get(tid) or self.btf[tid])
-        for t in self.appended:
-            builder.add(t)
+        for t in itertools.chain((self.types.get(tid) or self.btf[tid] for tid in self.btf.own_ids), self.appended):
+            try:
+                builder.add(t)
+            except struct.error as exc:  # a field the BTF format cannot hold (hostile input)
+                raise BtfError(f"cannot encode {t.kind.name}: {exc}", type_id=t.id) from None
         data = builder.to_bytes()
         if self.btf.byteorder != "<":
             data = builder.to_bytes(self.btf.byteorder)
@@ -487,6 +498,14 @@ def _identifier(name: str) -> str:
     return fixed if not fixed[0].isdigit() else "_" + fixed
 
 
+def _old_section_name(name: str) -> str:
+    """``?.data`` → ``_.data``: DATASEC names as kernels before 6.5 accept them."""
+    if OLD_SECTION_NAME.match(name):
+        return name
+    fixed = re.sub(r"[^A-Za-z0-9_.]", "_", name) or "_"
+    return fixed if not fixed[0].isdigit() else "_" + fixed
+
+
 def sanitize(btf: Btf, features: BtfFeatures) -> SanitizeResult:
     """Replace every kind ``features`` lacks, keeping every type id and size.
 
@@ -504,6 +523,9 @@ def sanitize(btf: Btf, features: BtfFeatures) -> SanitizeResult:
     enum64                 ENUM64 → UNION of its size, members of an appended
                            1-byte ``enum64_placeholder`` INT; ENUM loses its
                            signedness flag
+    qmark_datasec          DATASEC names: characters other than letters,
+                           digits, ``_`` and ``.`` become ``_`` (libbpf only
+                           replaces a leading ``?``)
     =====================  ==================================================
 
     Enum values and struct members need identifier names on current
@@ -521,9 +543,14 @@ def sanitize(btf: Btf, features: BtfFeatures) -> SanitizeResult:
             assert isinstance(t, Datasec)
             members = []
             for vs in t.vars:
+                if vs.offset * 8 > _U32:
+                    raise BtfError(f"DATASEC {t.name!r}: offset {vs.offset} too large for a STRUCT member", type_id=tid)
                 var = btf[vs.type_id] if 0 <= vs.type_id < len(btf) else None
                 members.append(Member(var.name if var is not None else "", vs.type_id, vs.offset * 8))
             ed.put(Struct(tid, _identifier(t.name), t.size, tuple(members)), "→ STRUCT of its variables")
+        elif k == Kind.DATASEC and not features.qmark_datasec and not OLD_SECTION_NAME.match(t.name):
+            new_name = _old_section_name(t.name)
+            ed.put(dataclasses.replace(t, name=new_name), f"renamed {new_name!r} for kernels before 6.5")
         elif k == Kind.FUNC_PROTO and not features.func:
             assert isinstance(t, FuncProto)
             values = [EnumValue(p.name or f"param{i}", p.type_id) for i, p in enumerate(t.params)]

@@ -20,12 +20,14 @@ and pass ``btf.fd if btf else None`` as ``prog_btf_fd``/``btf_fd``.
 
 from __future__ import annotations
 
+import functools
 import logging
+import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..btf.sanitize import BtfFeatures, Change, FixupResult, SanitizeResult, fixup, sanitize
-from ..errors import BtfError, BtfLoadError
+from ..errors import BtfError, BtfLoadError, KernelError
 from .fd import Fd
 from .features import Features, Support
 from .info import btf_info
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from ..btf import Btf
     from ..obj import Object
 
-__all__ = ["LoadedBtf", "LoadedObjectBtf", "features_for_btf", "load_btf", "load_object_btf"]
+__all__ = ["LoadedBtf", "LoadedObjectBtf", "features_for_btf", "load_btf", "load_object_btf", "probe_qmark_datasec"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,31 @@ FEATURE_PROBES = {
 }
 
 
+def _blob(types: bytes, strings: bytes) -> bytes:
+    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings)) + types + strings
+
+
+@functools.cache
+def probe_qmark_datasec() -> Support:
+    """Does this kernel take any printable DATASEC name (``?.data``)?  Linux 6.5 does.
+
+    Not among :mod:`bpfnb.kernel.features`' probes, so probed here, once.
+    """
+    strings = b"\0int\0x\0?.data\0"
+    types = (
+        struct.pack("<IIII", 1, 1 << 24, 4, 1 << 24 | 32)             # [1] int
+        + struct.pack("<IIII", 5, 14 << 24, 1, 1)                     # [2] int x (global)
+        + struct.pack("<IIIIII", 7, 15 << 24 | 1, 4, 2, 0, 4)         # [3] DATASEC "?.data" { x }
+    )
+    try:
+        btf_load(_blob(types, strings))[0].close()
+    except BtfLoadError:
+        return Support.NO
+    except KernelError:
+        return Support.UNKNOWN
+    return Support.YES
+
+
 def features_for_btf(features: Features | None = None) -> BtfFeatures:
     """The BTF kinds this kernel accepts, from the feature probes.
 
@@ -64,7 +91,9 @@ def features_for_btf(features: Features | None = None) -> BtfFeatures:
         from .features import features as probe
 
         features = probe()
-    return BtfFeatures(**{flag: getattr(features, probe) is not Support.NO for flag, probe in FEATURE_PROBES.items()})
+    flags = {flag: getattr(features, name) is not Support.NO for flag, name in FEATURE_PROBES.items()}
+    flags["qmark_datasec"] = not features.privileged or probe_qmark_datasec() is not Support.NO
+    return BtfFeatures(**flags)
 
 
 @dataclass
