@@ -392,3 +392,12 @@ def test_object_core_relocations_matches_the_engine():
     assert [(r.program, r.slot, r.new_value) for r in ours] == [
         (r.program, r.slot, r.new_value) for r in core_relocations(obj)
     ]
+
+
+def test_map_in_map_initial_slots():
+    """``.values = { [1] = &inner_a }`` lies past the BTF struct (a flexible array)."""
+    obj = Object.from_file(fixture_path("map_kinds"))
+    outer = obj.maps["outer"]
+    assert outer.init_slots == ((1, "inner_a"),)
+    assert outer.inner is not None and outer.inner.map_type is obj.maps["inner_a"].map_type
+    assert obj.maps["outer_hash"].init_slots == ()

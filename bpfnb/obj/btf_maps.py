@@ -14,6 +14,7 @@ clang leaves DATASEC offsets to the loader (the same fix-up libbpf does).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -107,12 +108,16 @@ def _definition(btf: Btf, name: str, struct_id: int, section: str, offset: int, 
 
 
 def decode_btf_maps(
-    btf: Btf, section: str, maps: dict[str, MapSpec], relocations: list[tuple[int, int, Symbol]]
+    btf: Btf, section: str, maps: dict[str, MapSpec], relocations: list[tuple[int, int, Symbol]],
+    symbol_sizes: Mapping[str, int] | None = None,
 ) -> dict[str, MapSpec]:
     """Fill in the ``.maps`` specs of ``maps`` from BTF (others pass through).
 
     ``relocations`` are the ``.rel.maps`` entries (offset, type, symbol):
-    each one inside a map's ``values`` array sets an initial slot.
+    each one inside a map's ``values`` array sets an initial slot.  The
+    array is flexible (``values[]``), so the BTF struct size stops before
+    it; the ELF symbol's size (``symbol_sizes``) covers the initialised
+    slots.
     """
     try:
         datasec = btf.find(section, kind="DATASEC")
@@ -130,7 +135,7 @@ def decode_btf_maps(
             raise MapError(f"map {var.name!r} is in the {section} BTF but has no ELF symbol there")
         spec, values_offset = _definition(btf, var.name, var.type_id, section, elf.symbol_offset)
         if values_offset is not None:
-            size = btf.size_of(btf.resolve(var.type_id))
+            size = max(btf.size_of(btf.resolve(var.type_id)), (symbol_sizes or {}).get(var.name, 0))
             slots = []
             for r_offset, _type, sym in relocations:
                 start = elf.symbol_offset + values_offset

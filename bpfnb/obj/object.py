@@ -206,7 +206,8 @@ class _Parser:
             btf = Btf.from_bytes(btf_data, source=f"{self.name} .BTF")
             for sec in sections:
                 if sec.kind is SectionKind.BTF_MAPS:
-                    maps = decode_btf_maps(btf, sec.name, maps, relocations.get(sec.index, []))
+                    sizes = {s.name: s.size for s in self.symbols_by_section.get(sec.name, [])}
+                    maps = decode_btf_maps(btf, sec.name, maps, relocations.get(sec.index, []), sizes)
             data = {n: type_global_variables(btf, d) for n, d in data.items()}
             if btf_ext_data is not None:
                 btf_ext = BtfExt.from_bytes(btf_ext_data, btf)
