@@ -306,7 +306,9 @@ def test_views_escape_names_and_list_changes():
     html = res._repr_html_()
     assert ".data.&lt;i&gt;&amp;amp;" in html and "<i>" not in html
     frame = res.to_dataframe()
-    assert list(frame.columns) == ["type_id", "name", "kind_before", "kind_after", "what"]
+    assert list(frame.columns) == ["type_id", "name", "kind_before", "before", "kind_after", "after", "what"]
+    sec = frame[frame["name"] == ".data.<i>&amp;"].iloc[0]
+    assert (sec["before"], sec["after"]) == ("size=0 [tricky@0]", "size=4 [tricky@0]")
     assert len(frame) == len(res.changes) and ".data.<i>&amp;" in set(frame["name"])
     san = sanitize(res.btf, BtfFeatures(datasec=False))
     assert "bpfnb-hl" in san._repr_html_()  # kind changes are highlighted

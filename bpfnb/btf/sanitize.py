@@ -128,7 +128,9 @@ class Change:
     """One rewritten (or added, ``kind_before is None``) type.
 
     ``what`` says what changed in words (``size 0 → 16; var 'x' offset 0 →
-    8``); the name is the type's name before the change.
+    8``); the name is the type's name before the change; ``before`` and
+    ``after`` are one-line summaries of the record (``size=0 [x@0 y@0]`` →
+    ``size=16 [x@0 y@8]``) for the side-by-side view.
     """
 
     type_id: int
@@ -136,6 +138,8 @@ class Change:
     kind_after: Kind
     what: str
     name: str = ""
+    before: str = ""
+    after: str = ""
 
     @property
     def added(self) -> bool:
@@ -254,6 +258,53 @@ class ElfLayout:
 _HIDDEN = ("STV_HIDDEN", "STV_INTERNAL")
 
 
+# --- one-line summaries for the before/after view ----------------------------------
+
+_SUMMARY_ITEMS = 6
+
+
+def _label(lookup, type_id: int) -> str:
+    try:
+        t = lookup(type_id)
+    except BtfError:
+        return f"#{type_id}?"
+    return t.name or f"#{type_id}"
+
+
+def _items(parts: list[str]) -> str:
+    more = len(parts) - _SUMMARY_ITEMS
+    return " ".join(parts[:_SUMMARY_ITEMS]) + (f" …+{more}" if more > 0 else "")
+
+
+def summary(lookup, t: BtfType) -> str:
+    """A short description of one record, enough to see what a fix-up changed.
+
+    ``lookup`` maps ids to types (the BTF before or after), for the names of
+    a DATASEC's variables.
+    """
+    if isinstance(t, Datasec):
+        return f"size={t.size} [{_items([f'{_label(lookup, v.type_id)}@{v.offset}' for v in t.vars])}]"
+    if isinstance(t, Var):
+        return f"{_linkage(t.linkage)} type=#{t.type_id}"
+    if isinstance(t, Func):
+        return f"{_linkage(t.linkage)} proto=#{t.type_id}"
+    if isinstance(t, FuncProto):
+        return f"({_items([p.name or '_' for p in t.params])}{', ...' if t.variadic else ''})"
+    if isinstance(t, Struct):
+        return f"size={t.size} {{{_items([f'{m.name or _label(lookup, m.type_id)}@{m.bit_offset // 8}' for m in t.members])}}}"
+    if isinstance(t, Enum):
+        return f"size={t.size}{' signed' if t.signed else ''} {{{_items([v.name for v in t.values])}}}"
+    if isinstance(t, Int):
+        return f"size={t.size} bits={t.bits}"
+    if isinstance(t, Float):
+        return f"size={t.size}"
+    if isinstance(t, DeclTag):
+        return f"on #{t.type_id} component={t.component_idx}"
+    if isinstance(t, (Typedef, Ptr)):
+        return f"→ #{t.type_id}"
+    return ""
+
+
 # --- the in-place rewriter -------------------------------------------------------
 
 
@@ -310,7 +361,9 @@ class _Editor:
             after = self.get(tid)
             before = self._before.get(tid)
             out.append(Change(tid, before.kind if before is not None else None, after.kind,
-                              "; ".join(self._notes[tid]), before.name if before is not None else after.name))
+                              "; ".join(self._notes[tid]), before.name if before is not None else after.name,
+                              summary(self.btf.__getitem__, before) if before is not None else "",
+                              summary(self.get, after)))
         return tuple(out)
 
     def write(self) -> tuple[bytes, Btf]:

@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["CHANGE_COLUMNS", "changes_frame", "changes_html", "changes_text"]
 
-CHANGE_COLUMNS = ("type_id", "name", "kind_before", "kind_after", "what")
+CHANGE_COLUMNS = ("type_id", "name", "kind_before", "before", "kind_after", "after", "what")
 
 
-def _row(c: Change) -> tuple[int, str, str, str, str]:
-    before = "(added)" if c.kind_before is None else c.kind_before.name
-    return (c.type_id, c.name, before, c.kind_after.name, c.what)
+def _row(c: Change) -> tuple:
+    kind = "(added)" if c.kind_before is None else c.kind_before.name
+    return (c.type_id, c.name, kind, c.before, c.kind_after.name, c.after, c.what)
 
 
 def changes_text(changes: Sequence[Change], title: str = "BTF changes") -> str:
@@ -53,7 +53,7 @@ def changes_frame(changes: Sequence[Change]) -> pd.DataFrame:
     pandas = require("pandas")
     rows = [
         {"type_id": c.type_id, "name": c.name, "kind_before": None if c.kind_before is None else c.kind_before.name,
-         "kind_after": c.kind_after.name, "what": c.what}
+         "before": c.before, "kind_after": c.kind_after.name, "after": c.after, "what": c.what}
         for c in changes
     ]
     return pandas.DataFrame(rows, columns=list(CHANGE_COLUMNS)).astype({"type_id": "int64"})
