@@ -56,6 +56,9 @@ def test_vmlinux_summary_is_bounded():
     html = btf._repr_html_()
     assert len(html) < 20_000
     assert "STRUCT" in html and f"{len(btf) - 1:,}" in html
+    assert f"showing 50 of {len(btf) - 1:,} types" in html
+    first = btf[1]
+    assert f"<td>1</td><td>{first.kind.name}</td><td>{first.name or '(anon)'}</td>" in html
     ts = btf.find("task_struct")
     html = ts._repr_html_()
     assert "showing 200 of" in html or len(ts.members) <= 200

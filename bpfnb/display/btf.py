@@ -26,6 +26,8 @@ __all__ = ["btf_dataframe", "btf_html", "members_dataframe", "type_graph", "type
 
 #: Members shown in a type's table before "showing N of M".
 MAX_MEMBERS = 200
+#: Types previewed in a Btf's summary.
+PREVIEW_TYPES = 50
 #: Characters of C text shown before truncation.
 MAX_C_CHARS = 20_000
 
@@ -56,8 +58,27 @@ def btf_html(btf: Btf) -> str:
         pairs.append(("split over", f"{btf.base.source or 'base'} ({fmt_count(len(btf.base))} ids)"))
     kinds = table(["kind", "count"], [(k.name, fmt_count(c)) for k, c in sorted(counts.items())])
     body = kv_table(pairs) + section("kinds", kinds, count=len(counts))
+    body += section("types", table(["id", "kind", "name", "size", "vlen"], _preview_rows(btf, PREVIEW_TYPES),
+                                   total=own, max_rows=PREVIEW_TYPES, what="types"), count=own, open=False)
     title = f"BTF {btf.source or ''}".strip()
     return wrap(title, body, text_fallback=repr(btf))
+
+
+def _preview_rows(btf: Btf, limit: int):
+    """First rows of the type table, straight from the index columns (nothing decoded)."""
+    from ..btf.types import Kind
+
+    t = btf._table
+    sized = {Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.DATASEC, Kind.FLOAT}
+    for i in range(min(limit, len(t.starts))):
+        kind = Kind(int(t.kinds[i]))
+        off = int(t.name_offs[i])
+        try:
+            name = btf._strings.get(off) if off else ""
+        except BpfnbError:
+            name = f"<bad name offset {off}>"
+        yield (btf.start_id + i, kind.name, name or "(anon)", int(t.size_type[i]) if kind in sized else None,
+               int(t.vlens[i]))
 
 
 def type_html(btf: Btf, t: BtfType) -> str:
