@@ -322,3 +322,26 @@ def test_ambiguous_name_lists_candidates():
     assert "pass kind=" in str(info.value)
     assert btf.find("format_state", kind="struct").kind == Kind.STRUCT
     assert btf.find("format_state", kind=Kind.ENUM).kind == Kind.ENUM
+
+
+def test_sizes_alignment_and_member_paths_on_btf_kinds():
+    """Checked against what clang laid out for tests/bpf/btf_kinds.bpf.c."""
+    btf = Btf.from_file(fixture_path("btf_kinds"))
+    hdr = btf.find("packed_hdr", kind="struct")
+    assert (btf.size_of(hdr.id), btf.align_of(hdr.id)) == (7, 1)
+    assert btf.member_offset(hdr.id, "value").offset == 1  # packed: no padding after the u8
+    ops = btf.find("ops", kind="struct")
+    assert btf.align_of(ops.id) == 8
+    # lo/hi live in an anonymous struct inside an anonymous union
+    lo, hi, both = (btf.member_offset("ops", p) for p in ("lo", "hi", "both"))
+    assert hi.offset == lo.offset + 4 and both.offset == lo.offset
+    assert btf.name_of(both.type_id) == "__u64"
+    b = btf.member_offset("ops", "bits.b")
+    assert (b.bit_offset - btf.member_offset("ops", "bits").bit_offset, b.bitfield_size) == (3, 13)
+    assert btf.member_offset("ops", "handlers[2]").offset == 16
+    assert btf.size_of(btf.find("handler_fn").id) == 8
+    assert btf.size_of(btf.member_offset("ops", "names").type_id) == 16
+    with pytest.raises(UnknownName, match="not an array"):
+        btf.member_offset("ops", "big[1]")
+    with pytest.raises(BtfError, match="has no size"):
+        btf.size_of(btf.find("core_reader", kind="func").id)
