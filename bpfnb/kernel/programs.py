@@ -378,16 +378,11 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
             attach_prog_fd=attach_prog_fd, log_level=log_level, **kw,
         )
     except KernelError as exc:
-        # Drop prog_load's frames from the traceback: they hold a memoryview
-        # exported to cffi, and when an error kept by the caller (a notebook's
-        # last exception, pytest.raises) ends up in a reference cycle, the
-        # garbage collector clearing that memoryview crashes CPython.
-        exc.__traceback__ = None
         if isinstance(exc, VerifierError):
             exc.verifier_log = VerifierLog(exc.log, loaded=False)  # type: ignore[attr-defined]
         if not isinstance(exc, NotPrivileged):
             _refine_eperm(exc, spec, label, target)
-        raise exc
+        raise
     finally:
         if attach_obj_fd is not None:
             attach_obj_fd.close()

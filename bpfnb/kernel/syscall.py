@@ -171,6 +171,17 @@ def _buffer(data: Any, *, writable: bool = False) -> Any:
     return ffi.from_buffer("char[]", data, require_writable=writable)
 
 
+def _owned(data: Any) -> Any:
+    """A cffi-owned copy of read-only input bytes.
+
+    Borrowing with ``from_buffer`` is zero-copy, but a borrowed view kept
+    alive by a traceback frame in a reference cycle (a notebook keeping the
+    last exception) can crash the garbage collector.  Inputs of the load
+    commands are small next to the work the kernel does: copy them.
+    """
+    return ffi.new("char[]", bytes(data))
+
+
 def _cstring(text: str | bytes) -> Any:
     raw = text.encode() if isinstance(text, str) else bytes(text)
     if b"\0" in raw:
@@ -487,13 +498,13 @@ def prog_load(
     once with level 1 so that the :class:`VerifierError` always carries the
     verifier's reasons.
     """
-    code = memoryview(insns).cast("B")
+    code = bytes(memoryview(insns).cast("B"))
     if len(code) % 8 or not code:
         raise ValueError(f"instructions must be a non-empty multiple of 8 bytes, got {len(code)}")
     if attach_btf_obj_fd is not None and attach_prog_fd is not None:
         raise ValueError("attach_btf_obj_fd and attach_prog_fd share one field: pass one")
     label = name or _type_name(ProgType, prog_type)
-    ibuf = _buffer(code)
+    ibuf = _owned(code)
     lic = _cstring(license)
     keep: list[Any] = []
     attr = ffi.new("struct bpf_attr_prog_load *")
@@ -509,11 +520,11 @@ def prog_load(
     if prog_btf_fd is not None:
         attr.prog_btf_fd = fd_number(prog_btf_fd)
     for data, rec_size, field in ((func_info, func_info_rec_size, "func_info"), (line_info, line_info_rec_size, "line_info")):
-        raw = memoryview(data).cast("B")
+        raw = bytes(memoryview(data).cast("B"))
         if len(raw):
             if rec_size <= 0 or len(raw) % rec_size:
                 raise ValueError(f"{field}: {len(raw)} bytes is not a multiple of record size {rec_size}")
-            buf = _buffer(raw)
+            buf = _owned(raw)
             keep.append(buf)
             setattr(attr, field, _addr(buf))
             setattr(attr, f"{field}_rec_size", rec_size)
@@ -566,10 +577,11 @@ def btf_load(data: Any, *, log_level: int = 0, log_size: int = _DEFAULT_LOG_SIZE
     """
     from ..errors import BtfLoadError
 
-    blob = _buffer(memoryview(data).cast("B"))
+    raw = bytes(memoryview(data).cast("B"))
+    blob = _owned(raw)
     attr = ffi.new("struct bpf_attr_btf_load *")
     attr.btf = _addr(blob)
-    attr.btf_size = len(blob)
+    attr.btf_size = len(raw)
     attr.btf_flags = btf_flags
     level, size, retried = log_level, log_size, False
     while True:
@@ -717,10 +729,10 @@ def prog_test_run(
     """
     attr = ffi.new("struct bpf_attr_test *")
     attr.prog_fd = fd_number(fd)
-    din = memoryview(data_in).cast("B")
+    din = bytes(memoryview(data_in).cast("B"))
     keep = []
     if len(din):
-        b = _buffer(din)
+        b = _owned(din)
         keep.append(b)
         attr.data_in = _addr(b)
         attr.data_size_in = len(din)
@@ -732,8 +744,8 @@ def prog_test_run(
         attr.data_out = _addr(b)
         attr.data_size_out = out_size
     if ctx_in is not None:
-        cin = memoryview(ctx_in).cast("B")
-        b = _buffer(cin)
+        cin = bytes(memoryview(ctx_in).cast("B"))
+        b = _owned(cin)
         keep.append(b)
         attr.ctx_in = _addr(b)
         attr.ctx_size_in = len(cin)
