@@ -34,6 +34,7 @@ POINTER_SIZE = 8  # BPF is a 64-bit target
 
 _CACHE: dict[tuple, Btf] = {}
 _KINDS = tuple(Kind)
+_INDEX_AFTER = 64  # name look-ups before building the full name index
 _MAX_CHAIN = 64  # longer typedef/array chains only occur in corrupt (looping) BTF
 
 
@@ -67,6 +68,7 @@ class Btf:
         self._kinds: list[Kind] | None = None
         self._starts: list[int] | None = None
         self._decoded = 0
+        self._lookups = 0
         self._sizes: dict[int, int] = {}
         self._aligns: dict[int, int] = {}
         self._aligning: set[int] = set()
@@ -220,6 +222,10 @@ class Btf:
     # -- look-ups -------------------------------------------------------------
 
     def _ids_named(self, name: str) -> list[int]:
+        if self._names is None:
+            self._lookups += 1
+            if self._lookups > _INDEX_AFTER:  # many look-ups: one index beats a scan each
+                self.name_index()
         if self._names is not None:
             return list(self._names.get(name, ()))
         own = self._table.name_offs
@@ -234,17 +240,21 @@ class Btf:
         return base + ids
 
     def name_index(self) -> dict[str, list[int]]:
-        """name → ids, built once on first use (bulk users: C rendering)."""
+        """name → ids, built once (bulk users: C rendering, many ``find`` calls)."""
         if self._names is None:
             names: dict[str, list[int]] = {}
             if self.base is not None:
                 for k, v in self.base.name_index().items():
                     names[k] = list(v)
-            get = self._strings.get
             start = self.start_id
-            for i, off in enumerate(self._table.name_offs.tolist()):
-                if off:
-                    names.setdefault(get(off, start + i), []).append(start + i)
+            offs = self._table.name_offs
+            named = np.flatnonzero(offs)
+            for i, text in zip((named + start).tolist(), self._strings.strings_at(offs[named])):
+                entry = names.get(text)
+                if entry is None:
+                    names[text] = [i]
+                else:
+                    entry.append(i)
             self._names = names
         return self._names
 
