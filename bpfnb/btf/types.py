@@ -5,6 +5,12 @@ can be decoded on its own from one record of the type section; the owning
 :class:`~bpfnb.btf.Btf` resolves ids.  Each object keeps a hidden back
 reference to that ``Btf`` (excluded from equality) only so that notebook
 views can render referenced names.
+
+Kinds with the same shape share a class hierarchy, so ``isinstance`` asks
+about shape and ``.kind`` about identity: ``Union`` is a ``Struct``,
+``Enum64`` an ``Enum``, and ``Volatile``/``Const``/``Restrict``/``TypeTag``
+are ``Typedef`` subclasses (each is "a name or qualifier on ``type_id``").
+Test ``t.kind == Kind.TYPEDEF`` for a real typedef.
 """
 
 from __future__ import annotations
@@ -238,6 +244,8 @@ class Struct(BtfType):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Union(Struct):
+    """A union: a ``Struct`` whose members all start at bit 0 (usually)."""
+
     kind: ClassVar[Kind] = Kind.UNION
 
 
@@ -261,6 +269,8 @@ class Enum(BtfType):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Enum64(Enum):
+    """An enum with 64-bit values (``BTF_KIND_ENUM64``); same fields as ``Enum``."""
+
     kind: ClassVar[Kind] = Kind.ENUM64
 
 
@@ -273,6 +283,8 @@ class Fwd(BtfType):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Typedef(BtfType):
+    """``typedef``, and (as subclasses) the qualifiers: all wrap ``type_id``."""
+
     kind: ClassVar[Kind] = Kind.TYPEDEF
     type_id: int
     btf: Btf | None = _btf_field()
