@@ -231,7 +231,10 @@ def test_features_for_btf_follows_the_probes():
         assert Kind.FLOAT not in kinds and Kind.ENUM64 not in kinds and Kind.TYPE_TAG in kinds
         assert {c.kind_before for c in loaded.changes if c.kind_before != c.kind_after} == {Kind.FLOAT, Kind.ENUM64, None}
         assert [c.name for c in loaded.changes if c.added] == ["enum64_placeholder"]
-        assert "FLOAT" in loaded._repr_html_() and len(loaded.to_dataframe()) == len(loaded.changes)
+        html = loaded._repr_html_()
+        assert "FLOAT" in html and "float, enum64" in html and f"Sanitization (this kernel) ({len(loaded.sanitized.changes)})" in html
+        assert len(loaded.to_dataframe()) == len(loaded.changes)
+    assert "closed" in loaded._repr_html_()
 
 
 def ext_string_offsets(ext: bytes) -> list[int]:

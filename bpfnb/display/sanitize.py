@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .._optional import require
-from .html import DEFAULT_MAX_ROWS, escape, kv_table, table, wrap
+from .html import DEFAULT_MAX_ROWS, escape, kv_table, section, table, wrap
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ..btf.sanitize import Change
+    from ..kernel.btf import LoadedObjectBtf
 
-__all__ = ["CHANGE_COLUMNS", "changes_frame", "changes_html", "changes_text"]
+__all__ = ["CHANGE_COLUMNS", "changes_frame", "changes_html", "changes_text", "loaded_html"]
 
 CHANGE_COLUMNS = ("type_id", "name", "kind_before", "before", "kind_after", "after", "what")
 
@@ -35,17 +36,49 @@ def changes_text(changes: Sequence[Change], title: str = "BTF changes") -> str:
     return "\n".join([title, *(str(c) for c in changes)])
 
 
-def changes_html(changes: Sequence[Change], *, title: str = "BTF changes", max_rows: int = DEFAULT_MAX_ROWS) -> str:
-    """A bounded before/after table; kind changes are highlighted."""
+def _counts(changes: Sequence[Change]) -> list[tuple[str, int]]:
     replaced = sum(1 for c in changes if c.kind_before is not None and c.kind_before != c.kind_after)
     added = sum(1 for c in changes if c.kind_before is None)
-    summary = kv_table([("types rewritten", len(changes) - added), ("kinds replaced", replaced), ("types added", added)])
-    classes = ("bpfnb-hl" if c.kind_before != c.kind_after else None for c in changes)
-    body = table(CHANGE_COLUMNS, (_row(c) for c in changes), total=len(changes), max_rows=max_rows,
-                 row_classes=classes, what="changes")
+    return [("types rewritten", len(changes) - added), ("kinds replaced", replaced), ("types added", added)]
+
+
+def _changes_table(changes: Sequence[Change], max_rows: int) -> str:
     if not changes:
-        body = f'<div class="bpfnb-note">{escape("nothing to change: the kernel takes this BTF as it is")}</div>'
-    return wrap(title, summary + body, text_fallback=changes_text(changes, title))
+        return f'<div class="bpfnb-note">{escape("nothing to change: the kernel takes this BTF as it is")}</div>'
+    classes = ("bpfnb-hl" if c.kind_before != c.kind_after else None for c in changes)
+    return table(CHANGE_COLUMNS, (_row(c) for c in changes), total=len(changes), max_rows=max_rows,
+                 row_classes=classes, what="changes")
+
+
+def changes_html(changes: Sequence[Change], *, title: str = "BTF changes", max_rows: int = DEFAULT_MAX_ROWS) -> str:
+    """A bounded before/after table; kind changes are highlighted."""
+    body = kv_table(_counts(changes)) + _changes_table(changes, max_rows)
+    return wrap(title, body, text_fallback=changes_text(changes, title))
+
+
+def loaded_html(loaded: LoadedObjectBtf, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
+    """A loaded object BTF: what the kernel holds, what it was sanitized for, then the changes.
+
+    The fix-up and sanitization tables are separate sections: the first is
+    what every kernel needs, the second what only this (older) kernel did.
+    """
+    before = loaded.fixup.before if loaded.fixup is not None else None
+    appended = len(loaded.strings) - len(before._strings.data) if before is not None else 0
+    missing = ", ".join(loaded.features.missing) or "none (nothing to sanitize)"
+    fix = loaded.fixup.changes if loaded.fixup is not None else ()
+    san = loaded.sanitized.changes if loaded.sanitized is not None else ()
+    head = kv_table([
+        ("BTF id", "closed" if loaded.closed else loaded.id),
+        ("bytes loaded", len(loaded.data)),
+        ("types", len(loaded.btf) - 1),
+        ("string bytes appended", appended),
+        ("kernel lacks", missing),
+        *_counts((*fix, *san)),
+    ])
+    body = (head + section("Fix-up (every kernel)", _changes_table(fix, max_rows), count=len(fix))
+            + section("Sanitization (this kernel)", _changes_table(san, max_rows), count=len(san), open=bool(san)))
+    title = f"Object BTF loaded as id {loaded.id}"
+    return wrap(title, body, text_fallback=changes_text((*fix, *san), title))
 
 
 def changes_frame(changes: Sequence[Change]) -> pd.DataFrame:

@@ -192,9 +192,9 @@ class LoadedObjectBtf(LoadedBtf):
         return out
 
     def _repr_html_(self) -> str:
-        from ..display.sanitize import changes_html
+        from ..display.sanitize import loaded_html
 
-        return changes_html(self.changes, title=f"Object BTF loaded as id {self.id}: {len(self.changes)} changes")
+        return loaded_html(self)
 
     def to_dataframe(self) -> pandas.DataFrame:
         from ..display.sanitize import changes_frame
