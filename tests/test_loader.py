@@ -21,7 +21,7 @@ from helpers import fixture_path
 # Objects libbpf 1.1 can load whole on this kernel (fentry/fexit are refused
 # with EPERM here, isa has a kfunc call bpfnb refuses, reject is rejected).
 # section_static is bpfnb-only: libbpf refuses a static function in a program section.
-LIBBPF_LOADABLE = ["multi", "minimal", "calls", "core_min", "core_kinds", "core_chains", "core_enums"]
+LIBBPF_LOADABLE = ["multi", "minimal", "calls", "core_min", "core_kinds", "core_chains", "core_enums", "kconfig"]
 
 
 def _fds() -> int:
@@ -213,3 +213,27 @@ def test_cli_load_dry_run(capsys):
     assert main(["load", str(examples.path("packet_counter")), "--dry-run"]) == 1
     out = capsys.readouterr().out
     assert "dry run" in out and "xdp_count" in out
+
+
+@pytest.mark.kernel
+def test_kconfig_externs_reach_the_program():
+    """The program copies each extern into .bss; a test run shows what it saw."""
+    import platform
+    import struct
+
+    from bpfnb.kernel.kconfig import kernel_config
+
+    config = kernel_config()
+    with EbpfLoader().load_file(fixture_path("kconfig")) as ebpf:
+        ebpf.programs["read_kconfig"].test_run(bytes(64))
+        bss = ebpf.maps[".bss"].lookup(bytes(4))
+    seen = struct.unpack("<10Q", bss[:80])
+    major, minor, patch = (int(x) for x in platform.release().split("-")[0].split(".")[:3])
+    assert seen[0] == (major << 16) + (minor << 8) + min(patch, 255)
+    assert seen[1] == 1  # CONFIG_BPF_SYSCALL=y
+    assert seen[2] == {"y": 1, "m": 2}.get(config.get("CONFIG_IPV6", "n"), 0)
+    assert seen[3] == 0  # CONFIG_KPROBES is not set here: the weak extern reads 0
+    assert seen[4] == int(config["CONFIG_HZ"])
+    assert seen[5] == int(config["CONFIG_NR_CPUS"])
+    assert seen[6] == ord("y")
+    assert seen[9] == 0  # weak, absent

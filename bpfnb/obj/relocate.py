@@ -43,6 +43,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..asm import Instruction, Instructions, PseudoLdImm64
@@ -55,6 +56,7 @@ from ..errors import (
     UnknownFunction,
     UnknownSymbol,
 )
+from .kconfig import KCONFIG_SECTION, kconfig_externs
 from .programs import FunctionSpec, ProgramSpec
 from .relocations import RelocationKind, RelocationRecord
 
@@ -222,6 +224,8 @@ def placeholder_fds(obj: Object, start: int = 1000) -> dict[str, int]:
     make it obvious in a listing that they are not real.
     """
     names = [*obj.maps, *obj.data]
+    if kconfig_externs(obj):
+        names.append(KCONFIG_SECTION)
     return {name: start + i for i, name in enumerate(names)}
 
 
@@ -416,11 +420,7 @@ class _Relocation:
                     self.name, here, rec.symbol.name,
                 )
             elif kind is RelocationKind.EXTERN_VAR:
-                raise _fail(
-                    UnknownSymbol,
-                    f"extern {rec.symbol.name!r} (.kconfig / __ksym): extern variables are not resolved yet",
-                    self.name, here, rec.symbol.name,
-                )
+                self._extern_var(code, rec, insn, here)
             elif not (insn.is_ld_imm64 or insn.is_call):
                 raise _fail(
                     InvalidRelocationOffset,
@@ -449,6 +449,29 @@ class _Relocation:
         if not 0 <= fd < 1 << 31:
             raise _fail(UnknownSymbol, f"fd {fd} for map {key!r} is not a file descriptor", self.name, here, symbol)
         return fd
+
+    def _extern_var(self, code: Code, rec: RelocationRecord, insn: Instruction, here: int) -> None:
+        """A ``.kconfig`` extern reads the kconfig map at its laid-out offset."""
+        name = rec.symbol.name
+        ext = self._kconfig.get(name)
+        if ext is None:
+            raise _fail(
+                UnknownSymbol,
+                f"extern {name!r} (__ksym): kernel variables need their BTF ids from the running kernel, "
+                "which this stage does not resolve yet",
+                self.name, here, name,
+            )
+        if not insn.is_ld_imm64:
+            raise _fail(InvalidRelocationOffset, f"kconfig extern {name!r} referenced by a non-ld_imm64 instruction",
+                        self.name, here, name)
+        fd = self._fd(KCONFIG_SECTION, here, name)
+        after = Instruction.ld_imm64(insn.dst, (ext.offset << 32) | fd, PseudoLdImm64.MAP_VALUE)
+        self._patch(here, RelocationKind.EXTERN_VAR, name, insn, after,
+                    f"kconfig {name} → {KCONFIG_SECTION}+{ext.offset} (fd {fd})", code, rec.slot)
+
+    @cached_property
+    def _kconfig(self) -> dict[str, Any]:
+        return {e.name: e for e in kconfig_externs(self.obj)}
 
     def _map(self, code: Code, rec: RelocationRecord, insn: Instruction, here: int) -> None:
         sym = rec.symbol
