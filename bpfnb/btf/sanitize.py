@@ -40,7 +40,7 @@ import dataclasses
 import itertools
 import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -681,10 +681,3 @@ def loadable_btf(obj: _HasLayout, features: BtfFeatures | None = None) -> tuple[
     clean = sanitize(fixed.btf, features or BtfFeatures.all())
     return clean.data, fixed.changes + clean.changes
 
-
-def compare_kinds(before: Btf, after: Btf) -> Iterable[tuple[int, Kind, Kind]]:
-    """``(id, kind before, kind after)`` for every id whose kind changed."""
-    for tid in before.own_ids:
-        a, b = before.kind_of(tid), after.kind_of(tid)
-        if a != b:
-            yield tid, a, b
