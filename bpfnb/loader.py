@@ -301,9 +301,33 @@ class Pipeline:
                 )
             except KernelError as exc:
                 self.program_errors[name] = exc
+        filled = self._fill_prog_arrays()
         ok = len(self.programs)
         summary = f"{ok} of {len(self.relocated)} programs loaded"
+        if filled:
+            summary += f", {filled} prog-array slots filled"
         return StageResult("load", False, summary, detail={**self.programs, **self.program_errors})
+
+    def _fill_prog_arrays(self) -> int:
+        """Initial slots of prog arrays (``.values = { [0] = &prog }``): set once programs exist.
+
+        A slot naming a program that did not load stays empty, as libbpf
+        leaves it; the load result already reports that program's error.
+        """
+        from .uapi import MapType
+
+        filled = 0
+        for name, spec in self._require_obj().maps.items():
+            if spec.map_type != MapType.PROG_ARRAY or not spec.init_slots or name not in self.maps:
+                continue
+            live = self.maps[name]
+            for index, prog_name in spec.init_slots:
+                prog = self.programs.get(prog_name)
+                if prog is None:
+                    continue
+                live.update(index.to_bytes(4, "little"), prog.fd.fileno().to_bytes(4, "little"))
+                filled += 1
+        return filled
 
     # --- helpers ----------------------------------------------------------------
 

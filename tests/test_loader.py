@@ -21,7 +21,7 @@ from helpers import fixture_path
 # Objects libbpf 1.1 can load whole on this kernel (fentry/fexit are refused
 # with EPERM here, isa has a kfunc call bpfnb refuses, reject is rejected).
 # section_static is bpfnb-only: libbpf refuses a static function in a program section.
-LIBBPF_LOADABLE = ["multi", "minimal", "calls", "core_min", "core_kinds", "core_chains", "core_enums", "kconfig"]
+LIBBPF_LOADABLE = ["multi", "minimal", "calls", "core_min", "core_kinds", "core_chains", "core_enums", "kconfig", "tailcall"]
 
 
 def _fds() -> int:
@@ -237,3 +237,11 @@ def test_kconfig_externs_reach_the_program():
     assert seen[5] == int(config["CONFIG_NR_CPUS"])
     assert seen[6] == ord("y")
     assert seen[9] == 0  # weak, absent
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(("slot", "retval"), [(0, 42), (1, 1), (2, 7)])
+def test_prog_array_initial_slots_are_filled_after_load(slot, retval):
+    with EbpfLoader().set_global("slot", slot).load_file(fixture_path("tailcall")) as ebpf:
+        assert "2 prog-array slots filled" in ebpf._pipeline.results["load"].summary
+        assert ebpf.programs["entry"].test_run(bytes(64)).retval == retval
