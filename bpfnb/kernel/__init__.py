@@ -9,9 +9,13 @@ BPF_OBJ_GET_INFO_BY_FD models and ``features`` what this kernel supports
 
 from __future__ import annotations
 
+from .btf import LoadedBtf, LoadedObjectBtf, load_btf, load_object_btf
 from .fd import Fd, FdLike, fd_number
 from .features import Features, Support, can_use_bpf, features
 from .info import BtfInfo, LinkInfo, MapInfo, ProgInfo, btf_info, link_info, map_info, obj_get_info_by_fd, prog_info
+from .maps import CreatedMap, Map, MapsResult, create_data_map, create_map, create_maps
+from .programs import Program, load_program, resolve_attach_btf
+from .verifier import VerifierLog
 from .syscall import (
     BatchResult,
     ProgLoadResult,
@@ -61,22 +65,32 @@ from .syscall_attach import (
 __all__ = [
     "BatchResult",
     "BtfInfo",
+    "CreatedMap",
     "Fd",
     "FdLike",
     "Features",
     "LinkInfo",
+    "LoadedBtf",
+    "LoadedObjectBtf",
+    "Map",
     "MapInfo",
+    "MapsResult",
     "ProgInfo",
     "ProgLoadResult",
+    "Program",
     "QueryResult",
     "Support",
     "TestRunResult",
+    "VerifierLog",
     "bpf",
     "btf_get_fd_by_id",
     "btf_get_next_id",
     "btf_info",
     "btf_load",
     "can_use_bpf",
+    "create_data_map",
+    "create_map",
+    "create_maps",
     "enable_stats",
     "fd_number",
     "features",
@@ -88,6 +102,9 @@ __all__ = [
     "link_get_next_id",
     "link_info",
     "link_update",
+    "load_btf",
+    "load_object_btf",
+    "load_program",
     "map_create",
     "map_delete_batch",
     "map_delete_elem",
@@ -115,5 +132,6 @@ __all__ = [
     "prog_query",
     "prog_test_run",
     "raw_tracepoint_open",
+    "resolve_attach_btf",
     "sanitize_name",
 ]
