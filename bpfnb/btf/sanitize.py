@@ -373,9 +373,7 @@ class _Editor:
                 builder.add(t)
             except struct.error as exc:  # a field the BTF format cannot hold (hostile input)
                 raise BtfError(f"cannot encode {t.kind.name}: {exc}", type_id=t.id) from None
-        data = builder.to_bytes()
-        if self.btf.byteorder != "<":
-            data = builder.to_bytes(self.btf.byteorder)
+        data = builder.to_bytes(self.btf.byteorder)
         return data, Btf.from_bytes(data, source=self.btf.source)
 
 
