@@ -276,6 +276,11 @@ def test_string_table_offsets_of():
     assert split.strings_at(np.array(offs)) == [split.get(o) for o in offs] == ["ab", "yy", "y", "ab"]
     with pytest.raises(BtfError, match="beyond"):
         split.strings_at(np.array([99]))
+    # vectorised equality: own and base offsets, mid-string offsets, out of range
+    offs = np.array([1, 4, 8, 11, 14, 12, 999], dtype=np.uint32)
+    assert split.matches(offs, "ab").tolist() == [True, False, True, False, True, False, False]
+    assert split.matches(offs, "yy").tolist() == [False, False, False, True, False, False, False]
+    assert not split.matches(offs, "").any() and not split.matches(offs, "abcd").any()
 
 
 @needs_vmlinux

@@ -228,14 +228,8 @@ class Btf:
                 self.name_index()
         if self._names is not None:
             return list(self._names.get(name, ()))
-        own = self._table.name_offs
-        offs = [o for o in self._strings.offsets_of(name) if o >= self._strings.start]
-        ids: list[int] = []
-        if offs and name:
-            mask = own == offs[0]
-            for off in offs[1:]:
-                mask |= own == off
-            ids = (np.flatnonzero(mask) + self.start_id).tolist()
+        hits = np.flatnonzero(self._strings.matches(self._table.name_offs, name))
+        ids = (hits + self.start_id).tolist()
         base = self.base._ids_named(name) if self.base is not None else []
         return base + ids
 

@@ -187,6 +187,40 @@ class StringTable:
             out[i] = self.get(self.start + r)  # points into the middle of a string (legal, if odd)
         return out
 
+    def matches(self, offsets: np.ndarray, name: str) -> np.ndarray:
+        """Boolean mask: is the string at each offset exactly ``name``?
+
+        Compares one byte position at a time over the shrinking set of
+        survivors: one gather over all offsets, then a handful of tiny ones,
+        instead of scanning the whole string section for every occurrence.
+        Out-of-range reads are clipped onto the section's final NUL.
+        """
+        offsets = np.asarray(offsets)
+        mask = np.zeros(len(offsets), dtype=bool)
+        raw = name.encode() + b"\0"
+        if len(raw) == 1 or not len(offsets):
+            return mask
+        if self.base is None:
+            idx = np.arange(len(offsets))
+            pos = offsets
+        else:
+            own = offsets >= self.start
+            if not own.all():
+                below = np.flatnonzero(~own)
+                mask[below] = self.base.matches(offsets[below], name)
+            idx = np.flatnonzero(own)
+            pos = offsets[idx].astype(np.int64) - self.start
+        if not self.data or not len(idx):
+            return mask
+        data = np.frombuffer(self.data, dtype=np.uint8)
+        for k, byte in enumerate(raw):
+            keep = np.flatnonzero(np.take(data, pos + k if k else pos, mode="clip") == byte)
+            idx, pos = idx[keep], pos[keep]
+            if not len(idx):
+                return mask
+        mask[idx] = True
+        return mask
+
     def offsets_of(self, name: str) -> list[int]:
         """Every offset (in this table and its bases) whose string is exactly ``name``."""
         out = self.base.offsets_of(name) if self.base is not None else []
