@@ -30,8 +30,8 @@ import pytest
 from helpers import all_fixtures, fixture_path
 
 from bpfnb import kernel
-from bpfnb.btf import Btf, Datasec, Func, Int, Kind, Linkage, Member, Struct, Var
-from bpfnb.btf.sanitize import BtfFeatures, fixup, sanitize
+from bpfnb.btf import Btf, Datasec, Enum, EnumValue, Func, FuncProto, Int, Kind, Linkage, Member, Param, Struct, Var
+from bpfnb.btf.sanitize import BtfFeatures, ElfLayout, fixup, sanitize
 from bpfnb.btf.writer import BtfBuilder
 from bpfnb.errors import BtfError, BtfLoadError
 from bpfnb.kernel.btf import LoadedObjectBtf, features_for_btf, load_btf, load_object_btf
@@ -211,6 +211,31 @@ def test_unfixed_btf_is_refused_with_the_kernel_log():
     with pytest.raises(BtfLoadError) as info:
         load_btf(obj.btf_data)
     assert info.value.log and ("linkage" in info.value.log.lower() or "size" in info.value.log)
+
+
+def test_why_parameters_get_names():
+    """The kernel wants named parameters on every FUNC (static too), and named enum values.
+
+    These are the two refusals behind fix-up's ``param<i>``/``dummy_ksym``
+    names and sanitization's named ENUM values (libbpf leaves them empty).
+    """
+    b = BtfBuilder()
+    b.add(Int(1, "int", 4, 1, 0, 32))
+    b.add(FuncProto(2, "", 1, (Param("", 1),), False))
+    b.add(Func(3, "f", 2, Linkage.STATIC))
+    raw = Btf.from_bytes(b.to_bytes())
+    with pytest.raises(BtfLoadError, match="arg#1"):
+        load_btf(raw.to_bytes())
+    fixed = fixup(raw, ElfLayout({}))
+    load_btf(fixed.data).close()
+    as_enum = sanitize(fixed.btf, BtfFeatures(func=False))
+    assert [v.name for v in as_enum.btf[2].values] == ["param0"]
+    load_btf(as_enum.data).close()
+    unnamed = BtfBuilder()
+    unnamed.add(Int(1, "int", 4, 1, 0, 32))
+    unnamed.add(Enum(2, "", 4, False, (EnumValue("", 1),)))
+    with pytest.raises(BtfLoadError, match="Invalid name"):
+        load_btf(unnamed.to_bytes())
 
 
 def _refused_object() -> Object:
