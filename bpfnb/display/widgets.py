@@ -45,12 +45,15 @@ def _parse_assignments(text: str, what: str) -> dict[str, Any]:
 class Loader:
     """A widget that loads an eBPF object stage by stage."""
 
-    def __init__(self, source: str | os.PathLike[str] | None = None, *, directory: str | os.PathLike[str] | None = None):
+    def __init__(self, source: str | os.PathLike[str] | None = None, *, directory: str | os.PathLike[str] | None = None,
+                 dry_run: bool | None = None):
+        """``dry_run``: None decides from this process's privileges; True never makes syscalls."""
         widgets = require("ipywidgets")
         from .. import examples
         from ..kernel.features import can_use_bpf
 
-        self.privileged = can_use_bpf()
+        self.privileged = can_use_bpf() and not dry_run
+        self._dry_run = dry_run
         self.pipeline: Any = None
         choices = [(f"example: {n}", str(examples.path(n))) for n in examples.names()]
         if directory is not None:
@@ -96,6 +99,8 @@ class Loader:
         from ..loader import EbpfLoader
 
         loader = EbpfLoader().verifier_log_level(self.log_level.value)
+        if self._dry_run is not None:
+            loader.dry_run(self._dry_run)
         for name, value in _parse_assignments(self.globals.value, "globals").items():
             loader.set_global(name, value)
         for name, value in _parse_assignments(self.max_entries.value, "max entries").items():
