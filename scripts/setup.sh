@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(clang-19 llvm-19 graphviz bpftool libbpf-dev libbpf1 iproute2 util-linux libcap2-bin make)
+APT_PACKAGES=(clang-19 llvm-19 graphviz bpftool libbpf-dev libbpf1 iproute2 util-linux libcap2-bin make gcc chromium)
 # What each package provides, to check without dpkg on non-Debian systems.
 need_cmd() { command -v "$1" >/dev/null 2>&1; }
 
