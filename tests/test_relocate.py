@@ -17,13 +17,9 @@ import uuid
 
 import pytest
 
-try:
-    from helpers import fixture_path
-except ImportError:  # before tests/helpers.py existed
-    from conftest import fixture_path
+from helpers import fixture_path
 
 from bpfnb.asm import PseudoCall, PseudoLdImm64
-from bpfnb.btf.parser import parse_header
 from bpfnb.btf.types import Kind
 from bpfnb.errors import (
     CoreRelocationError,
@@ -498,64 +494,7 @@ def test_dataframe_has_one_row_per_relocation() -> None:
 
 # --- kernel: the differential oracle ----------------------------------------------
 
-
-def loadable_btf(obj: Object) -> bytes:
-    """The object's .BTF with what the kernel refuses fixed, as loaders do.
-
-    clang leaves DATASEC sizes (and some variable offsets) at 0 for the
-    linker to fill in, lists kfuncs as FUNCs inside a ``.ksyms`` DATASEC
-    and marks them ``extern``; the kernel wants real sizes and offsets,
-    only VARs in a DATASEC, and no extern FUNC linkage.  Sizes come from
-    the ELF sections, offsets from the variables' symbols; extern-backed
-    sections (.ksyms/.kconfig) get 4-byte slots pointing at one appended
-    dummy ``int`` VAR, which is what libbpf does too.  (The pipeline's own
-    fix-up belongs to btf/sanitize.py; this one only serves this test.)
-    """
-    data = bytearray(obj.btf_data)
-    btf = obj.btf
-    hdr = parse_header(bytes(data))
-    table = btf._table
-    count = len(table.kinds)
-    sections = {s.name: s for s in obj.sections}
-    symbols = {(s.section, s.name): s for s in obj.symbols}
-    ints = [i for i in range(count) if table.kinds[i] == Kind.INT and table.size_type[i] == 4]
-    dummy_id = count + 1  # appended below if used
-    dummy_used = False
-    for i in range(count):
-        at = hdr.type_start + int(table.starts[i])
-        kind = int(table.kinds[i])
-        name = btf._strings.get(int(table.name_offs[i]))
-        if kind == Kind.FUNC and int(table.vlens[i]) == 2:  # extern -> static
-            info = struct.unpack_from("<I", data, at + 4)[0]
-            struct.pack_into("<I", data, at + 4, info & ~0xFFFF)
-        elif kind == Kind.DATASEC and name in sections:
-            struct.pack_into("<I", data, at + 8, sections[name].size)
-            for j in range(int(table.vlens[i])):
-                entry = at + 12 + 12 * j
-                var_id = struct.unpack_from("<I", data, entry)[0]
-                sym = symbols.get((name, btf[var_id].name))
-                if sym is not None:
-                    struct.pack_into("<I", data, entry + 4, sym.value)
-        elif kind == Kind.DATASEC and name in (".ksyms", ".kconfig"):
-            vlen = int(table.vlens[i])
-            for j in range(vlen):
-                entry = at + 12 + 12 * j
-                member = struct.unpack_from("<I", data, entry)[0]
-                if btf[member].kind == Kind.FUNC:
-                    struct.pack_into("<I", data, entry, dummy_id)
-                    dummy_used = True
-                else:  # an extern VAR: retype it as int
-                    var_at = hdr.type_start + int(table.starts[member - 1])
-                    struct.pack_into("<I", data, var_at + 8, ints[0] + 1)
-                struct.pack_into("<II", data, entry + 4, 4 * j, 4)
-            struct.pack_into("<I", data, at + 8, 4 * max(vlen, 1))
-    if dummy_used:
-        name_off = next(int(table.name_offs[i]) for i in range(count) if table.kinds[i] == Kind.FUNC)
-        var = struct.pack("<IIII", name_off, Kind.VAR << 24, ints[0] + 1, 1)
-        end = hdr.type_start + hdr.type_len
-        data[end:end] = var
-        struct.pack_into("<II", data, 12, hdr.type_len + len(var), hdr.str_off + len(var))
-    return bytes(data)
+from bpfnb.btf.sanitize import loadable_btf  # noqa: E402  (the pipeline's own fix-up)
 
 
 @pytest.fixture(scope="module")
@@ -612,7 +551,7 @@ class Loaded:
                 kernel.map_update_elem(fd, struct.pack("<I", 0), d.data)
                 if d.read_only:
                     kernel.map_freeze(fd)
-            self.btf_fd, _ = kernel.btf_load(loadable_btf(obj))
+            self.btf_fd, _ = kernel.btf_load(loadable_btf(obj)[0])
         except BaseException:
             self.close()
             raise
