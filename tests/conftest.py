@@ -9,7 +9,7 @@ import pytest
 
 from bpfnb.kernel.privilege import is_privileged
 
-from helpers import BPF_DIR, BUILD_DIR, REQUIRE_KERNEL, all_fixtures, build_fixtures, fixture_path  # noqa: F401
+from helpers import REQUIRE_KERNEL, fixture_path
 
 
 @pytest.fixture(scope="session")

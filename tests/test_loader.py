@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bpfnb import examples
-from bpfnb.errors import BpfnbError, NotPrivileged, UnknownName, VerifierError
+from bpfnb.errors import BpfnbError, UnknownName, VerifierError
 from bpfnb.loader import STAGES, EbpfLoader
 
 from helpers import fixture_path
