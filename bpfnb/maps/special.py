@@ -352,7 +352,7 @@ class PerfEventArray(TypedMap):
         """A :class:`~bpfnb.events.PerfEventReader` decoding samples as ``record`` (a BTF type id/name/codec)."""
         from ..events import PerfEventReader
 
-        return PerfEventReader(self, record, btf=btf or self.codecs.btf, **kw)
+        return PerfEventReader(self, record, btf=btf or self.btf, **kw)
 
     def collect(self, record: Any = None, *, duration: float = 1.0, max_records: int | None = None,
                 btf: Any = None) -> pd.DataFrame:
@@ -375,7 +375,7 @@ class RingBuf(TypedMap):
         """A :class:`~bpfnb.events.RingBufReader` decoding records as ``record`` (BTF type id/name/codec)."""
         from ..events import RingBufReader
 
-        return RingBufReader(self, record, btf=btf or self.codecs.btf)
+        return RingBufReader(self, record, btf=btf or self.btf)
 
     def collect(self, record: Any = None, *, duration: float = 1.0, max_records: int | None = None,
                 btf: Any = None) -> pd.DataFrame:

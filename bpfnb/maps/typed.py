@@ -82,6 +82,9 @@ class TypedMap:
         self.raw = raw
         self.codecs = codecs if codecs is not None else resolve_codecs(
             raw, btf, key_type=key_type, value_type=value_type, **self._default_codecs(raw))
+        #: The BTF given (the object's), else the one the codecs came from: event readers
+        #: look record types up here, since ring buffers have no key/value types.
+        self.btf = btf if btf is not None else self.codecs.btf
 
     @classmethod
     def _default_codecs(cls, raw: Map) -> dict[str, Any]:
