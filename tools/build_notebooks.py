@@ -442,7 +442,9 @@ dry.results["maps"]
 """),
     md("""
 The relocated instructions are the same as in the privileged run except for the fd in the immediate: relocation
-does not care what the numbers are. (Here the privileged run is redone, to compare; it is itself a dry run when
+does not care what the numbers are. An `ld_imm64` carries 64 bits: for `map_value` the low half is the fd and the
+high half the variable's offset in its section (`drop_proto` is at 4); for the call, the immediate is the jump to
+the appended subprogram. (Here the privileged run is redone, to compare; it is itself a dry run when
 this notebook runs without CAP_BPF.)
 """),
     code("""
@@ -451,8 +453,10 @@ with bpfnb.EbpfLoader().set_global("min_len", 64).pipeline(path) as real:
     rows = []
     for a_real, a_dry in zip(real.relocated["xdp_count"].applied, dry.relocated["xdp_count"].applied):
         same_but_imm = a_real.after.with_(imm=0) == a_dry.after.with_(imm=0)
-        rows.append((a_real.slot, a_real.kind.value, a_real.symbol, a_dry.after.imm, same_but_imm))
-pd.DataFrame(rows, columns=["slot", "kind", "symbol", "dry-run immediate", "same instruction but the immediate"])
+        imm = a_dry.after.imm
+        rows.append((a_real.slot, a_real.kind.value, a_real.symbol, imm & 0xFFFFFFFF, imm >> 32, same_but_imm))
+pd.DataFrame(rows, columns=["slot", "kind", "symbol", "dry-run imm (low 32 bits)", "imm high 32 bits",
+                            "same instruction but the immediate"])
 """),
     code("""
 dry.results["load"]
