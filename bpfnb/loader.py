@@ -157,6 +157,7 @@ class Pipeline:
         self.map_fds: dict[str, int] = {}
         self.relocated: dict[str, RelocatedProgram] = {}
         self.core: Any = None  # CoreRelocationTable when the object has CO-RE records
+        self.ksyms: Any = None  # name -> KsymTarget when the object has __ksym externs
         self.programs: dict[str, Any] = {}  # name -> kernel Program
         self.program_errors: dict[str, BpfnbError] = {}
         self._closed = False
@@ -267,14 +268,25 @@ class Pipeline:
     def _run_relocate(self) -> StageResult:
         obj = self._require_obj()
         self.core = self._core_relocations(obj)
+        self.ksyms = self._resolve_ksyms(obj)
         for name, spec in obj.programs.items():
             if self.options.autoload.get(name, True):
-                self.relocated[name] = relocate(obj, spec, self.map_fds, core=self.core)
+                self.relocated[name] = relocate(obj, spec, self.map_fds, core=self.core, ksyms=self.ksyms)
         applied = sum(len(r.applied) for r in self.relocated.values())
         summary = f"{len(self.relocated)} programs, {applied} instructions patched"
         if self.core is not None:
             summary += f", {len(self.core.relocations)} CO-RE records resolved against {self.core.target}"
         return StageResult("relocate", self.dry_run, summary, detail=dict(self.relocated))
+
+    def _resolve_ksyms(self, obj: Object):
+        """``__ksym`` externs (kfuncs, kernel variables) looked up in the target kernel."""
+        from .obj.ksyms import ksym_externs
+
+        if not ksym_externs(obj):
+            return None
+        from .kernel.ksyms import resolve_ksyms
+
+        return resolve_ksyms(obj, self.options.target_btf)
 
     def _core_relocations(self, obj: Object):
         """CO-RE records resolved once per object, against the target BTF (default: this kernel's)."""

@@ -19,9 +19,9 @@ from bpfnb.loader import STAGES, EbpfLoader
 from helpers import fixture_path
 
 # Objects libbpf 1.1 can load whole on this kernel (fentry/fexit are refused
-# with EPERM here, isa has a kfunc call bpfnb refuses, reject is rejected).
+# with EPERM here, reject is rejected, ksym has its own test).
 # section_static is bpfnb-only: libbpf refuses a static function in a program section.
-LIBBPF_LOADABLE = ["multi", "minimal", "calls", "core_min", "core_kinds", "core_chains", "core_enums", "kconfig", "tailcall"]
+LIBBPF_LOADABLE = ["multi", "minimal", "calls", "core_min", "core_kinds", "core_chains", "core_enums", "kconfig", "tailcall", "isa"]
 
 
 def _fds() -> int:

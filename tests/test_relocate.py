@@ -422,9 +422,9 @@ def test_subprogram_without_func_info_while_program_has_some() -> None:
     assert rp.func_info == () and rp.line_info
 
 
-def test_kfunc_calls_are_refused_for_now() -> None:
+def test_kfunc_calls_need_resolved_ksyms() -> None:
     obj = OBJECTS["isa"]
-    with pytest.raises(UnknownFunction, match="kfunc 'bpf_rcu_read_lock'") as info:
+    with pytest.raises(UnknownSymbol, match="__ksym extern 'bpf_rcu_read_lock'") as info:
         relocate(obj, "kfunc_user", fake_fds(obj))
     assert (info.value.index, info.value.symbol) == (0, "bpf_rcu_read_lock")
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ..asm import Instruction, Instructions, PseudoLdImm64
+from ..asm import Instruction, Instructions, PseudoCall, PseudoLdImm64
 from ..errors import (
     CoreRelocationError,
     InstructionError,
@@ -57,6 +57,7 @@ from ..errors import (
     UnknownSymbol,
 )
 from .kconfig import KCONFIG_SECTION, kconfig_externs
+from .ksyms import KsymKind, KsymTarget
 from .programs import FunctionSpec, ProgramSpec
 from .relocations import RelocationKind, RelocationRecord
 
@@ -230,25 +231,27 @@ def placeholder_fds(obj: Object, start: int = 1000) -> dict[str, int]:
 
 
 def relocate(obj: Object, program: ProgramSpec | str, map_fds: Mapping[str, int], *,
-             core: CoreRelocationTable | None = None) -> RelocatedProgram:
+             core: CoreRelocationTable | None = None, ksyms: Mapping[str, KsymTarget] | None = None) -> RelocatedProgram:
     """Relocate one program of ``obj`` against ``map_fds`` (pure, deterministic).
 
     ``map_fds`` maps names in ``obj.maps`` and data-section names
     (``.data``, ``.rodata``, ``.bss``, ``.data.foo`` ...) to fds.  ``core``
     holds the object's CO-RE records resolved against a target kernel
     (:func:`bpfnb.btf.core.core_relocations`); a program with CO-RE
-    records needs it.  Every error is a
+    records needs it.  ``ksyms`` holds where the object's ``__ksym``
+    externs (kfuncs, kernel variables) are in the target kernel
+    (:func:`bpfnb.kernel.ksyms.resolve_ksyms`).  Every error is a
     :class:`~bpfnb.errors.RelocationError` naming the program, the slot
     (in the relocated program) and the symbol.
     """
     spec = obj.program(program) if isinstance(program, str) else program
-    return _Relocation(obj, spec, map_fds, core).run()
+    return _Relocation(obj, spec, map_fds, core, ksyms).run()
 
 
-def relocate_all(obj: Object, map_fds: Mapping[str, int], *,
-                 core: CoreRelocationTable | None = None) -> dict[str, RelocatedProgram]:
+def relocate_all(obj: Object, map_fds: Mapping[str, int], *, core: CoreRelocationTable | None = None,
+                 ksyms: Mapping[str, KsymTarget] | None = None) -> dict[str, RelocatedProgram]:
     """Every program of ``obj`` relocated (each with its own subprogram copies)."""
-    return {name: relocate(obj, spec, map_fds, core=core) for name, spec in obj.programs.items()}
+    return {name: relocate(obj, spec, map_fds, core=core, ksyms=ksyms) for name, spec in obj.programs.items()}
 
 
 # --- the work -------------------------------------------------------------------
@@ -282,9 +285,10 @@ class _Relocation:
     """One relocation of one program: layout, patches, BTF.ext records."""
 
     def __init__(self, obj: Object, spec: ProgramSpec, map_fds: Mapping[str, int],
-                 core: CoreRelocationTable | None = None):
+                 core: CoreRelocationTable | None = None, ksyms: Mapping[str, KsymTarget] | None = None):
         self.obj = obj
         self.core = core
+        self.ksyms = ksyms
         #: piece index -> its instructions after CO-RE patching
         self.core_patched: dict[int, Instructions] = {}
         self.core_applied: list[CoreRelocation] = []
@@ -413,12 +417,7 @@ class _Relocation:
             elif kind is RelocationKind.DATA:
                 self._global(code, rec, insn, here)
             elif kind is RelocationKind.EXTERN_FUNC:
-                raise _fail(
-                    UnknownFunction,
-                    f"kfunc {rec.symbol.name!r}: calling kernel functions needs their BTF ids from the running "
-                    "kernel, which this stage does not resolve yet",
-                    self.name, here, rec.symbol.name,
-                )
+                self._kfunc(code, rec, insn, here)
             elif kind is RelocationKind.EXTERN_VAR:
                 self._extern_var(code, rec, insn, here)
             elif not (insn.is_ld_imm64 or insn.is_call):
@@ -455,12 +454,8 @@ class _Relocation:
         name = rec.symbol.name
         ext = self._kconfig.get(name)
         if ext is None:
-            raise _fail(
-                UnknownSymbol,
-                f"extern {name!r} (__ksym): kernel variables need their BTF ids from the running kernel, "
-                "which this stage does not resolve yet",
-                self.name, here, name,
-            )
+            self._ksym_var(code, rec, insn, here)
+            return
         if not insn.is_ld_imm64:
             raise _fail(InvalidRelocationOffset, f"kconfig extern {name!r} referenced by a non-ld_imm64 instruction",
                         self.name, here, name)
@@ -468,6 +463,46 @@ class _Relocation:
         after = Instruction.ld_imm64(insn.dst, (ext.offset << 32) | fd, PseudoLdImm64.MAP_VALUE)
         self._patch(here, RelocationKind.EXTERN_VAR, name, insn, after,
                     f"kconfig {name} → {KCONFIG_SECTION}+{ext.offset} (fd {fd})", code, rec.slot)
+
+    def _ksym(self, name: str, here: int) -> KsymTarget:
+        target = (self.ksyms or {}).get(name)
+        if target is None:
+            raise _fail(
+                UnknownSymbol,
+                f"__ksym extern {name!r}: resolve the object's externs against a kernel first "
+                "(bpfnb.kernel.ksyms.resolve_ksyms) and pass ksyms=",
+                self.name, here, name,
+            )
+        return target
+
+    def _kfunc(self, code: Code, rec: RelocationRecord, insn: Instruction, here: int) -> None:
+        """A kfunc call: ``src = BPF_PSEUDO_KFUNC_CALL``, ``imm`` = its kernel BTF id."""
+        name = rec.symbol.name
+        if not insn.is_call:
+            raise _fail(InvalidRelocationOffset, f"kfunc {name!r} referenced by a non-call instruction",
+                        self.name, here, name)
+        target = self._ksym(name, here)
+        if not target.found:
+            raise _fail(UnknownFunction, f"weak kfunc {name!r} is not in this kernel; calling it cannot load",
+                        self.name, here, name)
+        after = Instruction.call(target.btf_id, PseudoCall.KFUNC_CALL, off=target.btf_fd_index)
+        self._patch(here, RelocationKind.EXTERN_FUNC, name, insn, after, target.describe(),
+                    code, rec.slot)
+
+    def _ksym_var(self, code: Code, rec: RelocationRecord, insn: Instruction, here: int) -> None:
+        """A kernel variable: by BTF id when typed, by kallsyms address when untyped, 0 when weak and absent."""
+        name = rec.symbol.name
+        if not insn.is_ld_imm64:
+            raise _fail(InvalidRelocationOffset, f"__ksym {name!r} referenced by a non-ld_imm64 instruction",
+                        self.name, here, name)
+        target = self._ksym(name, here)
+        if not target.found:
+            after = Instruction.ld_imm64(insn.dst, 0)
+        elif target.kind is KsymKind.TYPED:
+            after = Instruction.ld_imm64(insn.dst, (target.btf_fd_index << 32) | target.btf_id, PseudoLdImm64.BTF_ID)
+        else:
+            after = Instruction.ld_imm64(insn.dst, target.address)
+        self._patch(here, RelocationKind.EXTERN_VAR, name, insn, after, target.describe(), code, rec.slot)
 
     @cached_property
     def _kconfig(self) -> dict[str, Any]:

@@ -1,0 +1,75 @@
+"""Resolve an object's ``__ksym`` externs against the running kernel.
+
+kfuncs and typed variables are looked up by name in the kernel's BTF
+(vmlinux; module BTF would need its fd passed in ``fd_array``, which the
+load stage does not do yet — an extern only a module defines is reported
+as such).  Untyped variables need an address: ``/proc/kallsyms`` gives it
+to a privileged reader (others see zeros, which are treated as absent).
+A strong extern the kernel lacks is an error naming it; a weak one
+resolves to "not found" and relocates to 0, as libbpf does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..btf import Btf
+from ..errors import BpfnbError, UnknownSymbol
+from ..obj.ksyms import KsymExtern, KsymKind, KsymTarget, ksym_externs
+from ..obj.object import Object
+
+__all__ = ["kallsyms", "resolve_ksyms"]
+
+KALLSYMS = "/proc/kallsyms"
+
+
+def kallsyms(path: str = KALLSYMS) -> dict[str, int]:
+    """Symbol → address from kallsyms (first definition wins; zero addresses dropped)."""
+    out: dict[str, int] = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                addr = int(parts[0], 16)
+                if addr and parts[2] not in out:
+                    out[parts[2]] = addr
+    except OSError:
+        pass
+    return out
+
+
+def _btf_lookup(btf: Btf, ext: KsymExtern) -> int | None:
+    kind = "FUNC" if ext.kind is KsymKind.KFUNC else "VAR"
+    try:
+        return btf.find(ext.name, kind=kind).id
+    except BpfnbError:
+        return None
+
+
+def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mapping[str, int] | None = None) -> dict[str, KsymTarget]:
+    """Every ``__ksym`` extern of ``obj`` → where it is in the kernel.
+
+    ``target_btf`` defaults to the running kernel's; ``symbols`` to
+    ``/proc/kallsyms`` (read only when the object has untyped externs).
+    """
+    externs = ksym_externs(obj)
+    if not externs:
+        return {}
+    btf = target_btf if target_btf is not None else Btf.from_sys_fs()
+    if symbols is None and any(e.kind is KsymKind.UNTYPED for e in externs):
+        symbols = kallsyms()
+    out = {}
+    for ext in externs:
+        if ext.kind is KsymKind.UNTYPED:
+            address = (symbols or {}).get(ext.name, 0)
+            target = KsymTarget(ext.name, ext.kind, bool(address), address=address, source="kallsyms")
+        else:
+            btf_id = _btf_lookup(btf, ext)
+            target = KsymTarget(ext.name, ext.kind, btf_id is not None, btf_id=btf_id or 0, source="vmlinux")
+        if not target.found and not ext.weak:
+            where = "/proc/kallsyms" if ext.kind is KsymKind.UNTYPED else "the kernel's BTF"
+            raise UnknownSymbol(f"{obj.name}: {ext.kind.value} extern {ext.name!r} is not in {where} (declare it __weak to allow that)")
+        out[ext.name] = target
+    return out
