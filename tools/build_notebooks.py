@@ -526,7 +526,7 @@ instruction once per path that reaches it):
     code("""
 if needs_bpf("the verifier log"):
     frame = vlog.to_dataframe()
-    insns = frame[frame.kind == "insn"]
+    insns = frame[(frame.kind == "insn") & frame.line.notna()].astype({"line": int})
     display(insns.groupby(["line", "source"]).size().rename("instructions visited")
             .sort_values(ascending=False).head(8).to_frame())
 """),
@@ -548,10 +548,11 @@ if needs_bpf("program info"):
     display(pd.DataFrame(rows).T)
 """),
     md("""
-The **xlated** program is what the verifier left: fewer instructions, because `.rodata` is frozen (`min_len` is
-the constant 0 here, so `len < min_len` is always false and that branch is gone), helper calls and map lookups
-rewritten to kernel-internal forms (an array lookup becomes inline pointer arithmetic), and instructions only the
-kernel may emit (here one reading a per-CPU pointer). Map references show the map's kernel id, masked here.
+The **xlated** program is what the verifier left, and it is not what was sent. Code that can never run is gone:
+`.rodata` is frozen and `min_len` is the constant 0 here, so `len < min_len` is always false and its branch was
+removed. Helper calls and map lookups are rewritten to kernel-internal forms (the `verdicts` array lookup becomes
+inline pointer arithmetic, adding instructions), and one instruction only the kernel may emit appears (reading a
+per-CPU pointer). Map references now hold the map's kernel id, masked here.
 """),
     code("""
 if needs_bpf("the xlated program"):
