@@ -65,10 +65,10 @@ class Entries:
     method: str
 
     def key_bytes(self) -> memoryview:
-        return memoryview(self.keys[: self.count]).cast("B")
+        return memoryview(self.keys[: self.count].reshape(-1))
 
     def value_bytes(self) -> memoryview:
-        return memoryview(self.values[: self.count]).cast("B")
+        return memoryview(self.values[: self.count].reshape(-1))
 
 
 def batch_supported(m: Map) -> bool | None:

@@ -319,6 +319,7 @@ class StackTraceMap(TypedMap):
     """
 
     map_types = (MapType.STACK_TRACE,)
+    max_array_columns = 0  # one column of address lists, however deep the stacks
 
     @classmethod
     def _default_codecs(cls, raw: Map) -> dict[str, Any]:

@@ -76,6 +76,8 @@ class TypedMap:
     map_types: tuple[MapType, ...] = ()
     #: Name of the key column in frames (``"index"`` for arrays).
     key_column = "key"
+    #: Arrays up to this many elements get a column per element in frames (longer: one list column).
+    max_array_columns = 16
 
     def __init__(self, raw: Map, btf: Btf | None = None, *, codecs: MapCodecs | None = None,
                  key_type: Any = None, value_type: Any = None):
@@ -259,7 +261,8 @@ class TypedMap:
         from ..display.frames import frame_from_batch
 
         df = frame_from_batch(entries.key_bytes(), entries.value_bytes(), self.codecs.key, self.codecs.value,
-                              per_cpu=self.ncpus, layout=layout, count=entries.count)
+                              per_cpu=self.ncpus, layout=layout, count=entries.count,
+                              max_array_columns=self.max_array_columns)
         return self._rename_out(df)
 
     def to_dataframe(self, layout: Layout = "long", *, method: str = "auto") -> pd.DataFrame:
