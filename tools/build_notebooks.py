@@ -642,6 +642,13 @@ from bpfnb.cli import main
 status = main(["load", str(path), "--json"])
 print("exit status", status)
 """),
+    md("""
+For a program the kernel refuses, `error` holds the end of the verifier log (or the error, when there is no log):
+"""),
+    code("""
+status = main(["load", str(examples.path("rejected")), "--json"])
+print("exit status", status)
+"""),
 ]
 
 
