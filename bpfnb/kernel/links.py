@@ -186,9 +186,10 @@ class Link(Attachment):
     def from_pin(cls, path: str | os.PathLike[str]) -> Link:
         """The link pinned at ``path`` (BPF_OBJ_GET); ``detach()`` will also unpin it."""
         fd = obj_get(path)
-        if fd.kind != "link":
+        if not _is_link_fd(fd):
             fd.close()
             raise KernelError(_errno.EINVAL, "BPF_OBJ_GET", f"{os.fsdecode(path)} holds a pinned {fd.kind}, not a link")
+        fd.kind = "link"
         return cls.from_fd(fd, pinned=os.fsdecode(path))
 
     @classmethod
@@ -372,6 +373,14 @@ class LinkGroup(Attachment):
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+def _is_link_fd(fd: Fd) -> bool:
+    """The kernel names a link's anon inode ``bpf_link`` when created, ``bpf-link`` when got from a pin."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd.fileno()}") in ("anon_inode:bpf_link", "anon_inode:bpf-link")
+    except OSError:
+        return False
 
 
 def _defunct(info: LinkInfo) -> bool:

@@ -1,0 +1,324 @@
+"""Tracing programs attached end to end: tracepoint, raw_tp, tp_btf, uprobe, perf_event, iter.
+
+Each test loads ``attach_trace.bpf.o`` with ``target_tgid`` set to the
+process whose syscalls should count (a .rodata knob, so the machine's
+other activity does not disturb the counts), attaches through the typed
+classes, makes the syscalls or calls, and reads the counters back from
+``.bss``.  bpftool is the oracle for "attached" and "nothing left".
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from helpers import TESTS, fixture_path
+
+from bpfnb.errors import AttachError, KernelError, UnsupportedFeature
+from bpfnb.kernel.links import Link
+from bpfnb.loader import EbpfLoader
+from bpfnb.programs import (
+    BtfTracePoint,
+    FEntry,
+    FExit,
+    Iter,
+    KProbe,
+    LinkGroup,
+    PerfEvent,
+    RawTracePoint,
+    TracePoint,
+    UProbe,
+    URetProbe,
+    as_typed,
+    auto_attach,
+    class_for_spec,
+    read_globals,
+)
+from bpfnb.uapi import LinkType
+
+pytestmark = pytest.mark.kernel
+
+BPFFS = "/sys/fs/bpf"
+
+
+def bpftool_link_ids() -> set[int]:
+    if shutil.which("bpftool") is None:
+        pytest.skip("bpftool not installed")
+    out = subprocess.run(["bpftool", "link", "show", "-j"], check=True, capture_output=True).stdout
+    return {entry["id"] for entry in json.loads(out)}
+
+
+@pytest.fixture
+def trace():
+    """attach_trace.bpf.o loaded for this process, programs typed; everything closed after."""
+    ebpf = EbpfLoader().set_global("target_tgid", os.getpid()).load_file(fixture_path("attach_trace"))
+    progs = {name: as_typed(p) for name, p in ebpf.programs.items()}
+    try:
+        yield ebpf, progs
+    finally:
+        for p in progs.values():
+            p.close()
+        ebpf.close()
+
+
+def counters(ebpf) -> dict:
+    return read_globals(ebpf, ".bss")
+
+
+def test_typed_classes_follow_the_sections(trace) -> None:
+    _, progs = trace
+    assert type(progs["tp_getppid"]) is TracePoint
+    assert type(progs["raw_getppid"]) is RawTracePoint
+    assert type(progs["btf_getppid"]) is BtfTracePoint
+    assert type(progs["on_call"]) is UProbe and type(progs["on_return"]) is URetProbe
+    assert type(progs["on_unlinkat"]) is KProbe
+    assert type(progs["on_sample"]) is PerfEvent
+    assert as_typed(progs["tp_getppid"]) is progs["tp_getppid"]
+
+
+def test_tracepoint_counts_getppid_and_detaches(trace) -> None:
+    ebpf, progs = trace
+    before = bpftool_link_ids()
+    link = progs["tp_getppid"].attach("syscalls", "sys_enter_getppid")
+    assert isinstance(link, Link) and link.attached
+    info = link.info()
+    assert info.type == LinkType.PERF_EVENT and info.details["tp_name"] == "sys_enter_getppid"
+    assert info.id in bpftool_link_ids() and info.prog_id == progs["tp_getppid"].id
+    for _ in range(5):
+        os.getppid()
+    assert counters(ebpf)["tp_hits"] == 5
+    link.detach()
+    assert not link.attached and link.closed
+    os.getppid()
+    assert counters(ebpf)["tp_hits"] == 5
+    assert bpftool_link_ids() - before == set()
+    link.detach()  # idempotent
+
+
+def test_auto_attach_from_section_names(trace) -> None:
+    ebpf, progs = trace
+    made = auto_attach(progs, keep_errors=True)
+    # tracepoint/, raw_tp/ and tp_btf/ name their targets; bare uprobe/perf_event/raw_tp do not.
+    assert set(made) == {"tp_getppid", "raw_getppid", "btf_getppid", "on_unlinkat"}
+    assert isinstance(made["on_unlinkat"], UnsupportedFeature)  # this kernel has no kprobes
+    for _ in range(3):
+        os.getppid()
+    c = counters(ebpf)
+    assert (c["tp_hits"], c["raw_hits"], c["btf_hits"]) == (3, 3, 3)
+    ids = {made[n].id for n in ("tp_getppid", "raw_getppid", "btf_getppid")}
+    assert ids <= bpftool_link_ids()
+    assert made["raw_getppid"].info().type == LinkType.RAW_TRACEPOINT
+    assert made["btf_getppid"].info().type == LinkType.RAW_TRACEPOINT  # tp_btf links are raw_tp links
+    for p in progs.values():
+        p.close()  # closing a program detaches what it attached
+    gc.collect()
+    assert not ids & bpftool_link_ids()
+
+
+def test_auto_attach_raises_and_rolls_back(trace) -> None:
+    _, progs = trace
+    before = bpftool_link_ids()
+    with pytest.raises(UnsupportedFeature):
+        auto_attach(progs)
+    assert bpftool_link_ids() - before == set()
+    assert all(not p.links for p in progs.values())
+
+
+def test_explicit_raw_tp_and_tp_btf(trace) -> None:
+    ebpf, progs = trace
+    with progs["raw_getppid"].attach("sys_enter") as raw, progs["btf_getppid"].attach() as btf:
+        assert raw.info().details["tp_name"] == "sys_enter"
+        assert btf.target == "tp_btf sys_enter"
+        os.getppid()
+        os.getppid()
+    os.getppid()
+    c = counters(ebpf)
+    assert (c["raw_hits"], c["btf_hits"]) == (2, 2)
+
+
+def test_kprobe_attach_is_unsupported_here(trace) -> None:
+    _, progs = trace
+    if os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
+        pytest.skip("this kernel has kprobes")
+    with pytest.raises(UnsupportedFeature) as exc:
+        progs["on_unlinkat"].attach()
+    assert "CONFIG_KPROBES is not set" in str(exc.value) and "do_unlinkat" in str(exc.value)
+    assert exc.value.errno == errno.EOPNOTSUPP and progs["on_unlinkat"].links == []
+
+
+def test_trampoline_programs_are_refused_with_their_class() -> None:
+    pipeline = EbpfLoader().pipeline(fixture_path("fentry"))
+    with pipeline:
+        pipeline.run("load")
+        specs = pipeline.obj.programs
+        assert class_for_spec(specs["enter_unlinkat"]) is FEntry
+        assert class_for_spec(specs["exit_unlinkat"]) is FExit
+        assert class_for_spec(specs["on_switch"]) is BtfTracePoint
+        for name in ("enter_unlinkat", "exit_unlinkat"):
+            err = pipeline.program_errors.get(name)
+            if err is None:
+                pytest.skip("this kernel loads fentry/fexit programs")
+            assert isinstance(err, UnsupportedFeature) and err.errno == errno.EPERM
+            assert "trampoline" in str(err) and "do_unlinkat" in str(err)
+        # tp_btf on the same object loads and attaches.
+        typed = as_typed(pipeline.programs["on_switch"])
+        with typed.attach() as link:
+            assert link.info().type == LinkType.RAW_TRACEPOINT
+        typed.close()
+
+
+def test_link_pin_from_pin_and_from_id(trace, unique_name) -> None:
+    ebpf, progs = trace
+    path = f"{BPFFS}/{unique_name}"
+    link = progs["tp_getppid"].attach()
+    try:
+        link.pin(path)
+        link_id = link.id
+        progs["tp_getppid"].close()  # pinned links survive their program object
+        gc.collect()
+        assert link_id in bpftool_link_ids()
+        os.getppid()
+        assert counters(ebpf)["tp_hits"] == 1
+        again = Link.from_id(link_id)
+        assert again.program == "tp_getppid" and again.target == "sys_enter_getppid"
+        again.close()
+        pinned = Link.from_pin(path)
+        assert pinned.id == link_id and pinned.pinned == path and pinned.attached
+        pinned.detach()  # unpins, then closes the last fd
+        gc.collect()
+        assert not os.path.exists(path) and link_id not in bpftool_link_ids()
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def test_from_pin_refuses_a_pinned_map(trace, unique_name) -> None:
+    ebpf, _ = trace
+    path = f"{BPFFS}/{unique_name}"
+    ebpf.maps[".bss"].pin(path)
+    try:
+        with pytest.raises(KernelError) as exc:
+            Link.from_pin(path)
+        assert "not a link" in str(exc.value)
+    finally:
+        os.unlink(path)
+
+
+# --- uprobes ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def target_binary(tmp_path):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    out = tmp_path / "uprobe_target"
+    subprocess.run(["gcc", "-O2", "-o", str(out), str(TESTS / "native" / "attach_uprobe_target.c")], check=True)
+    return str(out)
+
+
+def test_uprobe_and_uretprobe_count_calls(trace, target_binary) -> None:
+    ebpf, progs = trace
+    with progs["on_call"].attach(target_binary, "bpfnb_probe_me") as entry, \
+            progs["on_return"].attach(target_binary, "bpfnb_probe_me") as ret:
+        info = entry.info()
+        assert info.details["perf_event_type"] == "uprobe" and info.details["file_name"] == target_binary
+        assert ret.info().details["perf_event_type"] == "uretprobe"
+        out = subprocess.run([target_binary, "5"], check=True, capture_output=True, text=True).stdout
+        assert out.strip() == "30"
+    c = counters(ebpf)
+    assert c["uprobe_hits"] == 5 and c["uprobe_arg_sum"] == 15  # arguments 1..5
+    assert c["uretprobe_hits"] == 5 and c["uretprobe_ret_sum"] == 30  # returns 2*i
+    subprocess.run([target_binary, "2"], check=True, capture_output=True)
+    assert counters(ebpf)["uprobe_hits"] == 5  # detached
+
+
+def test_uprobe_pid_filter_and_offset(trace, target_binary) -> None:
+    """A uprobe bound to another pid never fires for a new process; a raw file offset works too."""
+    ebpf, progs = trace
+    from bpfnb.programs import symbol_offset
+
+    offset = symbol_offset(target_binary, "bpfnb_probe_me")
+    with progs["on_call"].attach(target_binary, offset=offset, pid=os.getpid()):
+        subprocess.run([target_binary, "3"], check=True, capture_output=True)
+    assert counters(ebpf)["uprobe_hits"] == 0
+    with progs["on_call"].attach(target_binary, offset=offset):
+        subprocess.run([target_binary, "3"], check=True, capture_output=True)
+    assert counters(ebpf)["uprobe_hits"] == 3
+
+
+def test_uprobe_unknown_symbol(trace, target_binary) -> None:
+    _, progs = trace
+    from bpfnb.errors import UnknownName
+
+    with pytest.raises(UnknownName, match="no_such_function"):
+        progs["on_call"].attach(target_binary, "no_such_function")
+
+
+# --- perf events and iterators -----------------------------------------------------------
+
+
+def test_perf_event_cpu_clock_samples(trace) -> None:
+    ebpf, progs = trace
+    group = progs["on_sample"].attach("software", 0, sample_freq=1000)
+    assert isinstance(group, LinkGroup) and len(group) == os.cpu_count()
+    assert all(link.info().details["perf_event_type"] == "event" for link in group)
+    ids = {link.id for link in group}
+    samples = 0
+    for _ in range(50):  # bounded: wait for the timer to sample, burning a little CPU meanwhile
+        sum(range(200_000))
+        samples = counters(ebpf)["perf_samples"]
+        if samples >= 5:
+            break
+        time.sleep(0.02)
+    assert samples >= 5
+    group.detach()
+    assert not group.attached and not ids & bpftool_link_ids()
+
+
+def test_perf_event_one_cpu_and_arguments(trace) -> None:
+    _, progs = trace
+    with pytest.raises(ValueError):
+        progs["on_sample"].attach("software", 0)
+    with progs["on_sample"].attach("software", 0, sample_period=1_000_000, cpu=0) as link:
+        assert isinstance(link, Link) and link.target == "software cpu_clock cpu 0"
+
+
+def test_iterators_read_maps_and_tasks() -> None:
+    ebpf = EbpfLoader().load_file(fixture_path("attach_iter"))
+    try:
+        maps_it, tasks_it = as_typed(ebpf.programs["dump_maps"]), as_typed(ebpf.programs["dump_tasks"])
+        assert type(maps_it) is Iter
+        with maps_it.attach() as link:
+            assert link.info().type == LinkType.ITER and link.info().details["target_name"] == "bpf_map"
+            text = link.read()
+            second = link.read()  # each read runs the iterator again
+        rodata = ebpf.maps[".rodata"].info()
+        assert f"map {rodata.id} {rodata.name} 1" in text.splitlines()
+        assert f"map {rodata.id} {rodata.name} 1" in second.splitlines()
+        tasks = tasks_it.read()  # attach, read, detach
+        # task->tgid is the pid in the initial namespace (this test may run in a pid namespace):
+        # look for our command name, and for the kernel's own threads.
+        with open("/proc/self/comm") as f:
+            comm = f.read().strip()
+        lines = tasks.splitlines()
+        assert any(line.endswith(f" {comm}") for line in lines) and "task 2 kthreadd" in lines
+        assert tasks_it.links == []
+    finally:
+        ebpf.close()
+
+
+def test_attach_error_names_program_and_target(trace) -> None:
+    _, progs = trace
+    with pytest.raises(AttachError) as exc:
+        progs["raw_getppid"].attach("no_such_tracepoint_bpfnb")
+    assert exc.value.errno == errno.ENOENT
+    assert "raw_getppid" in str(exc.value) and "no_such_tracepoint_bpfnb" in str(exc.value)
+    with pytest.raises(KernelError, match="no tracepoint syscalls/sys_enter_nothing"):
+        progs["tp_getppid"].attach("syscalls", "sys_enter_nothing")
