@@ -40,7 +40,7 @@ from ..kernel.syscall import (
 if TYPE_CHECKING:
     from ..kernel.maps import Map
 
-__all__ = ["Entries", "delete_all", "read_entries", "write_entries", "batch_supported"]
+__all__ = ["Entries", "batch_supported", "delete_all", "delete_keys", "read_entries", "read_head", "write_entries"]
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,30 @@ def _read_batch(m: Map, delete: bool) -> Entries:
         cursor = res.next_batch
 
 
-def _read_iterate(m: Map, delete: bool) -> Entries:
+def read_head(m: Map, limit: int) -> Entries:
+    """Up to ``limit`` entries (a preview): one batch call, or the first keys of a walk."""
+    ks, vs = m.key_size, m.value_buffer_size
+    if _batch_ok.get(int(m.map_type), True):
+        count = max(limit, 1)
+        while True:
+            keys, values = _alloc(count, ks), _alloc(count, vs)
+            try:
+                res = map_lookup_batch(m.fd, ks, vs, count, None, keys=memoryview(keys.reshape(-1)),
+                                       values=memoryview(values.reshape(-1)))
+                _batch_ok[int(m.map_type)] = True
+                return Entries(keys, values, min(res.count, limit), "batch")
+            except KernelError as exc:
+                if exc.errno == _errno.ENOSPC and count < 1 << 20:
+                    count *= 4  # one hash bucket holds more than the preview asked for
+                    continue
+                if exc.errno not in _NO_BATCH:
+                    raise
+                _batch_ok[int(m.map_type)] = False
+                break
+    return _read_iterate(m, False, limit)
+
+
+def _read_iterate(m: Map, delete: bool, limit: int | None = None) -> Entries:
     ks, vs = m.key_size, m.value_buffer_size
     rows = max(min(m.max_entries, CHUNK), 1)
     keys, values = _alloc(rows, ks), _alloc(rows, vs)
@@ -141,6 +164,8 @@ def _read_iterate(m: Map, delete: bool) -> Entries:
     walked: list[bytes] = []
     while (key := map_get_next_key(m.fd, key, ks)) is not None:
         walked.append(key)
+        if limit is not None and len(walked) >= limit:
+            break
     for key in walked:
         if n >= len(keys):
             keys, values = _grow(keys, 2 * len(keys)), _grow(values, 2 * len(values))
