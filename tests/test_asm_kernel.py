@@ -52,8 +52,11 @@ def prog_load():
         ctypes.c_void_p,
     ]
     lib.bpf_prog_load.restype = ctypes.c_int
+    # Silence libbpf's own log for the thousands of probe loads, and hand the
+    # previous print callback back afterwards: other oracles read that log.
     lib.libbpf_set_print.argtypes = [ctypes.c_void_p]
-    lib.libbpf_set_print(None)
+    lib.libbpf_set_print.restype = ctypes.c_void_p
+    previous = lib.libbpf_set_print(None)
 
     def load(raw: bytes) -> int:
         """0 when the kernel accepts the program, else the errno."""
@@ -63,7 +66,8 @@ def prog_load():
             return 0
         return -fd
 
-    return load
+    yield load
+    lib.libbpf_set_print(previous)
 
 
 def probe_fields(opcode: int) -> dict[str, int]:
