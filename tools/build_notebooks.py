@@ -109,7 +109,7 @@ obj.maps["proto_stats"]
 
 `Btf.from_sys_fs()` indexes `/sys/kernel/btf/vmlinux` (a few MB, over a hundred thousand types) without decoding
 each type: kinds, names and sizes are numpy columns, types are decoded on access. The counts per kind describe
-this kernel build; most of the types are function prototypes and the `FUNC`s of every traceable function.
+this kernel build; most of the types are function prototypes and a `FUNC` for each kernel function.
 """),
     code("""
 vmlinux = bpfnb.Btf.from_sys_fs()
@@ -133,8 +133,8 @@ vmlinux["iphdr"]
 vmlinux["iphdr"].to_dataframe()
 """),
     md("""
-`struct bpf_map_info` is what `BPF_OBJ_GET_INFO_BY_FD` fills for a map; bpfnb's own cffi declarations are
-generated from this very type and tested against it.
+`struct bpf_map_info` is what `BPF_OBJ_GET_INFO_BY_FD` fills for a map; bpfnb's cffi declaration of it is
+checked against this very type, member by member, by a test.
 """),
     code("""
 vmlinux["bpf_map_info"]
@@ -155,8 +155,8 @@ print(f"task_struct->se.sum_exec_runtime: byte offset {loc.offset}")
     md("""
 ## A type graph
 
-`type_graph(name, depth)` draws the types a type refers to, `depth` named hops away; typedefs and qualifiers are
-folded into the edges. (The SVG is not compared by the notebook tests: graphviz versions lay it out differently.)
+`type_graph(name, depth)` draws the types a type refers to, `depth` named hops away; pointers, arrays and
+qualifiers (`const`, `volatile`) are folded into the edges, typedefs are nodes of their own. (The SVG is not compared by the notebook tests: graphviz versions lay it out differently.)
 """),
     code("""
 vmlinux.type_graph("iphdr", depth=2)
@@ -504,8 +504,8 @@ df[df.group == "feature"].set_index("name")[["support"]].T
 ## Load with the verifier log
 
 `verifier_log_level(2)` asks for the full log: every instruction the verifier visits, with the register state
-after it. (Level 1 logs only the states at branch points and the summary.) The loader keeps the log on the
-program. bpfnb parses it into rows: instructions, states, branches, with the source line from line_info.
+after it. (At level 1 the kernel keeps only the path that failed, so a successful load logs just the summary
+line; a failed load is retried at level 1 to get the explanation.) The loader keeps the log on the program. bpfnb parses it into rows: instructions, states, branches, with the source line from line_info.
 """),
     code("""
 path = examples.path("packet_counter")
@@ -533,9 +533,10 @@ if needs_bpf("the verifier log"):
     md("""
 ## What the kernel made of it
 
-`info()` is `BPF_OBJ_GET_INFO_BY_FD`. The **tag** is a hash of the instructions the kernel accepted (map fds
-zeroed), the same for a given kernel and object whichever loader sends them: tests compare bpfnb's with
-libbpf's. Ids and load times change every run; they are left out here.
+`info()` is `BPF_OBJ_GET_INFO_BY_FD`. The **tag** is a SHA-1 of the instructions as sent, map fds zeroed: the
+same for a given object and kernel whichever loader sends them (tests compare bpfnb's with libbpf's; CO-RE may
+patch an object's instructions differently on another kernel). Ids and load times change every run; they are
+left out here.
 """),
     code("""
 if needs_bpf("program info"):
@@ -549,10 +550,10 @@ if needs_bpf("program info"):
 """),
     md("""
 The **xlated** program is what the verifier left, and it is not what was sent. Code that can never run is gone:
-`.rodata` is frozen and `min_len` is the constant 0 here, so `len < min_len` is always false and its branch was
-removed. Helper calls and map lookups are rewritten to kernel-internal forms (the `verdicts` array lookup becomes
-inline pointer arithmetic, adding instructions), and one instruction only the kernel may emit appears (reading a
-per-CPU pointer). Map references now hold the map's kernel id, masked here.
+`.rodata` is frozen and `min_len` is the constant 0 here, so the test `len < min_len` is known to be false and
+was removed. Helper calls and map lookups are rewritten to kernel-internal forms: the `verdicts` array lookup
+becomes inline pointer arithmetic, and the per-CPU hash lookup calls the hash table's own lookup function, then
+turns the per-CPU pointer into this CPU's with an instruction only the kernel may emit (`movsx` with `off=-1`). Map references now hold the map's kernel id, masked here.
 """),
     code("""
 if needs_bpf("the xlated program"):
