@@ -35,14 +35,16 @@ def test_the_checker_catches_what_a_reader_would(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_code_cell("obj"),  # expression, never executed
+        nbformat.v4.new_code_cell("p.close()"),  # a call may return None: not flagged
         nbformat.v4.new_code_cell("thing"),
         nbformat.v4.new_code_cell("obj.call_graph()"),
     ]
-    nb.cells[1].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "<bpfnb.kernel.maps.Map object at 0x7f00aa>"})]
-    nb.cells[2].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "<graphviz.graphs.Digraph>"})]
+    nb.cells[2].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "<bpfnb.kernel.maps.Map object at 0x7f00aa>"})]
+    nb.cells[3].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "<graphviz.graphs.Digraph>"})]
     path = tmp_path / "bad.ipynb"
     nbformat.write(nb, path)
     problems = render_notebooks.check_notebook(path)
     assert any("cell 0" in p and "no stored output" in p for p in problems)
-    assert any("cell 1" in p and "raw object repr" in p for p in problems)
-    assert any("cell 2" in p and "without an SVG" in p for p in problems)
+    assert not any("cell 1" in p for p in problems)
+    assert any("cell 2" in p and "raw object repr" in p for p in problems)
+    assert any("cell 3" in p and "without an SVG" in p for p in problems)

@@ -42,9 +42,9 @@ def _last_is_expression(source: str) -> bool:
         return False  # IPython magics: not ours to judge
     if not tree.body or not isinstance(tree.body[-1], ast.Expr):
         return False
-    value = tree.body[-1].value
-    # a bare call of print/display produces output by side effect, checked via outputs anyway
-    return not (isinstance(value, ast.Call) and getattr(value.func, "id", "") in ("print", "display"))
+    # A call may return None (``pipeline.close()``): only a bare name,
+    # attribute or subscript is sure to display something.
+    return isinstance(tree.body[-1].value, (ast.Name, ast.Attribute, ast.Subscript))
 
 
 def check_notebook(path: Path) -> list[str]:
