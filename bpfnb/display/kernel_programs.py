@@ -45,8 +45,14 @@ def program_html(prog: Program, *, max_rows: int = 100) -> str:
 
         try:
             insns = decode_xlated(info.xlated, name=prog.name)
-            parts.append(section("xlated instructions", insns.to_html(max_rows=max_rows), count=insns.len_slots,
-                                 open=True))
+            try:  # C source above the instructions when the program was loaded with line info
+                lines = prog.source_lines()
+            except Exception:
+                lines = {}
+            if lines:
+                insns = insns.with_source_lines(lines)
+            title = "xlated instructions" + (" with source lines" if lines else "")
+            parts.append(section(title, insns.to_html(max_rows=max_rows), count=insns.len_slots, open=True))
         except Exception as exc:  # a view must not raise: show why instead
             parts.append(f'<div class="bpfnb-err">cannot decode xlated code: {escape(exc)}</div>')
     if prog.verifier_log is not None:

@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from ..obj.programs import ProgramSpec
     from ..obj.relocate import RelocatedProgram
 
-__all__ = ["AttachBtfTarget", "BPF_F_XDP_HAS_FRAGS", "Program", "decode_xlated", "load_program", "resolve_attach_btf"]
+__all__ = ["AttachBtfTarget", "BPF_F_XDP_HAS_FRAGS", "Program", "decode_xlated", "load_program", "resolve_attach_btf",
+           "xlated_source_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -229,11 +230,23 @@ class Program:
         return self.info().id
 
     def xlated(self) -> Instructions:
-        """The instructions as the kernel keeps them after verification (``bpftool prog dump xlated``)."""
+        """The instructions as the kernel keeps them after verification (``bpftool prog dump xlated``),
+        with the C source line above each instruction that starts one when the program was
+        loaded with BTF line info (``bpftool prog dump xlated linum`` shows the same)."""
         data = self.info(xlated=True).xlated
         if not data:  # the kernel hides them from readers without CAP_SYS_ADMIN/CAP_PERFMON
             raise NotPrivileged("BPF_OBJ_GET_INFO_BY_FD", f"program {self.name!r}: no xlated instructions returned")
-        return decode_xlated(data, name=self.name)
+        insns = decode_xlated(data, name=self.name)
+        try:
+            lines = self.source_lines()
+        except KernelError as exc:  # line info is a nicety: the code is what was asked for
+            log.debug("program %r: no line info: %s", self.name, exc)
+            lines = {}
+        return insns.with_source_lines(lines) if lines else insns
+
+    def source_lines(self) -> dict[int, str]:
+        """xlated slot → ``file:line: source`` from the line info the kernel kept (empty without)."""
+        return xlated_source_lines(self.fd)
 
     def test_run(self, data_in: Any = b"", ctx_in: Any = None, repeat: int = 1, **kw: Any) -> TestRunResult:
         """BPF_PROG_TEST_RUN: retval, data_out, ctx_out and mean duration per run (ns).
@@ -275,6 +288,46 @@ class Program:
         from ..display.kernel_programs import program_html
 
         return program_html(self)
+
+
+def xlated_source_lines(fd: FdLike) -> dict[int, str]:
+    """The kernel's line info for a loaded program, resolved through the program's BTF.
+
+    ``struct bpf_line_info`` records (``insn_off`` in xlated instruction
+    slots, offsets of the file name and source line in the program's BTF
+    string section, ``line << 10 | column``) come from a second
+    BPF_OBJ_GET_INFO_BY_FD with a buffer sized by the first; the strings
+    from the BTF object the program was loaded with (``btf_id``).
+    """
+    import struct
+
+    from ..btf import Btf
+    from ._ffi import ffi
+    from .info import _get_info
+
+    first = _get_info(fd, "struct bpf_prog_info")
+    count, rec_size, btf_id = int(first.nr_line_info), int(first.line_info_rec_size), int(first.btf_id)
+    if not count or not btf_id or rec_size < 16:
+        return {}
+    second = ffi.new("struct bpf_prog_info *")
+    buf = ffi.new("char[]", count * rec_size)
+    second.nr_line_info = count
+    second.line_info_rec_size = rec_size
+    second.line_info = int(ffi.cast("uintptr_t", buf))
+    _get_info(fd, "struct bpf_prog_info", second)
+    raw = ffi.buffer(buf, count * rec_size)[:]
+    with btf_get_fd_by_id(btf_id) as bfd:
+        blob = btf_info(bfd, data=True).data or b""
+    strings = Btf.from_bytes(blob, source=f"program BTF id {btf_id}")._strings
+    out: dict[int, str] = {}
+    for i in range(min(count, int(second.nr_line_info))):
+        insn_off, file_off, line_off, line_col = struct.unpack_from("<IIII", raw, i * rec_size)
+        text = strings.get(line_off) if line_off else ""
+        if not text:
+            continue
+        fname = (strings.get(file_off) or "?").rsplit("/", 1)[-1]
+        out[insn_off] = f"{fname}:{line_col >> 10}: {text.strip()}"
+    return out
 
 
 def decode_xlated(data: bytes, *, name: str | None = None) -> Instructions:
