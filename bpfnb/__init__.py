@@ -15,6 +15,15 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __version__ = "0.1.0"
 
 
+def __getattr__(name: str):
+    """``bpfnb.kernel`` & co. without importing cffi/ipywidgets at ``import bpfnb``."""
+    if name in ("kernel", "widgets", "examples"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'bpfnb' has no attribute {name!r}")
+
+
 def maps(*, pinned: bool = False):
     """Every map of the running kernel, like ``bpftool map show`` (a ``Listing``)."""
     from .kernel.system import maps as _maps

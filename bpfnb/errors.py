@@ -281,6 +281,14 @@ class UnsupportedFeature(KernelError):
         return (functools.partial(type(self), err=self.errno), (self.feature, self.detail))
 
 
+_STATS_PREFIXES = ("processed ", "verification time", "stack depth", "max_states_per_insn")
+
+
+def _is_stats_line(line: str) -> bool:
+    """The verifier's closing statistics, which say nothing about *why*."""
+    return line.strip().startswith(_STATS_PREFIXES)
+
+
 class VerifierError(KernelError):
     """BPF_PROG_LOAD refused a program; ``log`` keeps the verifier's text."""
 
@@ -288,7 +296,7 @@ class VerifierError(KernelError):
         self.program = program
         self.log = log
         self.truncated = truncated
-        last = [line for line in log.strip().splitlines() if line.strip()][-3:]
+        last = [line for line in log.strip().splitlines() if line.strip() and not _is_stats_line(line)][-2:]
         detail = f"program {program!r} rejected"
         if last:
             detail += ": " + " | ".join(last)

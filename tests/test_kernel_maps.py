@@ -524,3 +524,22 @@ def test_unprivileged_child_gets_not_privileged() -> None:
     out = json.loads(proc.stdout)
     assert isinstance(out, dict), out
     assert out["permission_error"] and out["errno"] == errno.EPERM and "CAP_BPF" in out["text"]
+
+
+@pytest.mark.kernel
+def test_raw_keys_are_checked_before_the_syscall():
+    from bpfnb.errors import ValueEncodingError
+    from bpfnb.kernel.maps import create_map
+    from bpfnb.obj.maps import MapSpec
+    from bpfnb.uapi import MapType
+
+    created = create_map(MapSpec("rawcheck", MapType.HASH, 4, 8, 4))
+    with created.map as m:
+        with pytest.raises(ValueEncodingError, match="raw key is 4 bytes"):
+            m.lookup(7)
+        with pytest.raises(ValueEncodingError, match="key is 2 bytes, the map's key size is 4"):
+            m.update(b"ab", bytes(8))
+        with pytest.raises(ValueEncodingError, match="value is 4 bytes"):
+            m.update(bytes(4), bytes(4))
+        m.update((7).to_bytes(4, "little"), (9).to_bytes(8, "little"))
+        assert m.lookup((7).to_bytes(4, "little")) == (9).to_bytes(8, "little")

@@ -43,6 +43,9 @@ def verifier_html(vlog: VerifierLog, *, max_rows: int = 200) -> str:
         end = rows.index(failing) + 1 if failing is not None else len(rows)
         start = max(0, end - max_rows)
         shown = rows[start : start + max_rows]
+    if not rows and not vlog.failed:
+        parts.append('<div class="bpfnb-note">no instruction rows: at log level 1 the kernel logs only the path '
+                     "that fails, so an accepted program shows just the summary (use level 2 for every state)</div>")
     classes = ["bpfnb-hl" if r is failing else None for r in shown]
     body = table(_COLUMNS, (_cells(r) for r in shown), max_rows=None, row_classes=classes)
     if len(shown) < len(rows):

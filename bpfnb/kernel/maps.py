@@ -29,7 +29,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import KernelError, MapError, NotPrivileged, PinMismatch, UnsafeName, UnknownName, UnsupportedFeature
+from ..errors import (
+    KernelError,
+    MapError,
+    NotPrivileged,
+    PinMismatch,
+    UnknownName,
+    UnsafeName,
+    UnsupportedFeature,
+    ValueEncodingError,
+)
 from ..obj.maps import MapSpec, PinningType
 from ..obj.sections import SectionKind
 from ..uapi import MapType
@@ -182,17 +191,32 @@ class Map:
 
     # -- raw operations ----------------------------------------------------------------------
 
+    def _raw(self, data: Any, size: int, what: str) -> Any:
+        """Check a raw key/value before the syscall: bytes-like and exactly ``size`` bytes."""
+        if data is None and size == 0:
+            return None  # queue/stack maps have no key
+        try:
+            n = memoryview(data).nbytes
+        except TypeError:
+            raise ValueEncodingError(
+                f"map {self.name!r}: a raw {what} is {size} bytes (bytes, bytearray, numpy buffer), not "
+                f"{type(data).__name__}; typed access: bpfnb.maps.typed(map)"
+            ) from None
+        if n != size:
+            raise ValueEncodingError(f"map {self.name!r}: {what} is {n} bytes, the map's {what} size is {size}")
+        return data
+
     def lookup(self, key: Any, flags: int = 0) -> bytes | None:
         """The value stored under ``key`` (bytes-like), or None when absent."""
-        return map_lookup_elem(self.fd, key, self.value_buffer_size, flags)
+        return map_lookup_elem(self.fd, self._raw(key, self.key_size, "key"), self.value_buffer_size, flags)
 
     def update(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
         """Store ``value`` under ``key`` (``BPF_ANY``/``BPF_NOEXIST``/``BPF_EXIST``)."""
-        map_update_elem(self.fd, key, value, flags)
+        map_update_elem(self.fd, self._raw(key, self.key_size, "key"), self._raw(value, self.value_buffer_size, "value"), flags)
 
     def delete(self, key: Any) -> bool:
         """Remove ``key``; False when it was not there."""
-        return map_delete_elem(self.fd, key)
+        return map_delete_elem(self.fd, self._raw(key, self.key_size, "key"))
 
     def keys(self) -> Iterator[bytes]:
         """Every key, by BPF_MAP_GET_NEXT_KEY (a snapshot-free walk, as bpftool's)."""
