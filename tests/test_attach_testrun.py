@@ -16,8 +16,7 @@ from attach_net import arp_request, tcp_syn, udp_packet
 from helpers import fixture_path
 
 from bpfnb.loader import EbpfLoader
-from bpfnb.programs import TestRun, TestRuns, as_typed, read_globals, verdict_name
-from bpfnb.uapi import ProgType
+from bpfnb.programs import TestRuns, as_typed, read_globals
 
 pytestmark = pytest.mark.kernel
 
@@ -118,13 +117,3 @@ def test_syscall_program_writes_its_context(trace) -> None:
     assert run.retval == 7
     assert struct.unpack("<IIQ", run.ctx_out) == (1000, 234, 1234)
     assert trace["sum"].run(struct.pack("<IIQ", 1, 2, 0)).ctx_out[8:] == struct.pack("<Q", 3)
-
-
-def test_test_run_views() -> None:
-    run = TestRun("p", ProgType.XDP, 1, data_out=b"\x01" * 100, duration_ns=123, data_in_len=100)
-    assert run.verdict == "XDP_DROP" and "XDP_DROP" in repr(run)
-    html = run._repr_html_()
-    assert "XDP_DROP" in html and '<span class="bpfnb-live">123 ns</span>' in html and "(+36 bytes)" in html
-    assert verdict_name(ProgType.SCHED_CLS, 0xFFFFFFFF) == "TC_ACT_UNSPEC (TCX_NEXT)"
-    assert verdict_name(ProgType.XDP, 9) == "unknown (9)"
-    assert verdict_name(ProgType.KPROBE, 0) is None

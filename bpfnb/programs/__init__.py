@@ -103,6 +103,7 @@ __all__ = [
     "as_typed",
     "auto_attach",
     "class_for",
+    "class_for_spec",
     "detach_all",
     "read_globals",
     "symbol_offset",
