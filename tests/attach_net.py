@@ -14,6 +14,7 @@ import struct
 import subprocess
 import uuid
 from dataclasses import dataclass
+from typing import Iterator
 
 import pytest
 
@@ -76,9 +77,12 @@ class VethPair:
     addr_b: str = "10.201.0.2"
 
 
-@pytest.fixture
-def veth_pair(unique_name):
-    """Two network namespaces joined by a veth pair with static neighbours (no ARP in the counts)."""
+def make_veth_pair(unique_name: str) -> Iterator[VethPair]:
+    """Two network namespaces joined by a veth pair with static neighbours (no ARP in the counts).
+
+    A generator for a fixture to ``yield from``: the namespaces (and the
+    veth pair with them) are deleted when it is closed, whatever happened.
+    """
     if shutil.which("ip") is None:
         pytest.skip("iproute2 not installed")
     tag = uuid.uuid4().hex[:8]

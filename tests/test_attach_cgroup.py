@@ -122,7 +122,7 @@ def test_cgroup_skb_links_count_the_childs_packets(cgroup) -> None:
         assert run_in_cgroup(cgroup, UDP_CHILD).split() == ["sent", "3"]
     finally:
         close(ebpf, progs)
-    assert bpftool_cgroup(cgroup) == []
+    assert bpftool_cgroup(cgroup) == [] and not in_link.attached
 
 
 def test_cgroup_skb_legacy_prog_attach(cgroup) -> None:

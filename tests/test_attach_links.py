@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from attach_net import VethPair, veth_pair  # noqa: F401  (fixture)
+from attach_net import VethPair, make_veth_pair
 from helpers import fixture_path
 
 from bpfnb.kernel.attach import ifindex_of, in_netns
@@ -25,6 +25,11 @@ from bpfnb.programs import as_typed, detach_all
 from bpfnb.uapi import AttachType
 
 pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def veth_pair(unique_name):
+    yield from make_veth_pair(unique_name)
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "bpfnb", "examples", "packet_counter.bpf.o")
 

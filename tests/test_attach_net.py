@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from attach_net import VethPair, udp_packet, veth_pair  # noqa: F401  (veth_pair is a fixture)
+from attach_net import VethPair, make_veth_pair, udp_packet
 from helpers import fixture_path
 
 from bpfnb.errors import AttachError
@@ -29,6 +29,11 @@ from bpfnb.programs import FlowDissector, SchedClassifier, SocketFilter, Xdp, as
 from bpfnb.uapi import AttachType, LinkType
 
 pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def veth_pair(unique_name):
+    yield from make_veth_pair(unique_name)
 
 WATCHED = 7788  # set through the watch_port knob; the fixture's default is 7777
 
