@@ -17,6 +17,8 @@ the whole mapping protocol and DataFrame conversion.
 from __future__ import annotations
 
 import os
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from ..uapi import MapType
@@ -111,3 +113,22 @@ def open_map(*, id: int | None = None, pin: str | os.PathLike[str] | None = None
     except BaseException:
         raw.close()
         raise
+
+
+class _MapsModule(types.ModuleType):
+    """This package is also ``bpfnb.maps()``, the listing of every map on the system.
+
+    ``bpfnb/__init__.py`` defines a function ``maps()``; importing this
+    package (``bpfnb.maps``) replaces that attribute with the module, so the
+    module must stay callable with the same signature for ``bpfnb.maps()``
+    to keep working whichever was touched first.
+    """
+
+    def __call__(self, *, pinned: bool = False) -> Any:
+        """Every map of the running kernel, like ``bpftool map show`` (a ``Listing``)."""
+        from ..kernel.system import maps as _maps
+
+        return _maps(pinned=pinned)
+
+
+sys.modules[__name__].__class__ = _MapsModule
