@@ -106,13 +106,16 @@ def test_auto_attach_from_section_names(trace) -> None:
     ebpf, progs = trace
     made = auto_attach(progs, keep_errors=True)
     # tracepoint/, raw_tp/ and tp_btf/ name their targets; bare uprobe/perf_event/raw_tp do not.
-    assert set(made) == {"tp_getppid", "raw_getppid", "btf_getppid", "on_unlinkat"}
+    assert set(made) == {"tp_getppid", "raw_getppid", "btf_getppid", "libc_getpid", "on_unlinkat"}
     assert isinstance(made["on_unlinkat"], UnsupportedFeature)  # this kernel has no kprobes
     for _ in range(3):
         os.getppid()
+        os.getpid()  # glibc's getpid(), where the uprobe from "uprobe/libc.so.6:getpid" sits
     c = counters(ebpf)
     assert (c["tp_hits"], c["raw_hits"], c["btf_hits"]) == (3, 3, 3)
-    ids = {made[n].id for n in ("tp_getppid", "raw_getppid", "btf_getppid")}
+    assert c["libc_getpid_hits"] >= 3  # the interpreter may call getpid() itself too
+    assert made["libc_getpid"].info().details["file_name"].endswith("libc.so.6")
+    ids = {made[n].id for n in ("tp_getppid", "raw_getppid", "btf_getppid", "libc_getpid")}
     assert ids <= bpftool_link_ids()
     assert made["raw_getppid"].info().type == LinkType.RAW_TRACEPOINT
     assert made["btf_getppid"].info().type == LinkType.RAW_TRACEPOINT  # tp_btf links are raw_tp links
@@ -171,6 +174,30 @@ def test_trampoline_programs_are_refused_with_their_class() -> None:
         typed = as_typed(pipeline.programs["on_switch"])
         with typed.attach() as link:
             assert link.info().type == LinkType.RAW_TRACEPOINT
+        typed.close()
+
+
+def test_extension_is_refused_at_load_with_its_class() -> None:
+    """freplace goes through a trampoline too: loaded against its target, this kernel says EPERM."""
+    from bpfnb.kernel.programs import load_program
+    from bpfnb.programs import Extension
+
+    pipeline = EbpfLoader().extension("new_decide").pipeline(fixture_path("attach_ext"))
+    with pipeline:
+        pipeline.run("load")
+        assert class_for_spec(pipeline.obj.programs["new_decide"]) is Extension
+        target = as_typed(pipeline.programs["target"])
+        assert target.test_run(bytes(64)).verdict == "XDP_PASS"
+        try:
+            ext = load_program(pipeline.relocated["new_decide"], btf_fd=pipeline.btf.fd,
+                               attach_prog_fd=target.fd)
+        except UnsupportedFeature as exc:
+            assert exc.errno == errno.EPERM and "freplace" in str(exc)
+            return
+        typed = as_typed(ext)  # a kernel that allows trampolines: the extension attaches and replaces
+        assert type(typed) is Extension
+        with typed.attach():
+            assert target.test_run(bytes(64)).verdict == "XDP_DROP"
         typed.close()
 
 
@@ -310,6 +337,24 @@ def test_iterators_read_maps_and_tasks() -> None:
         lines = tasks.splitlines()
         assert any(line.endswith(f" {comm}") for line in lines) and "task 2 kthreadd" in lines
         assert tasks_it.links == []
+    finally:
+        ebpf.close()
+
+
+def test_map_element_iterator_reads_the_given_map() -> None:
+    import struct
+
+    ebpf = EbpfLoader().load_file(fixture_path("attach_iter"))
+    try:
+        squares = ebpf.maps["squares"]
+        for key in range(4):
+            squares.update(struct.pack("<I", key), struct.pack("<Q", key * key))
+        elems = as_typed(ebpf.programs["dump_elems"])
+        with elems.attach(squares) as link:
+            assert link.info().details["map_id"] == squares.id
+            assert link.lines() == ["0=0", "1=1", "2=4", "3=9"]
+        with pytest.raises(AttachError):  # a map element iterator needs its map
+            elems.attach()
     finally:
         ebpf.close()
 

@@ -62,4 +62,32 @@ int dump_tasks(struct bpf_iter__task *ctx)
 	return 0;
 }
 
+/* A per-map iterator: the elements of `squares` (key -> key * key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} squares SEC(".maps");
+
+struct bpf_iter__bpf_map_elem {
+	struct bpf_iter_meta *meta;
+	struct bpf_map *map;
+	void *key;
+	void *value;
+} __attribute__((preserve_access_index));
+
+SEC("iter/bpf_map_elem")
+int dump_elems(struct bpf_iter__bpf_map_elem *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	__u32 *key = ctx->key;
+	__u64 *value = ctx->value;
+
+	if (!key || !value)
+		return 0;
+	BPF_SEQ_PRINTF(seq, "%u=%llu\n", *key, *value);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -22,6 +22,7 @@ __u64 uprobe_arg_sum = 0;
 __u64 uretprobe_hits = 0;
 __u64 uretprobe_ret_sum = 0;
 __u64 kprobe_hits = 0;
+__u64 libc_getpid_hits = 0;
 __u64 perf_samples = 0;
 
 static __always_inline int mine(void)
@@ -66,6 +67,15 @@ int BPF_KRETPROBE(on_return, int ret)
 {
 	__sync_fetch_and_add(&uretprobe_hits, 1);
 	__sync_fetch_and_add(&uretprobe_ret_sum, ret);
+	return 0;
+}
+
+/* Auto-attached from its section: getpid() in the C library, found in the library directories. */
+SEC("uprobe/libc.so.6:getpid")
+int libc_getpid(void *ctx)
+{
+	if (mine())
+		__sync_fetch_and_add(&libc_getpid_hits, 1);
 	return 0;
 }
 
