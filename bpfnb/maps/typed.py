@@ -93,6 +93,13 @@ class TypedMap:
         """What the map type implies about keys/values when there is no BTF."""
         return {}
 
+    def __getattr__(self, name: str) -> Any:
+        """Anything else is the raw map's (``spec``, ``pinned``, ``lookup``/``update`` on bytes...),
+        so a typed map can stand in wherever a raw :class:`~bpfnb.kernel.maps.Map` was used."""
+        if name == "raw" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.raw, name)
+
     # -- identity ---------------------------------------------------------------------
 
     @property
