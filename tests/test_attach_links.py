@@ -96,6 +96,39 @@ def test_views_of_links_and_programs(two_objects, veth_pair: VethPair) -> None:
     assert "closed" in link._repr_html_() and "links=" not in repr(xdp)
 
 
+def test_as_typed_is_remembered_and_detach_all_takes_plain_programs(veth_pair: VethPair) -> None:
+    ebpf = EbpfLoader().load_file(fixture_path("attach_net"))
+    try:
+        plain = ebpf.programs["xdp_watch"]
+        assert as_typed(plain) is as_typed(plain)
+        link = as_typed(plain).attach(veth_pair.vb, netns=veth_pair.ns_b)
+        assert detach_all(ebpf.programs) == 1  # the plain programs an Ebpf holds
+        assert not link.attached
+    finally:
+        ebpf.close()
+
+
+def test_typed_program_pin_and_from_pin(unique_name, veth_pair: VethPair) -> None:
+    from bpfnb.programs import Xdp
+
+    ebpf = EbpfLoader().load_file(fixture_path("attach_net"))
+    path = f"/sys/fs/bpf/{unique_name}"
+    try:
+        xdp = as_typed(ebpf.programs["xdp_watch"])
+        xdp.pin(path)
+        again = Xdp.from_pin(path)  # a typed class adopts a pinned program directly
+        assert isinstance(again, Xdp) and again.id == xdp.id and again.pinned == path
+        with again.attach(veth_pair.vb, netns=veth_pair.ns_b) as link:
+            assert link.info().prog_id == xdp.id
+        again.unpin()
+        again.close()
+        assert not os.path.exists(path) and not link.attached
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+        ebpf.close()
+
+
 def test_ebpf_close_detaches_typed_programs(veth_pair: VethPair) -> None:
     ebpf = EbpfLoader().load_file(fixture_path("attach_net"))
     # What the loader does once it hands out typed programs (see the issue report).

@@ -172,21 +172,49 @@ def class_for_spec(spec: ProgramSpec) -> type[TypedProgram]:
 
 
 def as_typed(program: Program) -> TypedProgram:
-    """The typed view of a loaded program (the same object if it already is one)."""
+    """The typed view of a loaded program (the same object if it already is one).
+
+    The view is remembered on the plain program, so asking twice gives the
+    same object (the one that tracks the links), and :func:`detach_all`
+    finds it from the plain programs an ``Ebpf`` holds.
+    """
     if isinstance(program, TypedProgram):
         return program
+    known = program.__dict__.get("_typed_view")
+    if isinstance(known, TypedProgram):
+        return known
     spec = program.spec
     if spec is not None:
         cls = class_for_spec(spec)
     else:  # adopted by id or pin: only the program type is known
         cls = class_for(program.prog_type)
-    return cls.adopt(program)
+    typed = cls.adopt(program)
+    program._typed_view = typed  # type: ignore[attr-defined]
+    return typed
+
+
+def _typed_view(program: Program) -> TypedProgram | None:
+    if isinstance(program, TypedProgram):
+        return program
+    known = program.__dict__.get("_typed_view")
+    return known if isinstance(known, TypedProgram) else None
 
 
 def detach_all(programs: Iterable[Program] | Mapping[str, Program]) -> int:
-    """Detach everything these programs attached (pinned links are closed, not detached)."""
+    """Detach everything these programs attached (pinned links are closed, not detached).
+
+    Works on the plain programs of an ``Ebpf`` too, through the typed views
+    :func:`as_typed` made of them: ``detach_all(ebpf.programs)`` before
+    ``ebpf.close()`` leaves nothing attached.  Returns how many attachments
+    were undone.
+    """
     values = programs.values() if isinstance(programs, Mapping) else programs
-    return sum(p.detach_all() for p in values if isinstance(p, TypedProgram))
+    total = 0
+    for program in values:
+        typed = _typed_view(program)
+        if typed is not None:
+            total += typed.detach_all()
+    return total
 
 
 def auto_attach(programs: Mapping[str, Program], *, keep_errors: bool = False) -> dict[str, Any]:

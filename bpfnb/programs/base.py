@@ -58,7 +58,7 @@ class TypedProgram(Program):
                 f"not a {cls.__name__} ({', '.join(t.name for t in cls.prog_types)})"
             )
         typed = cls.__new__(cls)
-        typed.__dict__.update(program.__dict__)
+        typed.__dict__.update({k: v for k, v in program.__dict__.items() if k != "_typed_view"})
         typed._links = []
         return typed
 
