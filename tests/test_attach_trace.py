@@ -317,6 +317,21 @@ def test_perf_event_one_cpu_and_arguments(trace) -> None:
         assert isinstance(link, Link) and link.target == "software cpu_clock cpu 0"
 
 
+def test_perf_event_refusals_are_attach_errors(trace) -> None:
+    _, progs = trace
+    with pytest.raises(AttachError) as exc:
+        progs["on_sample"].attach("software", 0, sample_period=100_000, pid=2**30)
+    assert exc.value.errno == errno.ESRCH and "on_sample" in str(exc.value)
+    try:
+        link = progs["on_sample"].attach("hardware", 0, sample_period=10_000_000, cpu=0)
+    except AttachError as err:  # a virtual machine without a hardware PMU
+        assert err.errno in (errno.ENOENT, errno.EOPNOTSUPP) and "hardware cpu_cycles" in str(err)
+        assert "no hardware PMU" in str(err) or err.errno == errno.EOPNOTSUPP
+    else:
+        link.detach()
+    assert progs["on_sample"].links == []
+
+
 def test_iterators_read_maps_and_tasks() -> None:
     ebpf = EbpfLoader().load_file(fixture_path("attach_iter"))
     try:

@@ -114,8 +114,18 @@ def perf_event_open(attr: bytes, *, pid: int = -1, cpu: int = -1, group_fd: int 
         err = ctypes.get_errno()
         if err in (_errno.EPERM, _errno.EACCES):
             raise NotPrivileged("perf_event_open", f"{what} (perf_event_paranoid or missing CAP_PERFMON)", err=err)
-        raise KernelError(err, "perf_event_open", what)
+        hint = _PERF_HINTS.get(err)
+        raise KernelError(err, "perf_event_open", what, hint=hint)
     return Fd(int(fd), "perf_event")
+
+
+#: What perf_event_open's errnos mean (the bpf-centric defaults would mislead).
+_PERF_HINTS = {
+    _errno.ENOENT: "no such event on this machine (e.g. no hardware PMU in a virtual machine, or no such probe)",
+    _errno.EOPNOTSUPP: "this PMU does not support sampling or this event",
+    _errno.ESRCH: "no such process",
+    _errno.EINVAL: "an attr field, pid/cpu combination or CPU number the kernel does not accept",
+}
 
 
 def tracefs_root() -> str:

@@ -78,7 +78,7 @@ def attach_error(exc: KernelError, program: str, target: str) -> KernelError:
     if isinstance(exc, (NotPrivileged, AttachError)):
         return exc
     detail = f"program {program!r} -> {target}"
-    if exc.detail:
+    if exc.detail and exc.detail != target:
         detail += f": {exc.detail}"
     return AttachError(exc.errno or _errno.EINVAL, exc.command, detail, hint=exc.hint)
 
