@@ -23,8 +23,18 @@ def build_fixtures() -> None:
     subprocess.run(["make", "-s", "-C", str(BPF_DIR)], check=True)
 
 
+EXAMPLES_DIR = TESTS.parent / "bpfnb" / "examples"
+
+
 def fixture_path(name: str) -> Path:
-    """Path of a compiled fixture object, e.g. ``fixture_path("multi")``."""
+    """Path of a compiled fixture object, e.g. ``fixture_path("multi")``.
+
+    Objects shipped as package examples (``bpfnb/examples``, committed so
+    notebooks need no clang) are fixtures too: ``fixture_path("core_kinds")``.
+    """
+    example = EXAMPLES_DIR / f"{name}.bpf.o"
+    if example.exists():
+        return example
     path = BUILD_DIR / f"{name}.bpf.o"
     if not path.exists():
         build_fixtures()
@@ -34,5 +44,6 @@ def fixture_path(name: str) -> Path:
 
 
 def all_fixtures() -> list[Path]:
+    """Every compiled fixture and every shipped example object."""
     build_fixtures()
-    return sorted(BUILD_DIR.glob("*.bpf.o"))
+    return sorted([*BUILD_DIR.glob("*.bpf.o"), *EXAMPLES_DIR.glob("*.bpf.o")], key=lambda p: p.name)
