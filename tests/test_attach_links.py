@@ -129,6 +129,22 @@ def test_typed_program_pin_and_from_pin(unique_name, veth_pair: VethPair) -> Non
         ebpf.close()
 
 
+def test_system_links_agree_with_bpftool(veth_pair: VethPair) -> None:
+    from bpfnb.kernel.links import system_links
+
+    ebpf = EbpfLoader().load_file(fixture_path("attach_net"))
+    try:
+        link = as_typed(ebpf.programs["xdp_watch"]).attach(veth_pair.vb, netns=veth_pair.ns_b)
+        link_id = link.id
+        mine = {info.id: info for info in system_links()}
+        assert link_id in mine and mine[link_id].prog_id == ebpf.programs["xdp_watch"].id
+        assert link_id in bpftool_link_ids()
+        link.detach()
+        assert link_id not in {info.id for info in system_links()}
+    finally:
+        ebpf.close()
+
+
 def test_ebpf_close_detaches_typed_programs(veth_pair: VethPair) -> None:
     ebpf = EbpfLoader().load_file(fixture_path("attach_net"))
     # What the loader does once it hands out typed programs (see the issue report).

@@ -85,7 +85,6 @@ def test_typed_classes_follow_the_sections(trace) -> None:
 
 def test_tracepoint_counts_getppid_and_detaches(trace) -> None:
     ebpf, progs = trace
-    before = bpftool_link_ids()
     link = progs["tp_getppid"].attach("syscalls", "sys_enter_getppid")
     assert isinstance(link, Link) and link.attached
     info = link.info()
@@ -98,7 +97,7 @@ def test_tracepoint_counts_getppid_and_detaches(trace) -> None:
     assert not link.attached and link.closed
     os.getppid()
     assert counters(ebpf)["tp_hits"] == 5
-    assert bpftool_link_ids() - before == set()
+    assert info.id not in bpftool_link_ids()
     link.detach()  # idempotent
 
 
@@ -127,10 +126,14 @@ def test_auto_attach_from_section_names(trace) -> None:
 
 def test_auto_attach_raises_and_rolls_back(trace) -> None:
     _, progs = trace
-    before = bpftool_link_ids()
     with pytest.raises(UnsupportedFeature):
         auto_attach(progs)
-    assert bpftool_link_ids() - before == set()
+    # Other processes may make links meanwhile: look for links of *our* programs.
+    if shutil.which("bpftool") is None:
+        pytest.skip("bpftool not installed")
+    shown = json.loads(subprocess.run(["bpftool", "link", "show", "-j"], check=True, capture_output=True).stdout)
+    ours = {p.id for p in progs.values()}
+    assert [e for e in shown if e.get("prog_id") in ours] == []
     assert all(not p.links for p in progs.values())
 
 

@@ -38,7 +38,7 @@ from ..errors import AttachError, KernelError, NotPrivileged
 from ..uapi import AttachType, LinkType
 from .fd import Fd, FdLike
 from .info import LinkInfo, link_info
-from .syscall import link_get_fd_by_id, obj_get, obj_pin
+from .syscall import iter_ids, link_get_fd_by_id, link_get_next_id, obj_get, obj_pin
 from .syscall_attach import link_detach, link_update, prog_detach
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ __all__ = [
     "SO_DETACH_BPF",
     "SocketAttachment",
     "attach_error",
+    "system_links",
 ]
 
 log = logging.getLogger(__name__)
@@ -370,6 +371,19 @@ class LinkGroup(Attachment):
 
     def __iter__(self):
         return iter(self.links)
+
+
+def system_links() -> list[LinkInfo]:
+    """Every link on the system now, like ``bpftool link show`` (links freed meanwhile are skipped)."""
+    out = []
+    for link_id in iter_ids(link_get_next_id):
+        try:
+            fd = link_get_fd_by_id(link_id)
+        except KernelError:
+            continue  # gone between the two calls
+        with fd:
+            out.append(link_info(fd))
+    return out
 
 
 # --- helpers -----------------------------------------------------------------------------
