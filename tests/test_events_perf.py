@@ -73,3 +73,18 @@ def test_reader_checks_its_arguments(perf):
         PerfEventReader(perf.maps[".bss"])
     with pytest.raises(ValueError, match="power of two"):
         PerfEventReader(perf.maps["samples"], pages=3)
+
+
+def test_full_rings_report_lost_samples(perf):
+    # one data page per CPU holds ~80 samples: run more execs than that without reading
+    with PerfEventReader(perf.maps["samples"], "exec_sample", btf=perf.btf.btf, pages=1) as reader:
+        children = [subprocess.Popen(["/bin/true"]) for _ in range(300)]
+        for child in children:
+            child.wait()
+        first = reader.collect(duration=0.2)
+        assert 0 < len(first) < 300
+        # the kernel writes PERF_RECORD_LOST once there is room again, before the next sample
+        pids = {run_true() for _ in range(20)}
+        later = reader.collect(duration=0.5)
+        assert reader.lost > 0
+        assert pids <= set(later["pid"])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Union
 
 from ..btf.codec import Codec, PerCpuCodec, RawCodec
@@ -55,8 +55,9 @@ class MapCodecs:
     btf: Btf | None = None
     ncpus: int | None = None
 
-    @property
+    @cached_property
     def per_cpu(self) -> PerCpuCodec | None:
+        """The whole lookup buffer of a per-CPU map (built once: every lookup uses it)."""
         return PerCpuCodec(self.value, self.ncpus) if self.ncpus else None
 
     @property

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from ..btf.codec import Codec, PerCpuCodec, RawCodec
-from ..errors import KernelError, MapError, ValueEncodingError
+from ..errors import MapError, ValueEncodingError
 from ..kernel.syscall import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, map_lookup_and_delete_elem
 from ..uapi import MapType
 from . import bulk
@@ -451,6 +451,3 @@ class PerCpuArray(Array):
     def sum(self, key: Any) -> Any:
         return _sum(self[key])
 
-
-def _raise_unsupported(m: TypedMap, what: str, why: str) -> KernelError:
-    return MapError(f"map {m.name!r} ({m.map_type}): {what} is not possible: {why}")
