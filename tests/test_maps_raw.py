@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-import bpfnb
 from bpfnb.errors import ValueEncodingError
 from bpfnb.kernel import Map, create_map
 from bpfnb.maps import Array, HashMap, LpmTrie, TypedMap, typed

@@ -267,6 +267,8 @@ def test_queue(make):
     assert m.pop("empty") == "empty"
     with pytest.raises(MapError, match="no keys"):
         m[0]
+    with pytest.raises(MapError, match="no keys"):
+        m[0] = {**FLOW}
 
 
 def test_stack(make):

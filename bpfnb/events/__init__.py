@@ -18,5 +18,5 @@ from .perf import PerfEventReader, online_cpus, perf_event_open
 from .records import EventReader, Record, define_record, record_codec
 from .ringbuf import RingBufReader
 
-__all__ = ["EventReader", "PerfEventReader", "Record", "RingBufReader", "online_cpus", "perf_event_open",
-           "record_codec"]
+__all__ = ["EventReader", "PerfEventReader", "Record", "RingBufReader", "define_record", "online_cpus",
+           "perf_event_open", "record_codec"]

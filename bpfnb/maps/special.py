@@ -171,10 +171,10 @@ class Queue(TypedMap):
     def __contains__(self, value: Any) -> bool:
         return any(v == value for v in self)
 
-    def __getitem__(self, key: Any) -> Any:
+    def _keyless(self, *args: Any, **kw: Any) -> Any:
         raise MapError(f"{type(self).__name__.lower()} {self.name!r} has no keys: use push/pop/peek")
 
-    __setitem__ = __delitem__ = get = lookup_and_delete = __getitem__  # type: ignore[assignment]
+    __getitem__ = __setitem__ = __delitem__ = get = put = delete = lookup_and_delete = _keyless  # type: ignore
 
     def clear(self) -> int:
         return len(self._drain())

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Union
 
-from ..btf.codec import Codec, PerCpuCodec, RawCodec
+from ..btf.codec import Codec, RawCodec
 from ..errors import MapError, ValueEncodingError
 from ..kernel.syscall import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, map_lookup_and_delete_elem
 from ..uapi import MapType
