@@ -17,28 +17,14 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     """``bpfnb.kernel`` & co. without importing cffi/ipywidgets at ``import bpfnb``."""
-    if name in ("kernel", "widgets", "examples"):
+    if name in ("kernel", "widgets", "examples", "maps", "programs", "events"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'bpfnb' has no attribute {name!r}")
 
 
-def maps(*, pinned: bool = False):
-    """Every map of the running kernel, like ``bpftool map show`` (a ``Listing``)."""
-    from .kernel.system import maps as _maps
-
-    return _maps(pinned=pinned)
-
-
-def programs(*, pinned: bool = False):
-    """Every program of the running kernel, like ``bpftool prog show`` (a ``Listing``)."""
-    from .kernel.system import programs as _programs
-
-    return _programs(pinned=pinned)
-
-
 __all__ = sorted([
     *_errors_all, "Btf", "DataSection", "Ebpf", "EbpfLoader", "FunctionSpec", "MapSpec", "Object", "Pipeline",
-    "ProgramSpec", "maps", "programs",
+    "ProgramSpec",
 ])

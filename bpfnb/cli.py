@@ -114,9 +114,9 @@ def load_text(doc: dict, *, dry_run: bool) -> str:
 
 
 def _listing(args: argparse.Namespace) -> int:
-    import bpfnb
+    from .kernel import system
 
-    listing = bpfnb.maps(pinned=args.pinned) if args.verb == "maps" else bpfnb.programs(pinned=args.pinned)
+    listing = system.maps(pinned=args.pinned) if args.verb == "maps" else system.programs(pinned=args.pinned)
     if args.json:
         json.dump([_jsonable(r) for r in listing], sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

@@ -303,14 +303,16 @@ class Pipeline:
                 detail={n: None for n in self.relocated}, note="BPF_PROG_LOAD needs CAP_BPF; the relocated programs above are what would be sent",
             )
         from .kernel.programs import load_program
+        from .programs import as_typed
 
         for name, rel in self.relocated.items():
             if name in self.options.extensions:
                 continue  # freplace programs load when their target is known
             try:
-                self.programs[name] = load_program(
+                # typed: Xdp, TracePoint... each with its own attach(); closing one detaches its links
+                self.programs[name] = as_typed(load_program(
                     rel, btf_fd=self._btf_fd(), log_level=self.options.log_level, target_btf=self.options.target_btf
-                )
+                ))
             except KernelError as exc:
                 self.program_errors[name] = exc
         filled = self._fill_prog_arrays()

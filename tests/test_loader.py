@@ -144,9 +144,9 @@ def test_set_global_unknown_name():
 
 
 def _maps_named(name: str) -> set[int]:
-    import bpfnb
+    from bpfnb.kernel.system import maps
 
-    return {r["id"] for r in bpfnb.maps() if r["name"] == name}
+    return {r["id"] for r in maps() if r["name"] == name}
 
 
 @pytest.mark.kernel

@@ -16,7 +16,8 @@ the section.  :func:`class_for` answers the same question for a spec that
 did not load (e.g. an fentry program this kernel refused).
 :func:`auto_attach` attaches every program whose section says where, as a
 libbpf skeleton's ``attach()`` does; :func:`detach_all` undoes what a set of
-programs attached.
+programs attached.  :func:`show` lists every program of the running kernel,
+like ``bpftool prog show``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..kernel.links import Attachment, Link, LinkGroup, ProgAttachment, SocketAttachment
 from ..kernel.programs import Program
+from ..kernel.system import programs as show
 from ..uapi import AttachType, ProgType
 from .base import TypedProgram
 from .cgroup import (
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Attachment",
+    "show",
     "BtfTracePoint",
     "CgroupDevice",
     "CgroupProgram",
