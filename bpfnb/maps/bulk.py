@@ -50,6 +50,8 @@ _NO_BATCH = frozenset({_errno.EINVAL, _errno.EOPNOTSUPP, _errno.ENOTSUP, 524})
 _batch_ok: dict[int, bool] = {}
 #: Entries per batch call when the map is big: bounds the kernel's temporary buffers.
 CHUNK = 1 << 16
+#: Buffers for a whole map are allocated at once up to this size, else grown as entries arrive.
+PREALLOC_BYTES = 256 << 20
 
 
 @dataclass
@@ -107,23 +109,36 @@ def read_entries(m: Map, *, method: str = "auto", delete: bool = False) -> Entri
     return _read_iterate(m, delete)
 
 
+def _initial_rows(m: Map) -> int:
+    """Rows to allocate before the first call: the whole map when that is at most
+    ``PREALLOC_BYTES`` (no regrowth), else one chunk, doubled as entries arrive —
+    a nearly empty map with a huge ``max_entries`` must not cost gigabytes."""
+    whole = max(m.max_entries, 1)
+    if whole * (m.key_size + m.value_buffer_size) <= PREALLOC_BYTES:
+        return whole
+    return min(whole, CHUNK)
+
+
 def _read_batch(m: Map, delete: bool) -> Entries:
     ks, vs = m.key_size, m.value_buffer_size
-    rows = max(m.max_entries, 1)
-    keys, values = _alloc(rows, ks), _alloc(rows, vs)
+    keys = _alloc(_initial_rows(m), ks)
+    values = _alloc(len(keys), vs)
     call = map_lookup_and_delete_batch if delete else map_lookup_batch
     filled, cursor = 0, None
-    chunk = min(rows, CHUNK)
+    chunk = min(len(keys), CHUNK)
+    need = 1  # the least room one call may get: grows when a hash bucket holds more (ENOSPC)
     while True:
-        if filled + chunk > len(keys):
-            keys, values = _grow(keys, 2 * len(keys) + chunk), _grow(values, 2 * len(values) + chunk)
-        kview = memoryview(keys[filled:]).cast("B")
-        vview = memoryview(values[filled:]).cast("B")
+        if len(keys) - filled < need:
+            grown = max(2 * len(keys), filled + max(chunk, need))
+            keys, values = _grow(keys, grown), _grow(values, grown)
+        count = min(chunk, len(keys) - filled)
+        kview = memoryview(keys[filled:].reshape(-1))
+        vview = memoryview(values[filled:].reshape(-1))
         try:
-            res = call(m.fd, ks, vs, chunk, cursor, keys=kview, values=vview)
+            res = call(m.fd, ks, vs, count, cursor, keys=kview, values=vview)
         except KernelError as exc:
-            if exc.errno == _errno.ENOSPC and chunk < 1 << 24:  # a bucket bigger than the chunk
-                chunk *= 4
+            if exc.errno == _errno.ENOSPC and count < 1 << 24:  # the next bucket does not fit in count
+                need = chunk = 4 * count
                 continue
             raise
         filled += res.count
