@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import pytest
@@ -31,3 +32,14 @@ def pytest_runtest_setup(item):
 def unique_name(request) -> str:
     """A short name unique to this test run, safe for pins, netns, cgroups."""
     return f"bpfnb{os.getpid() % 10000}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def pin_root(unique_name) -> str:
+    """A fresh directory on bpffs, unique to this test; removed with its pins even on failure."""
+    path = f"/sys/fs/bpf/{unique_name}"
+    os.mkdir(path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

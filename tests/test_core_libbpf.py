@@ -10,7 +10,6 @@ libbpf finally sent to the kernel with ours at every CO-RE-patched slot.
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -28,18 +27,6 @@ from bpfnb.obj import Object
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not available(), reason="libbpf.so.1 not installed")]
 
 CORE_FIXTURES = [p for p in all_fixtures() if p.name.startswith("core_")]
-
-
-@pytest.fixture
-def pin_root(unique_name):
-    path = f"/sys/fs/bpf/{unique_name}"
-    os.mkdir(path)
-    try:
-        yield path
-    finally:
-        for entry in os.listdir(path):
-            os.unlink(os.path.join(path, entry))
-        os.rmdir(path)
 
 
 @pytest.fixture(scope="module")

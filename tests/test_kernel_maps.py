@@ -74,19 +74,6 @@ def loaded_btf(obj: Object):
     return load_object_btf(obj).fd
 
 
-@pytest.fixture
-def pin_root(unique_name):
-    """A fresh bpffs directory; whatever is left in it is removed, even on failure."""
-    path = f"/sys/fs/bpf/{unique_name}"
-    os.mkdir(path)
-    try:
-        yield path
-    finally:
-        for entry in os.listdir(path):
-            os.unlink(os.path.join(path, entry))
-        os.rmdir(path)
-
-
 def with_maps(obj: Object, maps: dict[str, MapSpec]) -> Object:
     """A shallow copy of ``obj`` with other map specs (Object is a plain dataclass)."""
     clone = copy.copy(obj)

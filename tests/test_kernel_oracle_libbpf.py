@@ -18,18 +18,6 @@ from bpfnb.uapi import ProgType
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not available(), reason="libbpf.so.1 not installed")]
 
 
-@pytest.fixture
-def pin_root(unique_name):
-    path = f"/sys/fs/bpf/{unique_name}"
-    os.mkdir(path)
-    try:
-        yield path
-    finally:
-        for entry in os.listdir(path):
-            os.unlink(os.path.join(path, entry))
-        os.rmdir(path)
-
-
 def test_libbpf_loads_minimal_and_reports_tag(pin_root: str) -> None:
     assert version().startswith("v1.")
     with LibbpfObject(fixture_path("minimal"), pin_root) as obj:

@@ -70,18 +70,6 @@ def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
-@pytest.fixture
-def pin_dir(unique_name):
-    path = f"/sys/fs/bpf/{unique_name}"
-    os.mkdir(path)
-    try:
-        yield path
-    finally:
-        for entry in os.listdir(path):
-            os.unlink(os.path.join(path, entry))
-        os.rmdir(path)
-
-
 def u32(i: int) -> bytes:
     return struct.pack("<I", i)
 
@@ -202,10 +190,10 @@ def test_map_create_error_names_the_map() -> None:
     assert exc.value.errno == errno.EINVAL and "BPF_MAP_CREATE" in str(exc.value) and "'bad'" in str(exc.value)
 
 
-def test_pin_and_get(pin_dir: str) -> None:
+def test_pin_and_get(pin_root: str) -> None:
     with map_create(MapType.HASH, 4, 4, 4, name="pinned") as m:
         map_update_elem(m, u32(1), u32(2))
-        path = f"{pin_dir}/m"
+        path = f"{pin_root}/m"
         obj_pin(m, path)
         with pytest.raises(KernelError) as exc:
             obj_pin(m, path)
@@ -214,7 +202,7 @@ def test_pin_and_get(pin_dir: str) -> None:
             assert again.kind == "map"
             assert map_info(again).id == map_info(m).id
             assert map_lookup_elem(again, u32(1), 4) == u32(2)
-        dirfd = os.open(pin_dir, os.O_RDONLY | os.O_DIRECTORY)
+        dirfd = os.open(pin_root, os.O_RDONLY | os.O_DIRECTORY)
         try:
             obj_pin(m, "relative", path_fd=dirfd)
             with obj_get("relative", path_fd=dirfd) as rel:
@@ -222,7 +210,7 @@ def test_pin_and_get(pin_dir: str) -> None:
         finally:
             os.close(dirfd)
     with pytest.raises(KernelError) as exc:
-        obj_get(f"{pin_dir}/missing")
+        obj_get(f"{pin_root}/missing")
     assert exc.value.errno == errno.ENOENT and "missing" in str(exc.value)
 
 

@@ -29,13 +29,12 @@ def _fds() -> int:
 
 
 @pytest.fixture
-def pin_root(unique_name):
-    path = Path("/sys/fs/bpf") / unique_name
-    path.mkdir()
+def pin_dirs(pin_root):
+    """Separate pin roots for libbpf and bpfnb loading the same object."""
+    path = Path(pin_root)
     (path / "libbpf").mkdir()
     (path / "bpfnb").mkdir()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    return path
 
 
 # --- dry run (pure: no privileges needed) ------------------------------------------
@@ -101,11 +100,11 @@ def test_dry_run_false_without_privileges_is_refused(tmp_path):
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", LIBBPF_LOADABLE)
-def test_program_tags_equal_libbpf(name, pin_root):
+def test_program_tags_equal_libbpf(name, pin_dirs):
     from oracles.libbpf_tags import libbpf_programs
 
-    theirs = libbpf_programs(fixture_path(name), str(pin_root / "libbpf"))
-    with EbpfLoader().map_pin_path(pin_root / "bpfnb").load_file(fixture_path(name)) as ebpf:
+    theirs = libbpf_programs(fixture_path(name), str(pin_dirs / "libbpf"))
+    with EbpfLoader().map_pin_path(pin_dirs / "bpfnb").load_file(fixture_path(name)) as ebpf:
         ours = {n: p.info().tag for n, p in ebpf.programs.items()}
     assert set(ours) == set(theirs)
     assert ours == {n: k.tag for n, k in theirs.items()}
