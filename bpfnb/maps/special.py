@@ -174,7 +174,7 @@ class Queue(TypedMap):
     def _keyless(self, *args: Any, **kw: Any) -> Any:
         raise MapError(f"{type(self).__name__.lower()} {self.name!r} has no keys: use push/pop/peek")
 
-    __getitem__ = __setitem__ = __delitem__ = get = put = delete = lookup_and_delete = _keyless  # type: ignore
+    __getitem__ = __setitem__ = __delitem__ = get = put = delete = lookup_and_delete = items = keys = _keyless  # type: ignore
 
     def clear(self) -> int:
         return len(self._drain())
