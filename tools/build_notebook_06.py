@@ -146,12 +146,12 @@ if PRIVILEGED:
     md("""
 ## Every map on the system
 
-`bpfnb.maps()` walks the kernel's map ids like `bpftool map show`. Other programs' maps come and go, so the compared
+`bpfnb.maps.show()` walks the kernel's map ids like `bpftool map show`. Other programs' maps come and go, so the compared
 output keeps only our own maps (by id) and the columns that do not change between runs.
 """),
     code('''
 if needs_bpf("the system's maps"):
-    listing = bpfnb.maps().to_dataframe()
+    listing = bpfnb.maps.show().to_dataframe()
     our_ids = [m.id for m in maps.values()]
     print("our maps are among them:", set(our_ids) <= set(listing.index))
     display(listing.loc[our_ids, ["name", "type", "key_size", "value_size", "max_entries", "flags", "frozen"]]

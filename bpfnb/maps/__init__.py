@@ -11,7 +11,8 @@ system, by id or pin, decoding through the BTF the kernel kept for it::
     counts.to_dataframe()                   # batch lookups, BTF-typed columns
 
 Map kinds without a class of their own get :class:`TypedMap`, which has
-the whole mapping protocol and DataFrame conversion.
+the whole mapping protocol and DataFrame conversion.  :func:`show` lists
+every map of the running kernel, like ``bpftool map show``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from ..kernel.system import maps as show
 from ..uapi import MapType
 from .bulk import Entries, read_entries
 from .codecs import MapCodecs, kernel_btf, resolve_codecs
@@ -67,6 +69,7 @@ __all__ = [
     "open_map",
     "read_entries",
     "resolve_codecs",
+    "show",
     "typed",
     "update_flags",
 ]
@@ -116,19 +119,12 @@ def open_map(*, id: int | None = None, pin: str | os.PathLike[str] | None = None
 
 
 class _MapsModule(types.ModuleType):
-    """This package is also ``bpfnb.maps()``, the listing of every map on the system.
-
-    ``bpfnb/__init__.py`` defines a function ``maps()``; importing this
-    package (``bpfnb.maps``) replaces that attribute with the module, so the
-    module must stay callable with the same signature for ``bpfnb.maps()``
-    to keep working whichever was touched first.
-    """
+    """``bpfnb.maps()`` — calling the package — is :func:`show`, as it was when
+    ``bpfnb.maps`` was a function, so older notebooks keep working."""
 
     def __call__(self, *, pinned: bool = False) -> Any:
         """Every map of the running kernel, like ``bpftool map show`` (a ``Listing``)."""
-        from ..kernel.system import maps as _maps
-
-        return _maps(pinned=pinned)
+        return show(pinned=pinned)
 
 
 sys.modules[__name__].__class__ = _MapsModule
