@@ -33,12 +33,10 @@ from bpfnb.maps import (
     Stack,
     StackTraceMap,
     TypedMap,
-    class_for,
     open_map,
     typed,
 )
 from bpfnb.obj import Object
-from bpfnb.uapi import MapType
 
 pytestmark = pytest.mark.kernel
 
@@ -78,13 +76,6 @@ def full_stats(**over):
 
 
 # --- dispatch ---------------------------------------------------------------------------
-
-
-def test_class_per_map_type():
-    assert class_for(MapType.HASH) is HashMap
-    assert class_for(MapType.LRU_PERCPU_HASH) is LruPerCpuHash
-    assert class_for(MapType.SK_STORAGE) is TypedMap  # the generic fallback
-    assert class_for(999) is TypedMap
 
 
 @pytest.mark.parametrize("name, cls", [
@@ -148,14 +139,6 @@ def test_encoding_errors_before_any_syscall(make):
         m[b"\0" * 3] = STATS
     assert len(m) == 0  # nothing reached the kernel
     assert {"port": 1} not in m  # an impossible key is simply not there
-
-
-def test_update_flags_names():
-    from bpfnb.maps import update_flags
-
-    assert update_flags("any") == 0 and update_flags("noexist") == 1 and update_flags("exist|lock") == 6
-    with pytest.raises(ValueError):
-        update_flags("sometimes")
 
 
 def test_clear_and_freeze(make):
