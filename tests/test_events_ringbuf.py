@@ -90,3 +90,12 @@ def test_reader_refuses_other_maps(counter):
         RingBufReader(counter.maps["syscalls"])
     with pytest.raises(MapError, match="reader"):
         typed(counter.maps["events"])[0]
+
+
+def test_records_generator_stops_at_max_records(counter):
+    with RingBufReader(counter.maps["events"], EXEC_EVENT) as reader:
+        for _ in range(3):
+            run_true()
+        got = list(reader.records(duration=10, max_records=3))  # bounded by the count, not the time
+        assert len(got) == 3 and all(r["pid"] > 0 and r["ts_ns"] > 0 and r["comm"] for r in got)
+        assert list(reader.records(duration=0.0)) == []  # no time: nothing waited for

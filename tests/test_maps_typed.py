@@ -248,6 +248,8 @@ def test_queue(make):
     assert len(m) == 3
     assert [m.pop()["sport"] for _ in range(3)] == [1, 2, 3]
     assert m.pop("empty") == "empty"
+    assert m.update_from_dataframe(df) == 3  # pushed back in row order
+    assert m.to_dataframe(drain=True).equals(df) and len(m) == 0
     with pytest.raises(MapError, match="no keys"):
         m[0]
     with pytest.raises(MapError, match="no keys"):

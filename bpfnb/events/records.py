@@ -17,6 +17,7 @@ from __future__ import annotations
 import select
 import time
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -153,6 +154,20 @@ class EventReader:
     def poll(self, timeout: float | None = 0.0, limit: int | None = None) -> list[Any]:
         """Decoded records (dicts through the record type, or bytes without one)."""
         return [self.decode(r) for r in self.read_raw(timeout, limit)]
+
+    def records(self, *, duration: float | None = None, max_records: int | None = None) -> Iterator[Any]:
+        """Decoded records as they arrive, for ``duration`` seconds (None: until closed or
+        ``max_records``) — for a loop that reacts to each event."""
+        deadline = None if duration is None else time.monotonic() + duration
+        seen = 0
+        while not self.closed and (max_records is None or seen < max_records):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            room = None if max_records is None else max_records - seen
+            for rec in self.read_raw(0.5 if left is None else min(left, 0.5), room):
+                seen += 1
+                yield self.decode(rec)
 
     def decode(self, rec: Record) -> Any:
         if self.codec is None:
