@@ -401,7 +401,10 @@ class Ebpf:
         self._pipeline = pipeline
         self.obj = pipeline.obj
         self.dry_run = pipeline.dry_run
-        self.maps: Mapping[str, Any] = dict(pipeline.maps.maps) if pipeline.maps is not None else {}
+        # typed (HashMap, Array, ...): keys and values through the object's BTF as loaded
+        btf = pipeline.btf.btf if pipeline.btf is not None else pipeline.obj.btf if pipeline.obj else None
+        live = pipeline.maps.maps if pipeline.maps is not None else {}
+        self.maps: Mapping[str, Any] = {name: m.typed(btf) for name, m in live.items()}
         self.programs: Mapping[str, Any] = dict(pipeline.programs)
         self.btf = pipeline.btf
 

@@ -530,3 +530,15 @@ def test_raw_keys_are_checked_before_the_syscall():
             m.update(bytes(4), bytes(4))
         m.update((7).to_bytes(4, "little"), (9).to_bytes(8, "little"))
         assert m.lookup((7).to_bytes(4, "little")) == (9).to_bytes(8, "little")
+
+
+@pytest.mark.kernel
+def test_perf_event_array_without_max_entries_gets_one_slot_per_cpu():
+    from bpfnb.kernel.maps import create_map
+    from bpfnb.kernel.syscall import possible_cpus
+    from bpfnb.obj.maps import MapSpec
+    from bpfnb.uapi import MapType
+
+    created = create_map(MapSpec("perf_noent", MapType.PERF_EVENT_ARRAY, 4, 4, 0))
+    with created.map as m:
+        assert m.info().max_entries == possible_cpus()

@@ -1,4 +1,4 @@
-"""bpfnb.maps() / bpfnb.programs() against bpftool's view of the same kernel."""
+"""bpfnb.maps.show() / bpfnb.programs.show() against bpftool's view of the same kernel."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _id(fd):
 
 
 def test_maps_match_bpftool(objects):
-    ours = {r["id"]: r for r in bpfnb.maps()}
+    ours = {r["id"]: r for r in bpfnb.maps.show()}
     theirs = {m["id"]: m for m in bpftool("map", "show")}
     for fd in objects[:2]:
         mid = _id(fd)
@@ -58,7 +58,7 @@ def test_maps_match_bpftool(objects):
 
 
 def test_programs_match_bpftool(objects):
-    ours = {r["id"]: r for r in bpfnb.programs()}
+    ours = {r["id"]: r for r in bpfnb.programs.show()}
     pid = _id(objects[2])
     t = bpftool("prog", "show", "id", str(pid))
     o = ours[pid]
@@ -75,8 +75,8 @@ def test_pinned_paths_are_found(objects, unique_name):
     try:
         syscall.obj_pin(objects[0], f"{pin_dir}/m")
         syscall.obj_pin(objects[2], f"{pin_dir}/p")
-        maps = {r["id"]: r for r in bpfnb.maps(pinned=True)}
-        progs = {r["id"]: r for r in bpfnb.programs(pinned=True)}
+        maps = {r["id"]: r for r in bpfnb.maps.show(pinned=True)}
+        progs = {r["id"]: r for r in bpfnb.programs.show(pinned=True)}
         assert maps[_id(objects[0])]["pinned"] == (f"{pin_dir}/m",)
         assert progs[_id(objects[2])]["pinned"] == (f"{pin_dir}/p",)
         assert maps[_id(objects[1])]["pinned"] == ()
@@ -85,11 +85,11 @@ def test_pinned_paths_are_found(objects, unique_name):
 
 
 def test_listing_views(objects):
-    listing = bpfnb.maps()
+    listing = bpfnb.maps.show()
     df = listing.to_dataframe()
     assert _id(objects[0]) in df.index and df.loc[_id(objects[0]), "type"] == "hash"
     html = listing._repr_html_()
     assert "maps in the kernel" in html and "<th>max_entries</th>" in html
     assert repr(listing).startswith("<Listing ")
-    progs = bpfnb.programs().to_dataframe()
+    progs = bpfnb.programs.show().to_dataframe()
     assert progs.loc[_id(objects[2]), "type"] == "socket_filter"

@@ -80,7 +80,6 @@ def test_hooks_and_the_maps_listing(make):
     import bpfnb.maps
 
     assert m.id in bpfnb.maps.show().ids()  # every map of the system
-    assert m.id in bpfnb.maps().ids()  # the package called, as when bpfnb.maps was a function
 
 
 def test_view_is_bounded_and_skips_destructive_reads(make):

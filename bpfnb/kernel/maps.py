@@ -428,6 +428,9 @@ def create_map(spec: MapSpec, *, btf_fd: Any = None, name: str | None = None,
     """
     if spec.map_type is None or not spec.complete:
         raise MapError(f"map {spec.name!r}: its definition was not decoded (no BTF for {spec.section}?)")
+    if spec.map_type == MapType.PERF_EVENT_ARRAY and spec.max_entries == 0:
+        # one ring per CPU: a definition without max_entries means "every possible CPU", as libbpf reads it
+        spec = spec.with_(max_entries=possible_cpus())
     path = None
     if spec.pinning is PinningType.BY_NAME and pin_root is not None:
         path = pin_path(pin_root, spec.name)

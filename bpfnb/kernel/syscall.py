@@ -20,6 +20,7 @@ from and writes into them in place through ``ffi.from_buffer``.
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -205,11 +206,13 @@ def _decode_log(buf: Any, size: int) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", errors="replace")
 
 
+@functools.cache
 def possible_cpus() -> int:
-    """Number of possible CPUs (``/sys/devices/system/cpu/possible``).
+    """Number of possible CPUs (``/sys/devices/system/cpu/possible``), read once.
 
     Per-CPU maps return one value slot per *possible* CPU, not per online
-    one, so value buffers must be sized with this.
+    one, so value buffers must be sized with this.  The set is fixed at
+    boot, so every per-CPU lookup can reuse the first answer.
     """
     with open("/sys/devices/system/cpu/possible") as f:
         spec = f.read().strip()

@@ -18,8 +18,6 @@ every map of the running kernel, like ``bpftool map show``.
 from __future__ import annotations
 
 import os
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from ..kernel.system import maps as show
@@ -117,14 +115,3 @@ def open_map(*, id: int | None = None, pin: str | os.PathLike[str] | None = None
         raw.close()
         raise
 
-
-class _MapsModule(types.ModuleType):
-    """``bpfnb.maps()`` — calling the package — is :func:`show`, as it was when
-    ``bpfnb.maps`` was a function, so older notebooks keep working."""
-
-    def __call__(self, *, pinned: bool = False) -> Any:
-        """Every map of the running kernel, like ``bpftool map show`` (a ``Listing``)."""
-        return show(pinned=pinned)
-
-
-sys.modules[__name__].__class__ = _MapsModule
