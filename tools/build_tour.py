@@ -97,33 +97,35 @@ table = core_obj.core_relocations()
 table
 """),
     md("""
-## 5 · Run it
+## 5 · Run it, read the maps
 
-`BPF_PROG_TEST_RUN` runs the loaded XDP program on a packet we build, no network needed:
-a 40-byte frame is below `min_len = 64`, so it is dropped (`XDP_DROP` = 1); a 100-byte one
-passes (`XDP_PASS` = 2). Then the maps say what the program counted.
+The loaded programs are typed (`Xdp`, `SchedClassifier`, …: each with its own `attach`), and so are the maps
+(`PerCpuHash`, `Array`, … decoding keys and values through BTF). `BPF_PROG_TEST_RUN` runs the XDP program on
+frames we build, no network needed: a 40-byte frame is below `min_len = 64` and is dropped, a 100-byte one passes.
 """),
     code("""
 import struct
 
-def frame(size: int, proto: int = 17) -> bytes:
+def udp_frame(size: int) -> bytes:
     eth = bytes(12) + struct.pack("!H", 0x0800)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, size - 14, 0, 0, 64, proto, 0, bytes(4), bytes(4))
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, size - 14, 0, 0, 64, 17, 0, bytes(4), bytes(4))
     return (eth + ip).ljust(size, b"\\0")
 
-if needs_bpf("the test run"):
-    xdp = pipeline.programs["xdp_count"]
-    print("40-byte frame ->", xdp.test_run(frame(40)).retval)
-    print("100-byte frame ->", xdp.test_run(frame(100)).retval)
+if needs_bpf("the test runs"):
+    ebpf = pipeline.ebpf()
+    xdp = ebpf.programs["xdp_count"]
+    print(type(xdp).__name__, "| 40 bytes ->", xdp.test_run(udp_frame(40)).verdict,
+          "| 100 bytes ->", xdp.test_run(udp_frame(100)).verdict)
 """),
     code("""
-if needs_bpf("the counters"):
-    verdicts = pipeline.maps["verdicts"]
-    passed, dropped = (int.from_bytes(verdicts.lookup(i.to_bytes(4, "little")), "little") for i in range(2))
-    print(f"passed={passed} dropped={dropped}")
+if needs_bpf("the maps"):
+    stats = ebpf.maps["proto_stats"]                 # per-CPU hash: IP protocol -> {packets, bytes}
+    print(type(stats).__name__, "UDP (17) summed over CPUs:", stats.sum(17))
+    verdicts = ebpf.maps["verdicts"].to_dataframe()  # array: index -> count, read in one batch
+    display(verdicts)
 """),
     code("""
-pipeline.close()   # every map, program and BTF object released
+pipeline.close()   # every program, map and BTF object released
 """),
     md("""
 ## 6 · The widget
