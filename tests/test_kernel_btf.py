@@ -139,9 +139,11 @@ def test_fixup_equals_libbpf(path, pin_root):
     """Type by type: DATASEC sizes and vars, VAR types and linkage, FUNC linkage, appended types."""
     name = path.name.removesuffix(".bpf.o")
     if name in LIBBPF_REFUSES:
+        # The oracle's answer for these objects is a refusal: assert it, and let the
+        # load tests (every fixture's fixed BTF loads into the kernel) cover bpfnb's side.
         with pytest.raises(OSError):
             libbpf_btf(path, pin_root)
-        pytest.skip(f"libbpf 1.x cannot open {name}")
+        return
     theirs = libbpf_btf(path, pin_root)
     obj = obj_at(path)
     ours = fixup(obj.btf, obj).btf
