@@ -104,3 +104,66 @@ def test_rejected_program_shows_the_verifier_log():
     assert "unchecked_deref" in w.outputs["load"].value
     assert "bpfnb-err" in w.outputs["load"].value or "invalid mem access" in w.outputs["load"].value
     w.close()
+
+
+def test_attach_in_a_dry_run_explains_why_not():
+    w = _dry(examples.path("syscall_counter"))
+    w.attach_button.click()
+    assert "load" in w.pipeline.results  # attach runs the stages it needs first
+    assert "attaching needs CAP_BPF" in w.attach_output.value
+    w.close()
+
+
+@pytest.mark.kernel
+def test_attach_step_attaches_what_the_section_names_and_reset_detaches():
+    import json
+    import subprocess
+
+    def links():
+        out = subprocess.run(["bpftool", "link", "show", "-j"], capture_output=True, text=True, check=True).stdout
+        return {link["id"] for link in json.loads(out or "[]")}
+
+    before = links()
+    w = Loader(examples.path("syscall_counter"))
+    w.attach_button.click()
+    assert "attached" in w.attach_output.value and "count_syscalls" in w.attach_output.value
+    assert len(links() - before) == 1
+    assert w.attach_button.disabled
+    w.reset()
+    assert links() - before == set()
+    w.close()
+
+
+@pytest.mark.kernel
+def test_attach_step_says_which_programs_need_a_target():
+    w = Loader(examples.path("packet_counter"))
+    w.attach()
+    assert "needs a target" in w.attach_output.value  # xdp and tc need an interface
+    w.close()
+
+
+@pytest.mark.kernel
+def test_map_view_refreshes_and_stops():
+    import struct
+    import time
+
+    from bpfnb import EbpfLoader
+    from bpfnb.widgets import MapView
+
+    frame = (bytes(12) + struct.pack("!H", 0x0800)
+             + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 86, 0, 0, 64, 17, 0, bytes(4), bytes(4))).ljust(100, b"\0")
+    with EbpfLoader().load_file(examples.path("packet_counter")) as ebpf:
+        ebpf.programs["xdp_count"].test_run(frame)
+        view = MapView(ebpf.maps["verdicts"], interval=0.05)
+        view.refresh()
+        assert "value" in view.table.value and view.refreshes == 1
+        view.start()
+        assert view.running and view.stop_button.disabled is False
+        for _ in range(400):  # wait for the background refreshes, bounded; not a timing assertion
+            if view.refreshes >= 3:
+                break
+            time.sleep(0.01)
+        assert view.refreshes >= 3
+        view.stop_button.click()
+        assert not view.running and view.start_button.disabled is False
+        assert "stopped" in view.status.value

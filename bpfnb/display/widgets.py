@@ -20,9 +20,9 @@ from typing import Any
 
 from .._optional import require
 from ..errors import BpfnbError
-from .html import escape, wrap
+from .html import Raw, escape, table, wrap
 
-__all__ = ["Loader"]
+__all__ = ["Loader", "MapView"]
 
 
 def _parse_assignments(text: str, what: str) -> dict[str, Any]:
@@ -74,6 +74,8 @@ class Loader:
         self.buttons = {s: widgets.Button(description=s, tooltip=f"run the {s} stage") for s in STAGES}
         for stage, button in self.buttons.items():
             button.on_click(lambda _b, stage=stage: self.run_stage(stage))
+        self.attach_button = widgets.Button(description="attach", tooltip="attach every program whose section names its target")
+        self.attach_button.on_click(lambda _b: self.attach())
         self.run_all_button = widgets.Button(description="run all", button_style="primary")
         self.run_all_button.on_click(lambda _b: self.run_all())
         self.reset_button = widgets.Button(description="reset", tooltip="close everything and start again")
@@ -86,10 +88,14 @@ class Loader:
         self.mode = widgets.HTML(wrap("bpfnb loader", f'<div class="bpfnb-note">{escape(mode)}</div>'))
         self.status = widgets.HTML()
         self.outputs = {s: widgets.HTML() for s in STAGES}
+        self.attach_output = widgets.HTML()
+        self.attachments: dict[str, Any] = {}
         self.error = widgets.HTML()
         options = widgets.VBox([self.object, self.globals, self.max_entries, self.pin_path, self.log_level, self.target_btf])
-        controls = widgets.HBox([*self.buttons.values(), self.run_all_button, self.reset_button])
-        self.widget = widgets.VBox([self.mode, options, controls, self.status, self.error, *self.outputs.values()])
+        controls = widgets.HBox([*self.buttons.values(), self.attach_button, self.run_all_button, self.reset_button])
+        self.widget = widgets.VBox(
+            [self.mode, options, controls, self.status, self.error, *self.outputs.values(), self.attach_output]
+        )
         self._refresh()
 
     # --- actions -------------------------------------------------------------------
@@ -132,12 +138,48 @@ class Loader:
 
         self.run_stage(STAGES[-1])
 
+    def attach(self) -> None:
+        """Attach the loaded programs whose section says where (tracepoints, raw_tp, tp_btf, uprobes...).
+
+        XDP, tc and cgroup programs need a target the section does not name
+        (an interface, a cgroup): the table says so instead of guessing one.
+        """
+        from ..programs import as_typed, auto_attach
+
+        if self.pipeline is None or "load" not in self.pipeline.results:
+            self.run_all()
+        if self.pipeline is None or "load" not in self.pipeline.results:
+            return
+        self.error.value = ""
+        if self.pipeline.dry_run:
+            self.attach_output.value = wrap("attach (dry run)", '<div class="bpfnb-note">attaching needs CAP_BPF: '
+                                            "nothing was loaded, so nothing is attached</div>")
+            self._refresh()
+            return
+        self.attachments = auto_attach(self.pipeline.programs, keep_errors=True)
+        rows = []
+        for name, program in self.pipeline.programs.items():
+            section = as_typed(program).section
+            outcome = self.attachments.get(name)
+            if outcome is None:
+                rows.append((name, program.spec.section, "needs a target: use attach(...) with an interface or cgroup"))
+            elif isinstance(outcome, BaseException):
+                rows.append((name, program.spec.section, Raw(f'<span class="bpfnb-err">{escape(outcome)}</span>')))
+            else:
+                where = section.target if section is not None else ""
+                rows.append((name, program.spec.section, Raw(f'<span class="bpfnb-ok">attached</span> {escape(where or "")}')))
+        body = table(("program", "section", "attachment"), rows, max_rows=None)
+        self.attach_output.value = wrap("attach", body)
+        self._refresh()
+
     def reset(self) -> None:
         if self.pipeline is not None:
-            self.pipeline.close()
+            self.pipeline.close()  # typed programs detach their links as they close
         self.pipeline = None
+        self.attachments = {}
         for out in self.outputs.values():
             out.value = ""
+        self.attach_output.value = ""
         self.error.value = ""
         self._refresh()
 
@@ -156,6 +198,7 @@ class Loader:
             button.button_style = "success" if stage in done else "danger" if stage in failed else ""
             button.disabled = stage in done or bool(failed)
         self.run_all_button.disabled = bool(failed) or len(done) == len(STAGES)
+        self.attach_button.disabled = bool(failed) or bool(self.attachments)
         if self.pipeline is None:
             self.status.value = ""
         else:
@@ -168,6 +211,100 @@ class Loader:
 
     def __repr__(self) -> str:
         return f"<Loader {Path(self.object.value).name!r} {'privileged' if self.privileged else 'dry run'}>"
+
+
+class MapView:
+    """A live view of a map: its DataFrame (and a bar chart) refreshed on an interval.
+
+    ``refresh()`` reads the map once (batch lookups, BTF-typed columns);
+    ``start()`` refreshes every ``interval`` seconds from a background
+    thread until ``stop()`` or the stop button.  The bars are drawn by
+    pandas' ``Styler.bar`` on the numeric column ``plot`` (default: the
+    first numeric value column), so no plotting library is needed.
+    """
+
+    def __init__(self, bpf_map: Any, *, interval: float = 1.0, rows: int = 20, sort_by: str | None = None,
+                 plot: str | None = None, layout: str = "long"):
+        widgets = require("ipywidgets")
+        import threading
+
+        self.map = bpf_map.typed() if hasattr(bpf_map, "typed") and not hasattr(bpf_map, "to_dataframe") else bpf_map
+        self.interval = interval
+        self.rows = rows
+        self.sort_by = sort_by
+        self.plot = plot
+        self.layout = layout
+        self.refreshes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.table = widgets.HTML()
+        self.status = widgets.HTML()
+        self.stop_button = widgets.Button(description="stop", disabled=True)
+        self.stop_button.on_click(lambda _b: self.stop())
+        self.start_button = widgets.Button(description="start", button_style="primary")
+        self.start_button.on_click(lambda _b: self.start())
+        self.widget = widgets.VBox([widgets.HBox([self.start_button, self.stop_button]), self.status, self.table])
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def frame(self):
+        """The map as a DataFrame, sorted and cut to ``rows`` as shown."""
+        df = self.map.to_dataframe(layout=self.layout)
+        if self.sort_by is not None and self.sort_by in df.columns:
+            df = df.sort_values(self.sort_by, ascending=False)
+        return df.head(self.rows)
+
+    def refresh(self) -> None:
+        try:
+            df = self.frame()
+        except (BpfnbError, OSError) as exc:
+            self.table.value = _error_html(exc)
+            return
+        column = self.plot or next((c for c in df.columns if c.startswith("value") and df[c].dtype.kind in "iuf"), None)
+        if column is not None and len(df):
+            html = df.style.bar(subset=[column], color="#7aa6d6").to_html()
+        else:
+            html = df.to_html()
+        self.refreshes += 1
+        self.table.value = wrap(f"map {getattr(self.map, 'name', '')}", html)
+        state = "refreshing every {:g} s".format(self.interval) if self.running else "stopped"
+        self.status.value = f'<div class="bpfnb-note">{escape(len(df))} rows shown · {escape(state)}</div>'
+
+    def start(self) -> None:
+        import threading
+
+        if self.running:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while True:
+                self.refresh()
+                if self._stop.wait(self.interval):
+                    break
+
+        self._thread = threading.Thread(target=loop, name="bpfnb-mapview", daemon=True)
+        self._thread.start()
+        self.start_button.disabled, self.stop_button.disabled = True, False
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(5.0, 2 * self.interval))
+        self._thread = None
+        self.start_button.disabled, self.stop_button.disabled = False, True
+        self.refresh()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        self.refresh()
+        display(self.widget)
+
+    def __repr__(self) -> str:
+        return f"<MapView {getattr(self.map, 'name', '?')!r} {'running' if self.running else 'stopped'}>"
 
 
 def _error_html(exc: BaseException) -> str:
