@@ -8,7 +8,9 @@ module name, so the notebooks' conftest would shadow this one.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -47,3 +49,19 @@ def all_fixtures() -> list[Path]:
     """Every compiled fixture and every shipped example object."""
     build_fixtures()
     return sorted([*BUILD_DIR.glob("*.bpf.o"), *EXAMPLES_DIR.glob("*.bpf.o")], key=lambda p: p.name)
+
+
+@contextmanager
+def hang_guard(seconds: int = 20):
+    """Turn a hang into a failure: a guard against endless loops in fuzzing, not a speed test."""
+
+    def _hung(signum, frame):
+        raise TimeoutError(f"did not finish within {seconds}s")
+
+    old = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import struct
-from contextlib import contextmanager
 
 import pytest
-from helpers import fixture_path
+from helpers import fixture_path, hang_guard
 from elftools.elf.elffile import ELFFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,22 +25,6 @@ def _sections(name: str) -> tuple[bytes, bytes]:
 BLOBS = {name: _sections(name) for name in ("multi", "btf_kinds", "minimal")}
 # no per-example deadline: the machine is shared; hang_guard turns a real hang into a failure
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
-
-
-@contextmanager
-def hang_guard(seconds: int = 20):
-    """Turn a hang into a failure (a guard against loops, not a speed test)."""
-
-    def _hung(signum, frame):
-        raise TimeoutError(f"did not finish within {seconds}s")
-
-    old = signal.signal(signal.SIGALRM, _hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def exercise(data: bytes) -> None:

@@ -20,43 +20,15 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import fixture_path
+from map_types_fixtures import loaded, make, obj  # noqa: F401  (fixtures)
 
 import bpfnb
-from bpfnb.kernel import create_map, load_object_btf, possible_cpus, raw_tracepoint_open
+from bpfnb.kernel import possible_cpus, raw_tracepoint_open
 from bpfnb.maps import bulk, open_map, typed
-from bpfnb.obj import Object
-
 pytestmark = pytest.mark.kernel
 
 N = 500
 EXAMPLE = "bpfnb/examples/syscall_counter.bpf.o"
-
-
-@pytest.fixture(scope="module")
-def obj():
-    return Object.from_file(fixture_path("map_types"))
-
-
-@pytest.fixture(scope="module")
-def loaded(obj):
-    lb = load_object_btf(obj)
-    yield lb
-    lb.close()
-
-
-@pytest.fixture
-def make(obj, loaded):
-    made = []
-
-    def _make(name: str):
-        m = typed(create_map(obj.maps[name], btf_fd=loaded.fd).map, loaded.btf)
-        made.append(m)
-        return m
-
-    yield _make
-    for m in made:
-        m.close()
 
 
 def flows_frame(n: int, seed: int = 1) -> pd.DataFrame:

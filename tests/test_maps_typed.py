@@ -13,10 +13,11 @@ import os
 
 import pytest
 from helpers import fixture_path
+from map_types_fixtures import loaded, make, obj  # noqa: F401  (fixtures)
 
 import bpfnb
 from bpfnb.errors import KernelError, MapError, ValueEncodingError
-from bpfnb.kernel import create_map, load_object_btf, possible_cpus
+from bpfnb.kernel import create_map, possible_cpus
 from bpfnb.maps import (
     Array,
     ArrayOfMaps,
@@ -32,43 +33,13 @@ from bpfnb.maps import (
     Queue,
     Stack,
     StackTraceMap,
-    TypedMap,
     open_map,
     typed,
 )
-from bpfnb.obj import Object
-
 pytestmark = pytest.mark.kernel
 
 FLOW = {"saddr": 0x0A000001, "sport": 443, "proto": 6}
 STATS = {"packets": 10, "bytes": 1500, "proto": "PROTO_TCP", "seen": True, "tag": "ok"}
-
-
-@pytest.fixture(scope="module")
-def obj():
-    return Object.from_file(fixture_path("map_types"))
-
-
-@pytest.fixture(scope="module")
-def loaded(obj):
-    lb = load_object_btf(obj)
-    yield lb
-    lb.close()
-
-
-@pytest.fixture
-def make(obj, loaded):
-    made = []
-
-    def _make(name: str) -> TypedMap:
-        created = create_map(obj.maps[name], btf_fd=loaded.fd)
-        m = typed(created.map, loaded.btf)
-        made.append(m)
-        return m
-
-    yield _make
-    for m in made:
-        m.close()
 
 
 def full_stats(**over):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import struct
-from contextlib import contextmanager
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,27 +10,11 @@ from hypothesis import strategies as st
 from bpfnb.errors import BpfnbError
 from bpfnb.obj import Object
 
-from helpers import fixture_path
+from helpers import fixture_path, hang_guard
 
 SEEDS = [fixture_path(n).read_bytes() for n in ("multi", "legacy_maps", "minimal", "fentry")]
 # ELF64 header fields worth corrupting: e_shoff, e_shentsize, e_shnum, e_shstrndx
 HEADER_FIELDS = [(0x28, "<Q"), (0x3A, "<H"), (0x3C, "<H"), (0x3E, "<H")]
-
-
-@contextmanager
-def hang_guard(seconds: int = 20):
-    """Turn a hang into a failure (a guard against loops, not a speed test)."""
-
-    def _hung(signum, frame):
-        raise TimeoutError(f"parsing did not finish within {seconds}s")
-
-    old = signal.signal(signal.SIGALRM, _hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _parse_bounded(data: bytes) -> None:

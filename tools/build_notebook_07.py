@@ -9,21 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nb import code, md, write  # noqa: E402
 
-GUARD = '''
-from bpfnb import kernel
-
-PRIVILEGED = kernel.can_use_bpf()
-
-
-def needs_bpf(what: str) -> bool:
-    """True when bpf() is usable; otherwise say what this cell would have shown."""
-    if not PRIVILEGED:
-        print(f"needs CAP_BPF: this is a dry run, so {what} is not shown here.")
-    return PRIVILEGED
-
-
-print("privileged: real syscalls" if PRIVILEGED else "unprivileged: dry run (no CAP_BPF / CAP_SYS_ADMIN)")
-'''
+from build_notebooks import GUARD  # noqa: E402  (the shared privilege guard cell)
 
 CELLS = [
     md("""
