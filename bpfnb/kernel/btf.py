@@ -31,6 +31,7 @@ from ..errors import BtfError, BtfLoadError, KernelError
 from .fd import Fd
 from .features import Features, Support
 from .info import btf_info
+from .owned import FdOwner
 from .syscall import btf_load
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def features_for_btf(features: Features | None = None) -> BtfFeatures:
 
 
 @dataclass
-class LoadedBtf:
+class LoadedBtf(FdOwner):
     """A BTF object in the kernel: owns its ``fd``; ``id`` as the kernel numbers it.
 
     ``log`` is the kernel's BTF log ("" unless ``log_level`` was set);
@@ -138,18 +139,6 @@ class LoadedBtf:
             raise UnknownName(f"string {text!r} is not in BTF id {self.id}")
         return offsets[0]
 
-    @property
-    def closed(self) -> bool:
-        return self.fd.closed
-
-    def close(self) -> None:
-        self.fd.close()
-
-    def __enter__(self) -> LoadedBtf:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = " closed" if self.fd.closed else ""

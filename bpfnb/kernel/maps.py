@@ -44,6 +44,7 @@ from ..obj.sections import SectionKind
 from ..uapi import MapType
 from .fd import Fd
 from .info import MapInfo, map_info
+from .owned import Pinnable
 from .syscall import (
     BPF_ANY,
     BPF_F_RDONLY_PROG,
@@ -56,7 +57,6 @@ from .syscall import (
     map_lookup_elem,
     map_update_elem,
     obj_get,
-    obj_pin,
     possible_cpus,
     sanitize_name,
 )
@@ -105,7 +105,7 @@ def _type_label(map_type: Any) -> str:
 # --- the live map ------------------------------------------------------------------
 
 
-class Map:
+class Map(Pinnable):
     """One kernel map: owns its fd; keys and values are raw bytes.
 
     The shape (type, key and value size) is read from the kernel once at
@@ -165,10 +165,6 @@ class Map:
             raise
 
     # -- state ------------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        return self.fd.closed
 
     def info(self) -> MapInfo:
         """What the kernel says about the map now (id, flags, BTF ids...)."""
@@ -244,26 +240,8 @@ class Map:
 
     # -- pinning and lifetime -----------------------------------------------------------------
 
-    def pin(self, path: str | os.PathLike[str]) -> None:
-        """Pin on bpffs at ``path`` (the map then outlives this process)."""
-        obj_pin(self.fd, path)
-        self.pinned = os.fsdecode(path)
-
-    def unpin(self) -> None:
-        """Remove the pin this map was opened from or pinned at (the map lives on while open)."""
-        if self.pinned is None:
-            raise MapError(f"map {self.name!r} is not pinned (by this object)")
-        os.unlink(self.pinned)
-        self.pinned = None
-
-    def close(self) -> None:
-        self.fd.close()
-
-    def __enter__(self) -> Map:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _not_pinned(self) -> MapError:
+        return MapError(f"map {self.name!r} is not pinned (by this object)")
 
     # -- views ------------------------------------------------------------------------------------
 

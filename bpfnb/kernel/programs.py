@@ -36,6 +36,7 @@ from ..errors import KernelError, NotPrivileged, UnknownName, UnsupportedFeature
 from ..uapi import AttachType, ProgType
 from .fd import Fd, FdLike
 from .info import ProgInfo, btf_info, prog_info
+from .owned import Pinnable
 from .privilege import is_privileged
 from .syscall import (
     BPF_F_SLEEPABLE,
@@ -43,7 +44,6 @@ from .syscall import (
     btf_get_fd_by_id,
     btf_get_next_id,
     obj_get,
-    obj_pin,
     prog_get_fd_by_id,
     prog_load,
     prog_test_run,
@@ -175,7 +175,7 @@ def _ext_target(spec: ProgramSpec, attach_prog_fd: FdLike) -> int:
 # --- the live program ----------------------------------------------------------------------
 
 
-class Program:
+class Program(Pinnable):
     """One loaded program: owns its fd; renders its info and xlated code."""
 
     def __init__(self, fd: Fd, *, spec: ProgramSpec | None = None, name: str | None = None,
@@ -217,10 +217,6 @@ class Program:
 
     # -- kernel views -----------------------------------------------------------------------
 
-    @property
-    def closed(self) -> bool:
-        return self.fd.closed
-
     def info(self, *, xlated: bool = False) -> ProgInfo:
         """ProgInfo now (run counters change); ``xlated=True`` also copies the instructions."""
         return prog_info(self.fd, xlated=xlated)
@@ -258,26 +254,10 @@ class Program:
             repeat = 0
         return prog_test_run(self.fd, data_in, ctx_in=ctx_in, repeat=repeat, **kw)
 
-    # -- pins and lifetime --------------------------------------------------------------------
+    # -- pins and lifetime (pin, unpin, close, with: Pinnable) ----------------------------------
 
-    def pin(self, path: str | os.PathLike[str]) -> None:
-        obj_pin(self.fd, path)
-        self.pinned = os.fsdecode(path)
-
-    def unpin(self) -> None:
-        if self.pinned is None:
-            raise KernelError(_errno.ENOENT, "unpin", f"program {self.name!r} is not pinned (by this object)")
-        os.unlink(self.pinned)
-        self.pinned = None
-
-    def close(self) -> None:
-        self.fd.close()
-
-    def __enter__(self) -> Program:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _not_pinned(self) -> KernelError:
+        return KernelError(_errno.ENOENT, "unpin", f"program {self.name!r} is not pinned (by this object)")
 
     def __repr__(self) -> str:
         ptype = self.prog_type.name.lower() if isinstance(self.prog_type, ProgType) else f"type {self.prog_type}"
