@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 lab: setup
-	$(VENV)/jupyter lab --notebook-dir=notebooks --allow-root
+	$(VENV)/jupyter lab --notebook-dir=notebooks --allow-root notebooks/00-tour.ipynb
 
 test: setup
 	$(VENV)/pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)

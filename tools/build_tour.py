@@ -31,6 +31,8 @@ what it did. Every stage has its own notebook for the details:
 | maps and relocation | [03 · maps and relocation](03-maps-and-relocation.ipynb) |
 | load and the verifier | [04 · load and verify](04-load-and-verify.ipynb) |
 | CO-RE relocations | [05 · CO-RE](05-core-relocations.ipynb) |
+| live maps as DataFrames, ring buffers | [06 · map analysis](06-map-analysis.ipynb) |
+| attach, links, test runs | [07 · attach and observe](07-attach-and-observe.ipynb) |
 """),
     code(GUARD),
     md("""
