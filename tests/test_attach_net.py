@@ -235,3 +235,81 @@ def test_udp_packet_helper_is_well_formed() -> None:
 
     pkt = udp_packet(53)
     assert len(pkt) == 14 + 20 + 8 + 5 and checksum(pkt[14:34]) == 0  # header checksum verifies
+
+
+# --- the pre-link paths: rtnetlink XDP and tc clsact + cls_bpf ------------------------------
+
+
+def _ip_xdp_prog_id(netns: str, dev: str) -> int | None:
+    out = subprocess.run(["ip", "-n", netns, "-j", "link", "show", dev], capture_output=True, text=True, check=True).stdout
+    xdp = json.loads(out)[0].get("xdp")
+    return xdp["prog"]["id"] if xdp else None
+
+
+def _tc_filters(netns: str, dev: str, direction: str) -> list[dict]:
+    out = subprocess.run(["tc", "-n", netns, "-j", "filter", "show", "dev", dev, direction],
+                         capture_output=True, text=True, check=True).stdout
+    return [f for f in json.loads(out or "[]") if f.get("kind") == "bpf" and "options" in f]
+
+
+def test_xdp_through_netlink_counts_and_detaches_only_itself(net, veth_pair: VethPair) -> None:
+    from bpfnb.kernel.netlink_attach import NetlinkXdpAttachment
+
+    ebpf, progs = net
+    xdp = progs["xdp_watch"]
+    att = xdp.attach(veth_pair.vb, "skb", netns=veth_pair.ns_b, netlink=True)
+    try:
+        assert isinstance(att, NetlinkXdpAttachment) and att.attached
+        assert _ip_xdp_prog_id(veth_pair.ns_b, veth_pair.vb) == xdp.id
+        with pytest.raises(AttachError) as exc:  # UPDATE_IF_NOEXIST: never replaces someone else's program
+            xdp.attach(veth_pair.vb, "skb", netns=veth_pair.ns_b, netlink=True)
+        assert exc.value.errno == errno.EBUSY
+        with receiver(veth_pair, WATCHED) as watched:
+            send_udp(veth_pair, WATCHED, 3)
+            assert drain(watched, 3) == 3
+            assert poll(lambda: read_globals(ebpf)["xdp_seen"], 3) == 3
+    finally:
+        att.detach()
+    assert not att.attached and _ip_xdp_prog_id(veth_pair.ns_b, veth_pair.vb) is None
+    assert xdp.links == []
+
+
+def test_tc_legacy_cls_bpf_counts_and_detaches(net, veth_pair: VethPair) -> None:
+    from bpfnb.kernel.netlink_attach import TcFilterAttachment
+
+    ebpf, progs = net
+    tin = progs["tcx_in"]
+    att = tin.attach(veth_pair.vb, netns=veth_pair.ns_b, legacy=True, priority=7)
+    try:
+        assert isinstance(att, TcFilterAttachment) and att.attached and att.kind == "tc ingress (cls_bpf)"
+        [shown] = _tc_filters(veth_pair.ns_b, veth_pair.vb, "ingress")
+        assert shown["pref"] == 7 and shown["options"]["bpf_name"] == "tcx_in" and shown["options"]["prog"]["id"] == tin.id
+        send_udp(veth_pair, WATCHED, 4)
+        assert poll(lambda: read_globals(ebpf)["tcx_ingress_seen"], 4) == 4
+    finally:
+        tin.close()  # closing the program detaches what it attached, the netlink way too
+    assert not att.attached and _tc_filters(veth_pair.ns_b, veth_pair.vb, "ingress") == []
+
+
+def test_unsupported_links_fall_back_to_netlink(net, veth_pair: VethPair, monkeypatch) -> None:
+    """A kernel without XDP links or tcx answers EINVAL: the same call then uses netlink."""
+    from bpfnb.errors import KernelError
+    from bpfnb.kernel.netlink_attach import NetlinkXdpAttachment, TcFilterAttachment
+    from bpfnb.programs import base
+
+    def old_kernel(*args, **kw):
+        raise KernelError(errno.EINVAL, "BPF_LINK_CREATE")
+
+    monkeypatch.setattr(base, "link_create", old_kernel)
+    _, progs = net
+    xdp_att = progs["xdp_watch"].attach(veth_pair.vb, netns=veth_pair.ns_b)
+    tc_att = progs["tcx_in"].attach(veth_pair.vb, netns=veth_pair.ns_b)
+    try:
+        assert isinstance(xdp_att, NetlinkXdpAttachment) and xdp_att.attached
+        assert isinstance(tc_att, TcFilterAttachment) and tc_att.attached
+        with pytest.raises(AttachError):  # no fallback when asked for links only
+            progs["xdp_watch"].attach(veth_pair.va, netns=veth_pair.ns_a, netlink=False)
+    finally:
+        xdp_att.detach()
+        tc_att.detach()
+    assert _ip_xdp_prog_id(veth_pair.ns_b, veth_pair.vb) is None

@@ -19,6 +19,7 @@ means something inside one namespace.
 from __future__ import annotations
 
 import enum
+import errno as _errno
 import os
 import socket as _socket
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from ..errors import KernelError
 from ..kernel.attach import in_netns, ifindex_of, netns_path
 from ..kernel.fd import Fd, FdLike
-from ..kernel.links import SO_ATTACH_BPF, Link, SocketAttachment, attach_error
+from ..kernel.links import SO_ATTACH_BPF, Attachment, Link, SocketAttachment, attach_error
 from ..uapi import AttachType, ProgType
 from .base import TypedProgram
 
@@ -41,6 +42,9 @@ class XdpFlags(enum.IntFlag):
     DRV_MODE = 1 << 2
     HW_MODE = 1 << 3
 
+
+#: errnos with which a kernel says it has no such link type (XDP links < 5.9, tcx < 6.6).
+_LINK_UNSUPPORTED = frozenset({_errno.EINVAL, _errno.EOPNOTSUPP, 524})
 
 #: ``BPF_F_LINK``: a tcx ``relative_fd`` names a link rather than a program.
 BPF_F_LINK = 1 << 13
@@ -61,18 +65,38 @@ class Xdp(TypedProgram):
     prog_types = (ProgType.XDP,)
 
     def attach(self, interface: str | int, flags: XdpFlags | str | int = XdpFlags.DEFAULT, *,
-               netns: str | os.PathLike[str] | None = None) -> Link:
+               netns: str | os.PathLike[str] | None = None, netlink: bool | None = None) -> Link | Attachment:
         """Attach to ``interface`` (name or ifindex) with an XDP link.
 
         ``flags``: ``"skb"`` (generic), ``"drv"`` (native) or ``"hw"``, or
         :class:`XdpFlags`; the default lets the kernel pick native when the
-        driver supports it.
+        driver supports it.  ``netlink=True`` uses rtnetlink (``IFLA_XDP``),
+        the way before XDP links; ``None`` falls back to it when the kernel
+        refuses the link as unsupported (before 5.9).
         """
         mode = _XDP_MODES[flags] if isinstance(flags, str) else XdpFlags(int(flags))
         label = _label(interface, netns)
         with in_netns(netns):
             ifindex = ifindex_of(interface)
-            return self._link_create(ifindex, AttachType.XDP, flags=int(mode), label=label, kind="xdp")
+            if not netlink:
+                try:
+                    return self._link_create(ifindex, AttachType.XDP, flags=int(mode), label=label, kind="xdp")
+                except KernelError as exc:
+                    if netlink is False or exc.errno not in _LINK_UNSUPPORTED:
+                        raise
+            return self._track(self._netlink_xdp(ifindex, int(mode), label, netns))
+
+    def _netlink_xdp(self, ifindex: int, mode: int, label: str, netns: Any) -> Attachment:
+        from ..kernel import netlink as rtnl
+        from ..kernel.netlink_attach import NetlinkXdpAttachment
+
+        prog_fd = self.fd.dup()
+        try:
+            rtnl.xdp_set(ifindex, prog_fd.fileno(), mode | rtnl.XDP_FLAGS_UPDATE_IF_NOEXIST)
+        except KernelError as exc:
+            prog_fd.close()
+            raise attach_error(exc, self.name, label) from exc
+        return NetlinkXdpAttachment(prog_fd, self.info().id, ifindex, mode, program=self.name, target=label, netns=netns)
 
 
 class SchedClassifier(TypedProgram):
@@ -83,11 +107,15 @@ class SchedClassifier(TypedProgram):
     _DIRECTIONS = {"ingress": AttachType.TCX_INGRESS, "egress": AttachType.TCX_EGRESS}
 
     def attach(self, interface: str | int, direction: str | None = None, *,
-               netns: str | os.PathLike[str] | None = None, before: Any = None, after: Any = None) -> Link:
+               netns: str | os.PathLike[str] | None = None, before: Any = None, after: Any = None,
+               legacy: bool | None = None, priority: int = 1) -> Link | Attachment:
         """Attach to ``interface`` on ``"ingress"`` or ``"egress"`` (default: from ``tcx/<dir>``).
 
         ``before``/``after`` (a program or link) place it relative to others
         at the same hook (tcx's multi-attach order); default: appended last.
+        ``legacy=True`` uses a ``clsact`` qdisc and a direct-action ``bpf``
+        filter at ``priority`` (the way before tcx); ``None`` falls back to
+        it when the kernel refuses tcx as unsupported (before 6.6).
         """
         attach_type = self._direction(direction)
         kw: dict[str, Any] = {}
@@ -99,10 +127,30 @@ class SchedClassifier(TypedProgram):
             if isinstance(anchor, Link):
                 kw["flags"] |= BPF_F_LINK  # the relative fd is a link, not a program
             kw["relative_fd"] = getattr(anchor, "fd", anchor)
-        label = f"{_label(interface, netns)} {attach_type.name.lower().removeprefix('tcx_')}"
+        direction = attach_type.name.lower().removeprefix("tcx_")
+        label = f"{_label(interface, netns)} {direction}"
         with in_netns(netns):
             ifindex = ifindex_of(interface)
-            return self._link_create(ifindex, attach_type, label=label, kind="tcx", **kw)
+            if not legacy:
+                try:
+                    return self._link_create(ifindex, attach_type, label=label, kind="tcx", **kw)
+                except KernelError as exc:
+                    if legacy is False or kw or exc.errno not in _LINK_UNSUPPORTED:
+                        raise
+            return self._track(self._cls_bpf(ifindex, direction, label, netns, priority))
+
+    def _cls_bpf(self, ifindex: int, direction: str, label: str, netns: Any, priority: int) -> Attachment:
+        from ..kernel import netlink as rtnl
+        from ..kernel.netlink_attach import TcFilterAttachment
+
+        prog_fd = self.fd.dup()
+        try:
+            rtnl.tc_clsact_add(ifindex)
+            rtnl.tc_filter_add(ifindex, direction, prog_fd.fileno(), self.name, priority=priority)
+        except KernelError as exc:
+            prog_fd.close()
+            raise attach_error(exc, self.name, label) from exc
+        return TcFilterAttachment(prog_fd, ifindex, direction, priority, 1, program=self.name, target=label, netns=netns)
 
     def _direction(self, direction: str | None) -> AttachType:
         if direction is None:
