@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -248,3 +249,20 @@ def test_prog_array_initial_slots_are_filled_after_load(slot, retval):
     with EbpfLoader().set_global("slot", slot).load_file(fixture_path("tailcall")) as ebpf:
         assert "2 prog-array slots filled" in ebpf._pipeline.results["load"].summary
         assert ebpf.programs["entry"].test_run(bytes(64)).retval == retval
+
+
+@pytest.mark.kernel
+def test_lsm_and_fmod_ret_resolve_their_targets_then_the_kernel_says_eperm():
+    from bpfnb import Btf
+    from bpfnb.errors import UnsupportedFeature
+    from bpfnb.programs import FModRet, Lsm, class_for_spec
+
+    vmlinux = Btf.from_sys_fs()
+    with EbpfLoader().pipeline(fixture_path("lsm_fmod")) as p:
+        p.run()
+        assert p.programs == {}
+        for name, target, cls in (("deny_nothing", "bpf_lsm_file_open", Lsm), ("pass_through", "security_file_open", FModRet)):
+            exc = p.program_errors[name]
+            assert isinstance(exc, UnsupportedFeature) and exc.errno == errno.EPERM
+            assert f"BTF id {vmlinux.find(target, kind='FUNC').id}" in str(exc)
+            assert class_for_spec(p.obj.programs[name]) is cls
