@@ -542,3 +542,31 @@ def test_perf_event_array_without_max_entries_gets_one_slot_per_cpu():
     created = create_map(MapSpec("perf_noent", MapType.PERF_EVENT_ARRAY, 4, 4, 0))
     with created.map as m:
         assert m.info().max_entries == possible_cpus()
+
+
+@pytest.mark.kernel
+def test_opening_a_pin_of_the_wrong_kind_is_refused_without_leaking(pin_root):
+    import errno as errno_
+
+    from bpfnb.errors import KernelError, MapError
+    from bpfnb.kernel import Map, Program
+    from bpfnb.kernel.maps import create_map
+    from bpfnb.kernel.syscall import prog_load
+    from bpfnb.obj.maps import MapSpec
+    from bpfnb.uapi import MapType, ProgType
+
+    before = len(os.listdir("/proc/self/fd"))
+    with create_map(MapSpec("pinkind", MapType.ARRAY, 4, 4, 1)).map as m, \
+            prog_load(ProgType.SOCKET_FILTER, bytes.fromhex("b700000000000000" "9500000000000000"), "GPL").fd as p:
+        m.pin(f"{pin_root}/m")
+        from bpfnb.kernel.syscall import obj_pin
+
+        obj_pin(p, f"{pin_root}/p")
+        with pytest.raises(MapError, match="holds a pinned prog, not a map"):
+            Map.from_pin(f"{pin_root}/p")
+        with pytest.raises(KernelError, match="holds a pinned map, not a program") as info:
+            Program.from_pin(f"{pin_root}/m")
+        assert info.value.errno == errno_.EINVAL
+        with Map.from_pin(f"{pin_root}/m") as again, Program.from_pin(f"{pin_root}/p") as prog:
+            assert again.pinned == f"{pin_root}/m" and prog.pinned == f"{pin_root}/p"
+    assert len(os.listdir("/proc/self/fd")) == before

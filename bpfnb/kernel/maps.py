@@ -141,11 +141,7 @@ class Map(Pinnable):
     @classmethod
     def from_pin(cls, path: str | os.PathLike[str]) -> Map:
         """Open the map pinned at ``path``; MapError when something else is pinned there."""
-        fd = obj_get(path)
-        if fd.kind != "map":
-            fd.close()
-            raise MapError(f"{os.fsdecode(path)} holds a pinned {fd.kind}, not a map")
-        return cls._adopt(fd, pinned=os.fsdecode(path))
+        return cls._open_pin(path)
 
     @classmethod
     def from_fd(cls, fd: Fd | int) -> Map:
@@ -156,13 +152,11 @@ class Map(Pinnable):
 
         return cls._adopt(Fd(fcntl.fcntl(int(fd), fcntl.F_DUPFD_CLOEXEC, 3), "map"))
 
+    _pin_kind = "map"
+
     @classmethod
-    def _adopt(cls, fd: Fd, pinned: str | None = None) -> Map:
-        try:
-            return cls(fd, pinned=pinned)
-        except BaseException:
-            fd.close()
-            raise
+    def _wrong_pin(cls, path: str, kind: str) -> MapError:
+        return MapError(f"{path} holds a pinned {kind}, not a map")
 
     # -- state ------------------------------------------------------------------------------
 

@@ -43,7 +43,6 @@ from .syscall import (
     TestRunResult,
     btf_get_fd_by_id,
     btf_get_next_id,
-    obj_get,
     prog_get_fd_by_id,
     prog_load,
     prog_test_run,
@@ -201,19 +200,13 @@ class Program(Pinnable):
 
     @classmethod
     def from_pin(cls, path: str | os.PathLike[str]) -> Program:
-        fd = obj_get(path)
-        if fd.kind != "prog":
-            fd.close()
-            raise KernelError(_errno.EINVAL, "BPF_OBJ_GET", f"{os.fsdecode(path)} holds a pinned {fd.kind}, not a program")
-        return cls._adopt(fd, pinned=os.fsdecode(path))
+        return cls._open_pin(path)
+
+    _pin_kind = "prog"
 
     @classmethod
-    def _adopt(cls, fd: Fd, pinned: str | None = None) -> Program:
-        try:
-            return cls(fd, pinned=pinned)
-        except BaseException:
-            fd.close()
-            raise
+    def _wrong_pin(cls, path: str, kind: str) -> KernelError:
+        return KernelError(_errno.EINVAL, "BPF_OBJ_GET", f"{path} holds a pinned {kind}, not a program")
 
     # -- kernel views -----------------------------------------------------------------------
 
