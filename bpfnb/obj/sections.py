@@ -89,6 +89,29 @@ class Symbol:
         return f"<Symbol {self.name!r} {self.type} {self.bind} {self.section or self.shndx}+{self.value:#x}>"
 
 
+#: Sections whose ELF type alone decides.
+_BY_TYPE = {
+    "SHT_REL": SectionKind.RELOCATION,
+    "SHT_RELA": SectionKind.RELOCATION,
+    "SHT_SYMTAB": SectionKind.SYMTAB,
+    "SHT_STRTAB": SectionKind.STRTAB,
+}
+
+#: Sections whose exact name decides (the loaders' reserved names).
+_BY_NAME = {
+    ".text": SectionKind.TEXT,
+    "maps": SectionKind.MAPS,
+    ".maps": SectionKind.BTF_MAPS,
+    ".BTF": SectionKind.BTF,
+    ".BTF.ext": SectionKind.BTF_EXT,
+    "license": SectionKind.LICENSE,
+    "version": SectionKind.VERSION,
+    ".kconfig": SectionKind.KCONFIG,
+    ".ksyms": SectionKind.KSYMS,
+    ".struct_ops": SectionKind.STRUCT_OPS,
+    ".struct_ops.link": SectionKind.STRUCT_OPS,
+}
+
 _DATA_PREFIXES = (
     (".rodata", SectionKind.RODATA),
     (".data", SectionKind.DATA),
@@ -98,32 +121,11 @@ _DATA_PREFIXES = (
 
 def classify_section(name: str, sh_type: str, flags: int) -> SectionKind:
     """Decide a section's kind from its name, type and flags."""
-    if sh_type in ("SHT_REL", "SHT_RELA"):
-        return SectionKind.RELOCATION
-    if sh_type == "SHT_SYMTAB":
-        return SectionKind.SYMTAB
-    if sh_type == "SHT_STRTAB":
-        return SectionKind.STRTAB
-    if name == ".text":
-        return SectionKind.TEXT
-    if name == "maps" or name.startswith("maps/"):
+    kind = _BY_TYPE.get(sh_type) or _BY_NAME.get(name)
+    if kind is not None:
+        return kind
+    if name.startswith("maps/"):
         return SectionKind.MAPS
-    if name == ".maps":
-        return SectionKind.BTF_MAPS
-    if name == ".BTF":
-        return SectionKind.BTF
-    if name == ".BTF.ext":
-        return SectionKind.BTF_EXT
-    if name == "license":
-        return SectionKind.LICENSE
-    if name == "version":
-        return SectionKind.VERSION
-    if name == ".kconfig":
-        return SectionKind.KCONFIG
-    if name == ".ksyms":
-        return SectionKind.KSYMS
-    if name in (".struct_ops", ".struct_ops.link"):
-        return SectionKind.STRUCT_OPS
     if name.startswith(".debug") or name in (".llvm_addrsig", ".eh_frame"):
         return SectionKind.DEBUG
     for prefix, kind in _DATA_PREFIXES:
