@@ -271,14 +271,25 @@ class NotPrivileged(KernelError, PermissionError):
 
 
 class UnsupportedFeature(KernelError):
-    """This kernel lacks something the object needs; names the feature."""
+    """This kernel lacks something the object needs; names the feature.
 
-    def __init__(self, feature: str, detail: str | None = None, *, err: int = _errno.EOPNOTSUPP):
+    ``min_version`` is the upstream release that introduced it (``"6.6"``),
+    when being older is the reason; it is None when the kernel refuses for
+    another reason (compiled out, lockdown, an LSM). Tests rely on the
+    difference: below ``min_version`` a refusal is expected, at or above it
+    it is a bug (cilium/ebpf's ``UnsupportedFeatureError.MinimumVersion``).
+    """
+
+    def __init__(self, feature: str, detail: str | None = None, *, err: int = _errno.EOPNOTSUPP,
+                 min_version: str | None = None):
         self.feature = feature
-        super().__init__(err, feature, detail, hint="not supported by the running kernel")
+        self.min_version = min_version
+        hint = f"needs Linux {min_version} or later" if min_version else "not supported by the running kernel"
+        super().__init__(err, feature, detail, hint=hint)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (functools.partial(type(self), err=self.errno), (self.feature, self.detail))
+        return (functools.partial(type(self), err=self.errno, min_version=self.min_version),
+                (self.feature, self.detail))
 
 
 _STATS_PREFIXES = ("processed ", "verification time", "stack depth", "max_states_per_insn")

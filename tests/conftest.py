@@ -43,3 +43,13 @@ def pin_root(unique_name) -> str:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """List the kernel's typed refusals that tests accepted, so none passes unseen."""
+    from helpers import REFUSALS
+
+    if REFUSALS:
+        terminalreporter.section("kernel refusals accepted as the tested branch")
+        for feature, message in REFUSALS:
+            terminalreporter.line(f"{feature}: {message}")

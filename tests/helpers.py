@@ -65,3 +65,70 @@ def hang_guard(seconds: int = 20):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+# --- kernel feature gates (cilium/ebpf's testutils.SkipIfNotSupported) ----------
+
+#: Typed refusals a test accepted as the kernel's "no", printed at the end of the run.
+REFUSALS: list[tuple[str, str]] = []
+
+
+def _gate(feature: str, exc: Exception) -> None:
+    """Skip below the feature's minimum version, fail at or above it; return for a typed refusal."""
+    import pytest
+
+    from bpfnb.errors import UnsupportedFeature
+    from bpfnb.kernel.version import KernelVersion, running_kernel
+
+    if not isinstance(exc, UnsupportedFeature) or feature.lower() not in exc.feature.lower():
+        raise exc
+    if exc.min_version is None:
+        return
+    if running_kernel() >= KernelVersion.parse(exc.min_version):
+        pytest.fail(f"{feature}: refused although Linux {running_kernel()} is at least {exc.min_version}: {exc}")
+    pytest.skip(f"{feature} needs Linux {exc.min_version}; this kernel is {running_kernel()}")
+
+
+@contextmanager
+def kernel_feature(feature: str):
+    """Run the body, which needs ``feature``; the kernel may say no, in a typed way.
+
+    An ``UnsupportedFeature`` whose ``feature`` contains ``feature``:
+
+    - with ``min_version`` above the running kernel: the test is skipped,
+      because the kernel is too old (the reason is listed by ``-ra``);
+    - with ``min_version`` at or below it: the test fails, since the kernel
+      should have it, so bpfnb misread the kernel's answer;
+    - without ``min_version`` (compiled out, lockdown, an LSM): the refusal
+      *is* the tested branch; the test passes and the refusal is listed in
+      the run's summary.
+
+    Any other error, or an ``UnsupportedFeature`` for another feature,
+    propagates: it fails the test.
+    """
+    from bpfnb.errors import UnsupportedFeature
+
+    try:
+        yield
+    except UnsupportedFeature as exc:
+        _gate(feature, exc)
+        REFUSALS.append((feature, str(exc)))
+
+
+def require_feature(name: str) -> None:
+    """For tests that *use* probe ``name``: skip below its minimum version, fail above it.
+
+    A build option the kernel lacks (``kprobe_attach`` without CONFIG_KPROBES)
+    skips with that reason: a test that only uses the feature has no refusal
+    branch to check.
+    """
+    import pytest
+
+    from bpfnb.errors import UnsupportedFeature
+    from bpfnb.kernel.features import features
+
+    try:
+        features().require(name)
+    except UnsupportedFeature as exc:
+        _gate(name, exc)
+        pytest.skip(f"{name}: {exc}")

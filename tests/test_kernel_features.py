@@ -19,12 +19,12 @@ import pytest
 
 from bpfnb.kernel import Features, Support, features
 from bpfnb.kernel.features import FEATURE_NAMES, _unknown, probe_map_type, probe_prog_type
+from bpfnb.kernel.version import KernelVersion, running_kernel
 from bpfnb.uapi import MapType, ProgType
 
 
 def kernel_version() -> tuple[int, int]:
-    major, minor = os.uname().release.split(".")[:2]
-    return int(major), int("".join(c for c in minor if c.isdigit()))
+    return running_kernel()[:2]
 
 
 def kernel_config() -> dict[str, str] | None:
@@ -164,9 +164,17 @@ def test_require_explains_what_is_missing() -> None:
         base.require("tcx")
     yes = replace(base, privileged=True, note="test", tcx=Support.YES, netkit=Support.NO, btf=Support.UNKNOWN)
     yes.require("tcx")
-    with pytest.raises(UnsupportedFeature, match="6.7") as exc:
+    with pytest.raises(UnsupportedFeature) as exc:
         yes.require("netkit")
     assert exc.value.feature == "netkit"
+    if running_kernel() >= KernelVersion(6, 7):  # new enough: the build option is what is missing
+        assert exc.value.min_version is None and "CONFIG_NETKIT" in str(exc.value)
+    else:
+        assert exc.value.min_version == "6.7" and "needs Linux 6.7 or later" in str(exc.value)
+    old = replace(yes, tcx=Support.NO)
+    with pytest.raises(UnsupportedFeature, match="needs Linux 6.6 or later") as exc:
+        old.require("tcx")
+    assert exc.value.min_version == "6.6"
     with pytest.raises(UnsupportedFeature, match="undecided"):
         yes.require("btf")
     with pytest.raises(KeyError):

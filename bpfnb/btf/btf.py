@@ -8,6 +8,7 @@ in vmlinux never builds 126k Python objects.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import BtfError, UnknownName
+from ..errors import BtfError, UnknownName, UnsupportedFeature
 from .parser import StringTable, TypeTable, decode, parse_header, scan_types
 from .types import (
     MODIFIER_KINDS, Array, BtfType, Datasec, Enum, Float, Int, Kind, Ptr, Struct, Var, Void, essential_name,
@@ -33,6 +34,15 @@ SYS_BTF = Path("/sys/kernel/btf")
 POINTER_SIZE = 8  # BPF is a 64-bit target
 
 _CACHE: dict[tuple, Btf] = {}
+
+
+def _no_kernel_btf() -> UnsupportedFeature:
+    return UnsupportedFeature(
+        "kernel BTF", f"there is no {SYS_BTF / 'vmlinux'}: the kernel is older than 5.4 or built without "
+        "CONFIG_DEBUG_INFO_BTF (CO-RE, BTF attach targets and kfuncs need it; "
+        "pass a target BTF file instead)", err=errno.ENOENT)
+
+
 _KINDS = tuple(Kind)
 _INDEX_AFTER = 64  # name look-ups before building the full name index
 _MAX_CHAIN = 64  # longer typedef/array chains only occur in corrupt (looping) BTF
@@ -105,14 +115,17 @@ class Btf:
         """
         path = os.fspath(path)
         key = None
-        if cache:
-            st = os.stat(path)
-            key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, id(base))
-            hit = _CACHE.get(key)
-            if hit is not None:
-                return hit
-        with open(path, "rb") as f:
-            data = f.read()
+        try:
+            if cache:
+                st = os.stat(path)
+                key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, id(base))
+                hit = _CACHE.get(key)
+                if hit is not None:
+                    return hit
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise BtfError(f"{path}: cannot read: {exc.strerror}") from exc
         if data[:4] == b"\x7fELF":
             data = _elf_btf_section(path)
         btf = cls.from_bytes(data, base=base, source=path)
@@ -122,7 +135,13 @@ class Btf:
 
     @classmethod
     def from_sys_fs(cls, module: str | None = None, *, cache: bool = True) -> Btf:
-        """The running kernel's BTF, or a module's split BTF on top of it."""
+        """The running kernel's BTF, or a module's split BTF on top of it.
+
+        A kernel without it raises UnsupportedFeature naming the build option
+        (``CONFIG_DEBUG_INFO_BTF``), or the version that added the file (5.4).
+        """
+        if not (SYS_BTF / "vmlinux").exists():
+            raise _no_kernel_btf()
         vmlinux = cls.from_file(SYS_BTF / "vmlinux", cache=cache)
         if module is None or module == "vmlinux":
             return vmlinux

@@ -27,9 +27,10 @@ from ..uapi import AttachType, Cmd, FuncId, MapType, ProgType
 from ._ffi import ffi
 from .fd import Fd
 from .privilege import is_privileged
+from .version import KernelVersion, running_kernel
 from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, _raw, btf_load, map_create, prog_load
 
-__all__ = ["FEATURE_NAMES", "MIN_KERNEL", "Features", "Support", "can_use_bpf", "features"]
+__all__ = ["CONFIG_NEEDED", "FEATURE_NAMES", "MIN_KERNEL", "Features", "Support", "can_use_bpf", "features"]
 
 _ENOTSUPP = 524
 #: errnos that mean "this kernel does not know that type/kind/flag".
@@ -164,18 +165,9 @@ def probe_prog_type(prog_type: ProgType) -> Support:
     for key, value in _PROG_EXTRA.get(prog_type.name, {}).items():
         kw[key] = getattr(AttachType, value) if key == "expected_attach_type" else value
     if prog_type == ProgType.KPROBE:
-        kw["kern_version"] = _kernel_version_code()
+        kw["kern_version"] = running_kernel().code
     yes_errno, needle = _PROG_EXPECT.get(prog_type.name, (None, None))
     return _verdict(lambda: _load(prog_type, **kw), yes_errno=yes_errno, log_needle=needle)
-
-
-def _kernel_version_code() -> int:
-    parts = (os.uname().release.split("-")[0].split(".") + ["0", "0"])[:3]
-    try:
-        major, minor, patch = (int("".join(ch for ch in p if ch.isdigit()) or 0) for p in parts)
-    except ValueError:
-        return 0
-    return (major << 16) | (minor << 8) | min(patch, 255)
 
 
 def probe_map_type(map_type: MapType) -> Support:
@@ -284,14 +276,16 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-#: Upstream release that introduced each named feature, for error messages.
+#: Upstream release that introduced each named feature.
 MIN_KERNEL: dict[str, str] = {
     "prog_name": "4.15", "probe_read_kernel": "5.5", "perf_link": "5.15", "bpf_global_data": "5.2",
     "bpf_cookie": "5.15", "cpumap_prog_id": "5.9", "devmap_prog_id": "5.8", "btf": "4.18", "btf_func": "5.0",
     "btf_func_global": "5.6", "btf_datasec": "5.2", "btf_float": "5.13", "btf_decl_tag": "5.16",
-    "btf_type_tag": "5.17", "btf_enum64": "6.0", "tcx": "6.6", "netkit": "6.7 with CONFIG_NETKIT",
-    "kprobe_attach": "CONFIG_KPROBES",
+    "btf_type_tag": "5.17", "btf_enum64": "6.0", "tcx": "6.6", "netkit": "6.7", "kprobe_attach": "4.17",
 }
+
+#: Features a kernel of the right version may still lack: they are build options.
+CONFIG_NEEDED: dict[str, str] = {"netkit": "CONFIG_NETKIT", "kprobe_attach": "CONFIG_KPROBES"}
 
 
 @dataclass(frozen=True)
@@ -344,8 +338,10 @@ class Features:
             return
         if not self.privileged:
             raise NotPrivileged(name, f"cannot probe for {name}: {self.note}")
+        if support is Support.NO and name in CONFIG_NEEDED and running_kernel() >= KernelVersion.parse(MIN_KERNEL[name]):
+            raise UnsupportedFeature(name, f"this kernel is built without {CONFIG_NEEDED[name]}")
         if support is Support.NO:
-            raise UnsupportedFeature(name, f"needs Linux {MIN_KERNEL[name]} or later")
+            raise UnsupportedFeature(name, f"this kernel is {running_kernel()}", min_version=MIN_KERNEL[name])
         raise UnsupportedFeature(name, "undecided: the kernel refused the probe for a reason other than lack of support")
 
     def named(self) -> dict[str, Support]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import UnknownName
+from .version import running_kernel
 
 if TYPE_CHECKING:
     from ..obj import Object
@@ -52,9 +53,7 @@ def kernel_config() -> Mapping[str, str]:
 
 def linux_kernel_version() -> int:
     """``KERNEL_VERSION(a, b, c)`` of the running kernel (patch capped at 255, as the macro does)."""
-    parts = (os.uname().release.split("-")[0].split(".") + ["0", "0"])[:3]
-    major, minor, patch = (int("".join(ch for ch in p if ch.isdigit()) or 0) for p in parts)
-    return (major << 16) | (minor << 8) | min(patch, 255)
+    return running_kernel().code
 
 
 def kconfig_data_section(obj: Object, config: Mapping[str, str] | None = None) -> DataSection | None:

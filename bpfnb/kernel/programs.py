@@ -48,6 +48,7 @@ from .syscall import (
     prog_test_run,
 )
 from .verifier import VerifierLog
+from .version import running_kernel
 
 if TYPE_CHECKING:
     from ..asm import Instructions
@@ -354,9 +355,7 @@ def _kern_version(spec: ProgramSpec, kern_version: int | None) -> int:
     if spec.kernel_version:
         return spec.kernel_version
     if spec.prog_type == ProgType.KPROBE:  # very old kernels checked it for kprobes; libbpf fills it in
-        from .features import _kernel_version_code
-
-        return _kernel_version_code()
+        return running_kernel().code
     return 0
 
 
