@@ -28,12 +28,25 @@ if TYPE_CHECKING:
     import graphviz
     import pandas
 
+    from .diff import BtfDiff
+
 __all__ = ["Btf", "MemberLocation", "essential_name"]
 
 SYS_BTF = Path("/sys/kernel/btf")
 POINTER_SIZE = 8  # BPF is a 64-bit target
 
 _CACHE: dict[tuple, Btf] = {}
+
+
+def _decompress(path: str, data: bytes) -> bytes:
+    """Kernel BTF captured from other machines is kept gzip'd or xz'd (BTFHub ships .tar.xz of raw BTF)."""
+    import gzip
+    import lzma
+
+    try:
+        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else lzma.decompress(data)
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise BtfError(f"{path}: cannot decompress: {exc}") from exc
 
 
 def _no_kernel_btf() -> UnsupportedFeature:
@@ -108,7 +121,7 @@ class Btf:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], base: Btf | None = None, *, cache: bool = False) -> Btf:
-        """Raw BTF, or an ELF file's ``.BTF`` section (vmlinux, a ``.bpf.o``).
+        """Raw BTF (gzip'd or xz'd too), or an ELF file's ``.BTF`` section (vmlinux, a ``.bpf.o``).
 
         ``cache=True`` reuses an earlier parse of the same file (same device,
         inode, size and mtime) — the model is immutable, so sharing is safe.
@@ -128,6 +141,8 @@ class Btf:
             raise BtfError(f"{path}: cannot read: {exc.strerror}") from exc
         if data[:4] == b"\x7fELF":
             data = _elf_btf_section(path)
+        elif data[:2] == b"\x1f\x8b" or data[:6] == b"\xfd7zXZ\x00":
+            data = _decompress(path, data)
         btf = cls.from_bytes(data, base=base, source=path)
         if key is not None:
             _CACHE[key] = btf
@@ -442,6 +457,12 @@ class Btf:
         from ..display.btf import type_graph
 
         return type_graph(self, name, depth=depth)
+
+    def diff(self, other: Btf, *, names: list[str] | None = None) -> BtfDiff:
+        """Types added, removed and changed from this BTF to ``other``, matched by kind and name."""
+        from .diff import diff_btf
+
+        return diff_btf(self, other, names=names)
 
     def to_c(self, types: list[int | str] | None = None) -> str:
         """Compilable C: every type (like vmlinux.h) or ``types`` and their dependencies."""

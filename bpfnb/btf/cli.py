@@ -164,4 +164,21 @@ def add_btf_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     d.add_argument("--type", metavar="NAME", action="append",
                    help="only this type (repeatable); with --format c, its dependencies too")
     d.set_defaults(func=_run_dump)
+    f = verbs.add_parser("diff", help="types added, removed and changed between two BTFs (e.g. two kernels)")
+    f.add_argument("old", help="raw BTF (.gz/.xz too) or an ELF with .BTF; /sys/kernel/btf/vmlinux is this kernel")
+    f.add_argument("new", help="the BTF to compare with OLD")
+    f.add_argument("--type", metavar="NAME", action="append", help="only types of this name (repeatable)")
+    f.add_argument("--format", choices=("text", "json"), default="text")
+    f.set_defaults(func=_run_diff)
     return p
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    diff = Btf.from_file(args.old).diff(Btf.from_file(args.new), names=args.type)
+    if args.format == "json":
+        keys = ("status", "kind", "name", "change", "member", "old", "new")
+        print(json.dumps({"old": diff.old_source, "new": diff.new_source, "compared": diff.compared,
+                          "changes": [dict(zip(keys, row)) for row in diff.rows()]}, indent=1))
+    else:
+        print(diff.to_text())
+    return 0
