@@ -17,23 +17,29 @@ from .errors import __all__ as _errors_all
 if TYPE_CHECKING:
     from .btf import Btf
     from .loader import Ebpf, EbpfLoader, Pipeline
+    from .maps import TypedMap as Map
     from .obj import DataSection, FunctionSpec, MapSpec, Object, ProgramSpec
+    from .programs import TypedProgram as Program
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 
-#: Public names and the module that defines each, imported on first access.
+#: Public names -> (module, attribute), imported on first access.  ``Map`` and ``Program``
+#: are the typed live classes every map and program of an ``Ebpf`` is an instance of.
 _LAZY = {
-    "Btf": ".btf", "Ebpf": ".loader", "EbpfLoader": ".loader", "Pipeline": ".loader",
-    "DataSection": ".obj", "FunctionSpec": ".obj", "MapSpec": ".obj", "Object": ".obj", "ProgramSpec": ".obj",
+    "Btf": (".btf", "Btf"), "Ebpf": (".loader", "Ebpf"), "EbpfLoader": (".loader", "EbpfLoader"),
+    "Pipeline": (".loader", "Pipeline"), "DataSection": (".obj", "DataSection"),
+    "FunctionSpec": (".obj", "FunctionSpec"), "MapSpec": (".obj", "MapSpec"), "Object": (".obj", "Object"),
+    "ProgramSpec": (".obj", "ProgramSpec"), "Map": (".maps", "TypedMap"), "Program": (".programs", "TypedProgram"),
 }
 _SUBPACKAGES = ("kernel", "widgets", "examples", "maps", "programs", "events", "btf", "obj", "asm", "loader")
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module, __name__), attr)
         globals()[name] = value  # later look-ups skip this function
         return value
     if name in _SUBPACKAGES:

@@ -129,7 +129,7 @@ def test_examples_load(name):
 def test_set_global_reaches_the_rodata_map():
     with EbpfLoader().set_global("min_len", 64).load_file(examples.path("packet_counter")) as ebpf:
         rodata = ebpf.maps[".rodata"]
-        value = rodata.lookup((0).to_bytes(4, "little"))
+        value = rodata.raw.lookup((0).to_bytes(4, "little"))
         var = ebpf.obj.data[".rodata"].variable("min_len")
         assert int.from_bytes(value[var.offset : var.offset + 4], "little") == 64
 
@@ -230,7 +230,7 @@ def test_kconfig_externs_reach_the_program():
     config = kernel_config()
     with EbpfLoader().load_file(fixture_path("kconfig")) as ebpf:
         ebpf.programs["read_kconfig"].test_run(bytes(64))
-        bss = ebpf.maps[".bss"].lookup(bytes(4))
+        bss = ebpf.maps[".bss"].raw.lookup(bytes(4))
     seen = struct.unpack("<10Q", bss[:80])
     major, minor, patch = (int(x) for x in platform.release().split("-")[0].split(".")[:3])
     assert seen[0] == (major << 16) + (minor << 8) + min(patch, 255)

@@ -24,6 +24,14 @@ def test_every_public_name_resolves() -> None:
     assert Object.__module__ == "bpfnb.obj.object" and EbpfLoader.__module__ == "bpfnb.loader"
 
 
+def test_map_and_program_are_the_typed_classes_of_a_load() -> None:
+    from bpfnb.maps import HashMap, TypedMap
+    from bpfnb.programs import TypedProgram, Xdp
+
+    assert bpfnb.Map is TypedMap and issubclass(HashMap, bpfnb.Map)
+    assert bpfnb.Program is TypedProgram and issubclass(Xdp, bpfnb.Program)
+
+
 def test_unknown_attribute_is_an_attribute_error() -> None:
     try:
         bpfnb.no_such_thing  # noqa: B018

@@ -18,7 +18,8 @@ enum                      member name, else ``int``           name, or an ``int`
 float                     ``float``                           any real number
 ``char[n]``               ``str`` up to the first NUL         ``str``/``bytes`` of ≤ n bytes
 other arrays              (nested) ``list``                   list/tuple/array, ≤ n items
-struct, union             ``dict`` (all members)              ``dict``: missing members are zero
+struct, union             ``dict`` (all members)              ``dict``: missing members are zero;
+                                                              a struct also takes a tuple, in member order
 bitfield                  ``int`` (sign-extended), enum name  as its declared type, width-checked
 anything                                                      ``bytes`` of exactly its size
 ========================  ==================================  =====================================
@@ -201,6 +202,12 @@ class Codec:
                 self._encode(node.elem, buf, off + i * stride, item, where)
 
     def _encode_record(self, node: Record, buf: bytearray, off: int, value: Any, path: str) -> None:
+        if isinstance(value, tuple) and not node.overlapping:  # (1, 2) or a namedtuple: members in order
+            names = list(node.by_name)
+            if len(value) > len(names):
+                raise ValueEncodingError(f"{len(value)} items for {node.type_name}, which has {len(names)} "
+                                         f"members ({', '.join(names)})", path=path)
+            value = dict(zip(names, value))
         if not isinstance(value, Mapping):
             raise ValueEncodingError(f"expected a dict of members for {node.type_name}, "
                                      f"got {type(value).__name__}", path=path)

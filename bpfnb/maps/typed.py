@@ -153,7 +153,10 @@ class TypedMap:
     # -- encoding ------------------------------------------------------------------------
 
     def encode_key(self, key: Any) -> bytes:
-        return self.codecs.key.encode(key)
+        try:
+            return self.codecs.key.encode(key)
+        except ValueEncodingError as exc:
+            raise ValueEncodingError(f"{type(self).__name__} {self.name!r}: key {key!r}: {exc}") from None
 
     def decode_key(self, data: bytes) -> Any:
         return self.codecs.key.decode(data)
@@ -174,6 +177,14 @@ class TypedMap:
         return codec.decode(data) if codec is not None else self.codecs.value.decode(data)
 
     # -- single entries -------------------------------------------------------------------
+
+    def lookup(self, key: Any, default: Any = None) -> Any:
+        """The typed value under a typed ``key`` (``get``); ``.raw.lookup`` takes and returns bytes."""
+        return self.get(key, default)
+
+    def update(self, key: Any, value: Any, flags: Flags = "any") -> None:
+        """``put``: typed key and value; ``.raw.update`` takes bytes."""
+        self.put(key, value, flags)
 
     def get(self, key: Any, default: Any = None) -> Any:
         raw = self.raw.lookup(self.encode_key(key))
