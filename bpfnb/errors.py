@@ -40,6 +40,7 @@ from __future__ import annotations
 import errno as _errno
 import functools
 import os
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "UnsupportedFeature",
     "ValueEncodingError",
     "VerifierError",
+    "did_you_mean",
 ]
 
 
@@ -206,6 +208,19 @@ class UnknownName(BpfnbError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+def did_you_mean(name: str, candidates: Iterable[str], *, limit: int = 3) -> str:
+    """``"; did you mean 'task_struct'?"`` for a misspelt name, or "" when nothing is close.
+
+    Only names within a few characters of ``name``'s length are scored, so
+    the kernel's ~70k type names cost milliseconds, not a second.
+    """
+    import difflib
+
+    near = [c for c in candidates if c and abs(len(c) - len(name)) <= 3]
+    close = difflib.get_close_matches(name, near, n=limit, cutoff=0.75)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 # --- kernel ------------------------------------------------------------------

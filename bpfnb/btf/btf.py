@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import BtfError, UnknownName, UnsupportedFeature
+from ..errors import BtfError, UnknownName, UnsupportedFeature, did_you_mean
 from .parser import StringTable, TypeTable, decode, parse_header, scan_types
 from .types import (
     MODIFIER_KINDS, Array, BtfType, Datasec, Enum, Float, Int, Kind, Ptr, Struct, Var, Void, essential_name,
@@ -36,6 +36,18 @@ SYS_BTF = Path("/sys/kernel/btf")
 POINTER_SIZE = 8  # BPF is a 64-bit target
 
 _CACHE: dict[tuple, Btf] = {}
+
+
+def _member_names(btf: Btf, t: Struct) -> list[str]:
+    """Member names, anonymous members' included (what ``member_offset`` can reach)."""
+    names = []
+    for m in t.members:
+        inner = btf[btf.resolve(m.type_id)]
+        if not m.name and isinstance(inner, Struct):
+            names += _member_names(btf, inner)
+        elif m.name:
+            names.append(m.name)
+    return names
 
 
 def _decompress(path: str, data: bytes) -> bytes:
@@ -317,7 +329,7 @@ class Btf:
         what = f"{Kind.parse(kind).name} " if kind is not None else ""
         if not found:
             others = self.find_all(name) if kind is not None else []
-            hint = f"; found {', '.join(repr(t) for t in others)}" if others else ""
+            hint = f"; found {', '.join(repr(t) for t in others)}" if others else did_you_mean(name, self.name_index())
             raise UnknownName(f"no {what}type named {name!r} in {self.source or 'BTF'}{hint}")
         raise UnknownName(f"{len(found)} {what}types named {name!r}: "
                           f"{', '.join(repr(t) for t in found[:10])}; pass kind= to choose")
@@ -416,7 +428,8 @@ class Btf:
                 raise UnknownName(f"{path!r}: {self.name_of(cur)} has no members")
             hit = self._find_member(t, part)
             if hit is None:
-                raise UnknownName(f"{path!r}: {self.name_of(t.id)} has no member {part!r}")
+                raise UnknownName(f"{path!r}: {self.name_of(t.id)} has no member {part!r}"
+                                  f"{did_you_mean(part, _member_names(self, t))}")
             m_bit, m = hit
             bit += m_bit
             cur, bits = m.type_id, m.bitfield_size

@@ -231,9 +231,10 @@ class Struct(BtfType):
         for m in self.members:
             if m.name == name:
                 return m
-        from ..errors import UnknownName
+        from ..errors import UnknownName, did_you_mean
 
-        raise UnknownName(f"{self.kind.name.lower()} {self.name or '(anon)'} #{self.id} has no member {name!r}")
+        raise UnknownName(f"{self.kind.name.lower()} {self.name or '(anon)'} #{self.id} has no member {name!r}"
+                          f"{did_you_mean(name, (m.name for m in self.members))}")
 
     def to_dataframe(self) -> pandas.DataFrame:
         """One row per member: name, type, offset, size, bit offset/size."""
