@@ -14,6 +14,7 @@ import numpy as np
 from .._optional import require
 from ..errors import BpfnbError
 from .html import escape, fmt_count, kv_table, section, table, wrap
+from .tidy import tidy
 
 if TYPE_CHECKING:
     import graphviz
@@ -118,7 +119,7 @@ def members_dataframe(btf: Btf, t: Struct) -> pandas.DataFrame:
              "size": _safe_size(btf, m.type_id) if not m.bitfield_size else None, "bit_offset": m.bit_offset,
              "bitfield_size": m.bitfield_size} for m in t.members]
     columns = ["name", "type", "type_id", "offset", "size", "bit_offset", "bitfield_size"]
-    return pd.DataFrame(rows, columns=columns)
+    return tidy(pd.DataFrame(rows, columns=columns))
 
 
 def btf_dataframe(btf: Btf) -> pandas.DataFrame:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .html import LIVE_FIELDS, Raw, escape, kv_table, live, section, table, wrap
+from .tidy import tidy
 
 if TYPE_CHECKING:  # views import models lazily; the type checker may look
     from ..kernel.features import Features
@@ -42,7 +43,7 @@ def features_dataframe(features: Features) -> Any:
     from .._optional import require
 
     pd = require("pandas")
-    return pd.DataFrame(features.rows(), columns=["group", "name", "support"])
+    return tidy(pd.DataFrame(features.rows(), columns=["group", "name", "support"]), categorical=("group", "support"))
 
 
 def _value(value: Any) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .html import Raw, escape, kv_table, live, table, wrap
+from .tidy import tidy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,4 +72,4 @@ def maps_frame(result: MapsResult) -> pd.DataFrame:
     from .._optional import require
 
     pd = require("pandas")
-    return pd.DataFrame(result.rows(), columns=[*_COLUMNS, "reason"])
+    return tidy(pd.DataFrame(result.rows(), columns=[*_COLUMNS, "reason"]), categorical=("type", "status"))

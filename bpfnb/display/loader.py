@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from .html import Live, Raw, escape, kv_table, section, table, wrap
 
+from ..btf.sanitize import Change
+
 if TYPE_CHECKING:
     from ..loader import Ebpf, Pipeline, StageResult
 
@@ -45,11 +47,11 @@ def _detail_html(result: StageResult) -> str:
         if more > 0:
             parts.append(f'<div class="bpfnb-note">and {more} more</div>')
         return "".join(parts)
-    if isinstance(detail, (list, tuple)):
-        render = getattr(detail, "_repr_html_", None)
-        if render is None and detail and hasattr(detail[0], "type_id"):
-            rows = ((c.type_id, getattr(c, "kind_before", ""), getattr(c, "kind_after", ""), getattr(c, "what", "")) for c in detail)
-            return table(("type id", "before", "after", "what"), rows, total=len(detail), what="changes")
+    if isinstance(detail, (list, tuple)) and detail and all(isinstance(c, Change) for c in detail):
+        # the dry run's BTF fix-up: the same table as a loaded BTF's, names and kinds in words
+        from .sanitize import changes_table
+
+        return changes_table(detail)
     if detail is None:
         return ""
     return _html_of(detail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .html import DEFAULT_MAX_ROWS, Raw, fmt_count, kv_table, section, table, wrap
+from .tidy import tidy
 
 if TYPE_CHECKING:
     from ..obj.data import DataSection
@@ -140,7 +141,8 @@ def object_frame(obj: Object):
                 "relocations": len(c.relocations),
             }
         )
-    return pd.DataFrame(rows, columns=["name", "kind", "section", "type", "attach_type", "bind", "offset", "insns", "relocations"])
+    return tidy(pd.DataFrame(rows, columns=["name", "kind", "section", "type", "attach_type", "bind", "offset", "insns",
+                                            "relocations"]), categorical=("kind", "type", "attach_type", "bind"))
 
 
 def map_spec_html(m: MapSpec) -> str:

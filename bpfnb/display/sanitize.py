@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..btf.sanitize import Change
     from ..kernel.btf import LoadedObjectBtf
 
-__all__ = ["CHANGE_COLUMNS", "changes_frame", "changes_html", "changes_text", "loaded_html"]
+__all__ = ["CHANGE_COLUMNS", "changes_frame", "changes_html", "changes_table", "changes_text", "loaded_html"]
 
 CHANGE_COLUMNS = ("type_id", "name", "kind_before", "before", "kind_after", "after", "what")
 
@@ -42,7 +42,8 @@ def _counts(changes: Sequence[Change]) -> list[tuple[str, int]]:
     return [("types rewritten", len(changes) - added), ("kinds replaced", replaced), ("types added", added)]
 
 
-def _changes_table(changes: Sequence[Change], max_rows: int) -> str:
+def changes_table(changes: Sequence[Change], max_rows: int = DEFAULT_MAX_ROWS) -> str:
+    """The before/after table alone (kinds in words, kind changes highlighted)."""
     if not changes:
         return f'<div class="bpfnb-note">{escape("nothing to change: the kernel takes this BTF as it is")}</div>'
     classes = ("bpfnb-hl" if c.kind_before != c.kind_after else None for c in changes)
@@ -52,7 +53,7 @@ def _changes_table(changes: Sequence[Change], max_rows: int) -> str:
 
 def changes_html(changes: Sequence[Change], *, title: str = "BTF changes", max_rows: int = DEFAULT_MAX_ROWS) -> str:
     """A bounded before/after table; kind changes are highlighted."""
-    body = kv_table(_counts(changes)) + _changes_table(changes, max_rows)
+    body = kv_table(_counts(changes)) + changes_table(changes, max_rows)
     return wrap(title, body, text_fallback=changes_text(changes, title))
 
 
@@ -75,8 +76,8 @@ def loaded_html(loaded: LoadedObjectBtf, *, max_rows: int = DEFAULT_MAX_ROWS) ->
         ("kernel lacks", missing),
         *_counts((*fix, *san)),
     ])
-    body = (head + section("Fix-up (every kernel)", _changes_table(fix, max_rows), count=len(fix))
-            + section("Sanitization (this kernel)", _changes_table(san, max_rows), count=len(san), open=bool(san)))
+    body = (head + section("Fix-up (every kernel)", changes_table(fix, max_rows), count=len(fix))
+            + section("Sanitization (this kernel)", changes_table(san, max_rows), count=len(san), open=bool(san)))
     title = f"Object BTF loaded as id {loaded.id}"
     return wrap(title, body, text_fallback=changes_text((*fix, *san), title))
 

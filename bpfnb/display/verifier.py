@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .html import Raw, escape, fmt_count, kv_table, section, table, wrap
+from .tidy import tidy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,4 +66,4 @@ def verifier_frame(vlog: VerifierLog) -> pd.DataFrame:
     failing = vlog.row_of_error()
     records = [dict(zip(_COLUMNS, _cells(r)), opcode=r.opcode, branch_from=r.branch_from, error=r is failing)
                for r in vlog.rows]
-    return pd.DataFrame(records, columns=[*_COLUMNS, "opcode", "branch_from", "error"])
+    return tidy(pd.DataFrame(records, columns=[*_COLUMNS, "opcode", "branch_from", "error"]))

@@ -56,7 +56,9 @@ class Listing:
     def to_dataframe(self):
         import pandas as pd
 
-        df = pd.DataFrame(list(self.rows), columns=list(self.columns))
+        from ..display.tidy import tidy
+
+        df = tidy(pd.DataFrame(list(self.rows), columns=list(self.columns)), categorical=("type",))
         return df.set_index("id") if len(df) else df
 
     def __repr__(self) -> str:

@@ -258,7 +258,8 @@ def read_globals(ebpf: Any, section: str = ".bss") -> dict[str, Any]:
     bytes — enough to watch counters change from a notebook.
     """
     data = ebpf.obj.data[section]
-    raw = ebpf.maps[section].lookup(b"\0\0\0\0") or b""
+    live = ebpf.maps[section]
+    raw = getattr(live, "raw", live).lookup(b"\0\0\0\0") or b""
     fmt = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
     out: dict[str, Any] = {}
     for var in data.variables:
