@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-_EXTRA = {"graphviz": "notebook", "ipywidgets": "notebook", "IPython": "notebook", "pandas": None}
+_EXTRA = {"graphviz": "notebook", "ipywidgets": "notebook", "IPython": "notebook", "matplotlib": "notebook",
+          "pandas": None}
 
 
 def require(module: str) -> ModuleType:

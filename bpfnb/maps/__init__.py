@@ -24,6 +24,7 @@ from ..kernel.system import maps as show
 from ..uapi import MapType
 from .bulk import Entries, read_entries
 from .codecs import MapCodecs, kernel_btf, resolve_codecs
+from .histogram import Log2Histogram, log2_slot
 from .special import (
     ArrayOfMaps,
     BloomFilter,
@@ -49,6 +50,7 @@ __all__ = [
     "Entries",
     "HashMap",
     "HashOfMaps",
+    "Log2Histogram",
     "LpmTrie",
     "LruHash",
     "LruPerCpuHash",
@@ -64,6 +66,7 @@ __all__ = [
     "TypedMap",
     "class_for",
     "kernel_btf",
+    "log2_slot",
     "open_map",
     "read_entries",
     "resolve_codecs",
