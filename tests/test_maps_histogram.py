@@ -80,3 +80,44 @@ def test_plot_draws_one_bar_per_slot(counted) -> None:
     ax = h.plot()
     heights = [int(p.get_height()) for p in ax.patches]
     assert heights == list(h.counts)
+
+
+@pytest.mark.kernel
+def test_record_stacks_timed_samples_and_round_trips_parquet(counted, tmp_path) -> None:
+    import pandas as pd
+
+    from bpfnb.maps import record
+
+    program = counted.maps["len_hist"], counted.programs["count_lengths"]
+    m, prog = program
+    before = Log2Histogram.from_map(m).total
+    df = record(m, interval=0.01, samples=3, sleep=lambda s: prog.test_run(bytes(64)))
+    assert list(df.columns[:2]) == ["time", "index"] and len(df) == 3 * m.max_entries
+    assert str(df["time"].dt.tz) == "UTC" and df["time"].is_monotonic_increasing
+    totals = df.groupby("time")["value"].sum().tolist()
+    assert totals == [before, before + 1, before + 2]  # one packet between readings
+    path = tmp_path / "len_hist.parquet"
+    df.to_parquet(path)
+    back = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(back, df)
+    with pytest.raises(ValueError, match="must end"):
+        record(m)
+
+
+@pytest.mark.kernel
+def test_map_view_keeps_a_history_and_plots_it(counted) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    from bpfnb.widgets import MapView
+
+    matplotlib.use("Agg")
+    view = MapView(counted.maps["len_hist"], history=2, autostart=False)
+    for _ in range(3):
+        view.refresh()
+    history = view.history()
+    assert history["time"].nunique() == 2 and len(history) == 2 * counted.maps["len_hist"].max_entries
+    ax = view.plot_history()
+    assert len(ax.get_lines()) == counted.maps["len_hist"].max_entries  # one line per slot
+    with pytest.raises(ValueError, match="keeps no history"):
+        MapView(counted.maps["len_hist"], autostart=False).history()

@@ -325,7 +325,7 @@ class MapView:
     """
 
     def __init__(self, bpf_map: Any, *, interval: float = 1.0, rows: int = 20, sort_by: str | None = None,
-                 plot: str | None = None, layout: str = "long", autostart: bool = True):
+                 plot: str | None = None, layout: str = "long", autostart: bool = True, history: int = 0):
         widgets = require("ipywidgets")
         import threading
 
@@ -336,6 +336,10 @@ class MapView:
         self.plot = plot
         self.layout = layout
         self.autostart = autostart
+        from ..maps.record import Recorder
+
+        #: the last ``history`` readings, whole, when asked for (``history()`` / ``plot_history()``)
+        self.recorder = Recorder(self.map, layout=layout, max_samples=history) if history else None
         self.refreshes = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -357,6 +361,8 @@ class MapView:
 
     def _frame(self):
         df = self.map.to_dataframe(layout=self.layout)
+        if self.recorder is not None:
+            self.recorder.sample(df)
         keys = [c for c in df.columns if c in ("key", "index", "cpu") or c.startswith("key.")]
         if keys and len(df):
             df = df.set_index(keys)
@@ -380,6 +386,25 @@ class MapView:
         state = "refreshing every {:g} s".format(self.interval) if self.running else "stopped"
         self.status.value = (f'<div class="bpfnb-note">{len(df):,} of {total:,} rows · refreshed '
                              f'{self.refreshes} times · {escape(state)}</div>')
+
+    def history(self):
+        """The kept readings stacked, ``time`` first (``MapView(..., history=N)``)."""
+        if self.recorder is None:
+            raise ValueError("this MapView keeps no history: MapView(map, history=100) keeps the last 100 readings")
+        return self.recorder.to_dataframe()
+
+    def plot_history(self, value: str | None = None, ax: Any = None) -> Any:
+        """``value`` (default: the plotted column) over time, one line per key (matplotlib)."""
+        require("matplotlib")
+        df = self.history()
+        column = value or self.plot or next((c for c in df.columns if c.startswith("value")
+                                              and df[c].dtype.kind in "iuf"), None)
+        keys = [c for c in df.columns if c in ("key", "index") or c.startswith("key.")]
+        if column is None:
+            raise ValueError(f"map {getattr(self.map, 'name', '')!r}: no numeric value column to plot")
+        wide = df.pivot_table(index="time", columns=keys, values=column, aggfunc="sum") if keys else \
+            df.set_index("time")[[column]]
+        return wide.plot(ax=ax, ylabel=column, title=f"map {getattr(self.map, 'name', '')}")
 
     def start(self) -> None:
         import threading

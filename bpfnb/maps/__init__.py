@@ -25,6 +25,7 @@ from ..uapi import MapType
 from .bulk import Entries, read_entries
 from .codecs import MapCodecs, kernel_btf, resolve_codecs
 from .histogram import Log2Histogram, log2_slot
+from .record import Recorder, record
 from .special import (
     ArrayOfMaps,
     BloomFilter,
@@ -60,6 +61,7 @@ __all__ = [
     "PerfEventArray",
     "ProgArray",
     "Queue",
+    "Recorder",
     "RingBuf",
     "Stack",
     "StackTraceMap",
@@ -69,6 +71,7 @@ __all__ = [
     "log2_slot",
     "open_map",
     "read_entries",
+    "record",
     "resolve_codecs",
     "show",
     "typed",
