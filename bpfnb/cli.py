@@ -138,6 +138,16 @@ def _standalone_html(fragment: str, title: str) -> str:
     )
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    from .snapshot import snapshot
+
+    contents = False if args.contents is None else (args.contents or True)
+    snap = snapshot(args.out, contents=contents, host=args.host, pinned=args.pinned)
+    print(f"{args.out}: {len(snap.programs)} programs, {len(snap.maps)} maps, {len(snap.links)} links, "
+          f"{len(snap.contents)} map contents")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bpfnb", description="Parse, inspect and load eBPF objects.")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -161,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--pinned", action="store_true", help="also find pinned paths under bpffs")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=_listing)
+
+    p = sub.add_parser("snapshot", help="write the system's programs, maps and links (and map contents) as Parquet")
+    p.add_argument("out", help="directory for programs.parquet, maps.parquet, links.parquet, map_contents/")
+    p.add_argument("--contents", nargs="*", metavar="MAP",
+                   help="also read map contents: these map ids or names, or every map when none is given")
+    p.add_argument("--host", help="the host column's value (default: this host's name)")
+    p.add_argument("--pinned", action="store_true", help="also find pinned paths under bpffs")
+    p.set_defaults(func=_snapshot)
 
     try:
         from .btf.cli import add_btf_parser

@@ -23,7 +23,7 @@ def tidy(df: pandas.DataFrame, categorical: Iterable[str] = ()) -> pandas.DataFr
 
     Columns holding other Python objects (tuples, bytes, dicts) are left as they are.
     """
-    out = df.convert_dtypes(convert_floating=False)
+    out = df.convert_dtypes()
     for column in categorical:
         if column in out.columns:
             out[column] = out[column].astype("category")
