@@ -256,17 +256,26 @@ def test_prog_array_initial_slots_are_filled_after_load(slot, retval):
 
 
 @pytest.mark.kernel
-def test_lsm_and_fmod_ret_resolve_their_targets_then_the_kernel_says_eperm():
+def test_lsm_and_fmod_ret_resolve_their_targets_then_attach_or_are_refused(tmp_path):
+    """Both resolve their attach BTF ids first; then a kernel that allows trampolines attaches them
+    (the hooks allow everything: files still open), one that does not says EPERM, typed."""
     from bpfnb import Btf
-    from bpfnb.errors import UnsupportedFeature
-    from bpfnb.programs import FModRet, Lsm, class_for_spec
+    from bpfnb.programs import FModRet, Lsm, as_typed, class_for_spec
 
     vmlinux = Btf.from_sys_fs()
     with EbpfLoader().pipeline(fixture_path("lsm_fmod")) as p:
         p.run()
-        assert p.programs == {}
         for name, target, cls in (("deny_nothing", "bpf_lsm_file_open", Lsm), ("pass_through", "security_file_open", FModRet)):
-            exc = p.program_errors[name]
-            assert isinstance(exc, UnsupportedFeature) and exc.errno == errno.EPERM
-            assert f"BTF id {vmlinux.find(target, kind='FUNC').id}" in str(exc)
             assert class_for_spec(p.obj.programs[name]) is cls
+            btf_id = vmlinux.find(target, kind="FUNC").id
+            with kernel_feature("trampolines", errno=errno.EPERM,
+                                mentions=(name, f"BTF id {btf_id}", "refused by policy")):
+                if name in p.program_errors:
+                    raise p.program_errors[name]
+                typed = as_typed(p.programs[name])
+                assert type(typed) is cls and p.programs[name].info().attach_btf_id == btf_id
+                with typed.attach() as link:
+                    assert link.attached
+                    (tmp_path / name).write_text("opened under the hook")
+                    assert (tmp_path / name).read_text() == "opened under the hook"
+                typed.close()
