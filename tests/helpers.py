@@ -90,7 +90,7 @@ def _gate(feature: str, exc: Exception) -> None:
 
 
 @contextmanager
-def kernel_feature(feature: str):
+def kernel_feature(feature: str, *, errno: int | None = None, mentions: tuple[str, ...] = ()):
     """Run the body, which needs ``feature``; the kernel may say no, in a typed way.
 
     An ``UnsupportedFeature`` whose ``feature`` contains ``feature``:
@@ -104,7 +104,9 @@ def kernel_feature(feature: str):
       the run's summary.
 
     Any other error, or an ``UnsupportedFeature`` for another feature,
-    propagates: it fails the test.
+    propagates: it fails the test.  ``errno`` and ``mentions`` make the
+    refusal branch exact: the accepted refusal must carry that errno and
+    name each of ``mentions`` (the program, its target, ...).
     """
     from bpfnb.errors import UnsupportedFeature
 
@@ -112,6 +114,11 @@ def kernel_feature(feature: str):
         yield
     except UnsupportedFeature as exc:
         _gate(feature, exc)
+        if errno is not None and exc.errno != errno:
+            raise AssertionError(f"{feature}: refused with errno {exc.errno}, expected {errno}: {exc}") from exc
+        missing = [m for m in mentions if m not in str(exc)]
+        if missing:
+            raise AssertionError(f"{feature}: the refusal does not name {missing}: {exc}") from exc
         REFUSALS.append((feature, str(exc)))
 
 

@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from attach_net import VethPair, make_veth_pair
-from helpers import fixture_path
+from helpers import fixture_path, require_feature
 
 from bpfnb.kernel.attach import ifindex_of, in_netns
 from bpfnb.kernel.syscall_attach import prog_query
@@ -63,6 +63,7 @@ def test_xdp_link_update_swaps_the_program(two_objects, veth_pair: VethPair) -> 
 
 
 def test_tcx_before_orders_programs(two_objects, veth_pair: VethPair) -> None:
+    require_feature("tcx")  # 6.6
     net, counter = two_objects
     first = net["tcx_in"].attach(veth_pair.vb, netns=veth_pair.ns_b)
     second = counter["tc_count"].attach(veth_pair.vb, "ingress", netns=veth_pair.ns_b, before=first)
@@ -146,6 +147,7 @@ def test_system_links_agree_with_bpftool(veth_pair: VethPair) -> None:
 
 
 def test_ebpf_close_detaches_typed_programs(veth_pair: VethPair) -> None:
+    require_feature("tcx")  # 6.6: the tc program's attachment is a tcx link
     ebpf = EbpfLoader().load_file(fixture_path("attach_net"))
     # What the loader does once it hands out typed programs (see the issue report).
     ebpf._pipeline.programs = {n: as_typed(p) for n, p in ebpf._pipeline.programs.items()}

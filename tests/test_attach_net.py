@@ -19,7 +19,7 @@ import time
 import pytest
 
 from attach_net import VethPair, make_veth_pair, udp_packet
-from helpers import fixture_path
+from helpers import fixture_path, require_feature
 
 from bpfnb.errors import AttachError
 from bpfnb.kernel.attach import in_netns
@@ -155,6 +155,7 @@ def test_xdp_flags_and_errors(net, veth_pair: VethPair) -> None:
 
 
 def test_tcx_ingress_and_egress_on_veth(net, veth_pair: VethPair) -> None:
+    require_feature("tcx")  # 6.6; older kernels attach through netlink (test_tc_legacy_cls_bpf_...)
     ebpf, progs = net
     tin, tout = progs["tcx_in"], progs["tcx_out"]
     assert isinstance(tin, SchedClassifier)

@@ -191,3 +191,66 @@ def test_attachment_detach_is_idempotent() -> None:
     fake.detach()
     assert fake.undone == 1 and tracked == [] and "detached" in repr(fake)
     assert "fake" in fake._repr_html_()
+
+
+# --- refusals of BTF-attached programs: what is refused, and why ------------------------------
+
+
+def test_lockdown_mode_is_the_bracketed_one(tmp_path) -> None:
+    from bpfnb.kernel.privilege import describe_lockdown, lockdown_mode
+
+    path = tmp_path / "lockdown"
+    path.write_text("none [integrity] confidentiality\n")
+    assert lockdown_mode(str(path)) == "integrity"
+    assert "kernel lockdown is 'integrity'" in describe_lockdown(str(path))
+    path.write_text("[none] integrity confidentiality\n")
+    assert lockdown_mode(str(path)) == "none" and "another LSM" in describe_lockdown(str(path))
+    missing = str(tmp_path / "absent")
+    assert lockdown_mode(missing) is None and f"{missing} is absent" in describe_lockdown(missing)
+
+
+def _refusal(monkeypatch, fixture: str, program: str, err: int, *, kernel=None):
+    import bpfnb.kernel.programs as programs
+    from bpfnb.errors import KernelError, UnsupportedFeature
+    from bpfnb.obj import Object
+
+    monkeypatch.setattr(programs, "is_privileged", lambda: True)
+    monkeypatch.setattr(programs, "describe_lockdown", lambda: "kernel lockdown is 'integrity' (test)")
+    if kernel is not None:
+        monkeypatch.setattr(programs, "running_kernel", lambda: kernel)
+    spec = Object.from_file(fixture_path(fixture)).programs[program]
+    try:
+        programs._refine_eperm(KernelError(err, "BPF_PROG_LOAD"), spec, program, None)
+    except UnsupportedFeature as exc:
+        return exc
+    return None
+
+
+@pytest.mark.parametrize("fixture,program,feature", [
+    ("prog_flags", "walk_tasks", "bpf iterators"),
+    ("fentry", "enter_unlinkat", "BPF trampolines (fentry/fexit/fmod_ret/lsm/freplace)"),
+    ("fentry", "on_switch", "BTF tracepoints (tp_btf)"),
+    ("lsm_fmod", "deny_nothing", "BPF trampolines (fentry/fexit/fmod_ret/lsm/freplace)"),
+])
+def test_eperm_names_what_is_refused_by_policy(monkeypatch, fixture, program, feature) -> None:
+    import errno
+
+    exc = _refusal(monkeypatch, fixture, program, errno.EPERM)
+    assert exc is not None and exc.feature == feature and exc.min_version is None and exc.errno == errno.EPERM
+    assert program in str(exc) and "refused by policy" in str(exc) and "lockdown is 'integrity'" in str(exc)
+    assert ("trampoline" in str(exc)) == (feature.startswith("BPF trampolines"))
+
+
+def test_einval_below_the_release_is_the_minimum_version(monkeypatch) -> None:
+    import errno
+
+    from bpfnb.kernel.version import KernelVersion
+
+    old = _refusal(monkeypatch, "prog_flags", "walk_tasks", errno.EINVAL, kernel=KernelVersion(5, 4, 0))
+    assert old is not None and old.feature == "bpf iterators" and old.min_version == "5.8"
+    # at or above it, EINVAL is the verifier's business, not a missing feature
+    assert _refusal(monkeypatch, "prog_flags", "walk_tasks", errno.EINVAL, kernel=KernelVersion(6, 1, 0)) is None
+    from bpfnb.obj import Object
+
+    first = next(iter(Object.from_file(fixture_path("multi")).programs))
+    assert _refusal(monkeypatch, "multi", first, errno.EPERM) is None  # not a BTF-attached program

@@ -17,7 +17,7 @@ import struct
 
 import pytest
 
-from helpers import fixture_path
+from helpers import fixture_path, kernel_feature
 
 from bpfnb import examples
 from bpfnb.btf import Btf
@@ -82,12 +82,12 @@ class Loaded:
         self.btf_fd.close()
 
 
-_LIBBPF: dict[str, dict] = {}
+_LIBBPF: dict[tuple[str, tuple[str, ...]], dict] = {}
 
 
-def libbpf_view(name: str, unique: str) -> dict:
-    """libbpf's load of ``name`` as the kernel reports it (once per module)."""
-    if name not in _LIBBPF:
+def libbpf_view(name: str, unique: str, skip: tuple[str, ...] = ()) -> dict:
+    """libbpf's load of ``name`` (without ``skip``) as the kernel reports it (once per module)."""
+    if (name, skip) not in _LIBBPF:
         from oracles.libbpf import available
 
         if not available():
@@ -97,12 +97,37 @@ def libbpf_view(name: str, unique: str) -> dict:
         pin = f"/sys/fs/bpf/{unique}"
         os.mkdir(pin)
         try:
-            _LIBBPF[name] = libbpf_programs(source(name), pin)
+            _LIBBPF[name, skip] = libbpf_programs(source(name), pin, skip=skip)
         finally:
             for entry in os.listdir(pin):
                 os.unlink(os.path.join(pin, entry))
             os.rmdir(pin)
-    return _LIBBPF[name]
+    return _LIBBPF[name, skip]
+
+
+def is_iterator(fixture: str, program: str) -> bool:
+    return OBJECTS[fixture].programs[program].expected_attach_type == AttachType.TRACE_ITER
+
+
+_REFUSED: dict[str, tuple[str, ...]] = {}
+
+
+def refused_iterators(fixture: str) -> tuple[str, ...]:
+    """The fixture's iter/ programs this kernel refuses by policy: libbpf must not try them either
+    (it would fail the whole object); the iterators' own cases check the refusal."""
+    if fixture not in _REFUSED:
+        refused = []
+        for name in OBJECTS[fixture].programs:
+            if is_iterator(fixture, name):
+                try:
+                    with Loaded(OBJECTS[fixture]) as env, env.load(name):
+                        pass
+                except UnsupportedFeature as exc:
+                    if exc.feature != "bpf iterators" or exc.min_version is not None:
+                        raise
+                    refused.append(name)
+        _REFUSED[fixture] = tuple(refused)
+    return _REFUSED[fixture]
 
 
 CASES = [pytest.param(f, p, id=f"{f}:{p}") for f in LIBBPF_LOADS for p in OBJECTS[f].programs]
@@ -112,22 +137,32 @@ CASES = [pytest.param(f, p, id=f"{f}:{p}") for f in LIBBPF_LOADS for p in OBJECT
 def test_tag_equals_libbpfs(fixture: str, program: str, unique_name: str) -> None:
     from oracles.libbpf_tags import kernel_program
 
-    theirs = libbpf_view(fixture, unique_name)[program]
     before = fd_count()
-    with Loaded(OBJECTS[fixture]) as env:
-        rp = env.relocated(program)
-        with load_program(rp, btf_fd=env.btf_fd) as prog:
-            ours = kernel_program(prog.fd, program)
-            info = prog.info()
-            assert prog.tag == info.tag == ours.tag == theirs.tag
-            assert ours.canonical() == theirs.canonical()
-            # the verifier drops line_info of dead code it removes: at most what we sent
-            assert info.nr_func_info == len(rp.func_info) and info.nr_line_info <= len(rp.line_info)
-            assert (ours.func_info, ours.line_info) == (theirs.func_info, theirs.line_info)
-            assert info.name == program[:15] and prog.verifier_log is None
-            live = {m.id for m in env.maps.maps.values()}
-            assert set(info.map_ids) <= live
+    # an iterator refused by policy (EPERM) is the exact typed refusal; other programs of the
+    # object are compared with libbpf loading the object without the refused iterators
+    with kernel_feature("bpf iterators", errno=errno.EPERM, mentions=(program, "refused by policy")) \
+            if is_iterator(fixture, program) else _nothing():
+        with Loaded(OBJECTS[fixture]) as env:
+            rp = env.relocated(program)
+            with load_program(rp, btf_fd=env.btf_fd) as prog:
+                theirs = libbpf_view(fixture, unique_name, refused_iterators(fixture))[program]
+                ours = kernel_program(prog.fd, program)
+                info = prog.info()
+                assert prog.tag == info.tag == ours.tag == theirs.tag
+                assert ours.canonical() == theirs.canonical()
+                # the verifier drops line_info of dead code it removes: at most what we sent
+                assert info.nr_func_info == len(rp.func_info) and info.nr_line_info <= len(rp.line_info)
+                assert (ours.func_info, ours.line_info) == (theirs.func_info, theirs.line_info)
+                assert info.name == program[:15] and prog.verifier_log is None
+                live = {m.id for m in env.maps.maps.values()}
+                assert set(info.map_ids) <= live
     assert fd_count() == before
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 @pytest.mark.parametrize("program", list(OBJECTS["legacy_maps"].programs))
@@ -190,7 +225,9 @@ def test_decode_xlated_keeps_internal_instructions() -> None:
 # --- attach targets in kernel BTF ---------------------------------------------------------
 
 
-def test_fentry_resolves_do_unlinkat_then_the_kernel_says_eperm() -> None:
+def test_fentry_resolves_do_unlinkat_then_loads_or_is_refused() -> None:
+    """The attach BTF id is ours to find; then the kernel loads the program (trampolines allowed)
+    or refuses it by policy with EPERM, typed and naming the target."""
     obj = OBJECTS["fentry"]
     want = Btf.from_sys_fs().find("do_unlinkat", kind="FUNC").id
     before = fd_count()
@@ -198,12 +235,15 @@ def test_fentry_resolves_do_unlinkat_then_the_kernel_says_eperm() -> None:
         for name in ("enter_unlinkat", "exit_unlinkat"):
             target = resolve_attach_btf(obj.programs[name])
             assert (target.name, target.kind, target.btf_id, target.btf_obj_id) == ("do_unlinkat", "FUNC", want, 0)
-            with pytest.raises(UnsupportedFeature) as info:
-                env.load(name, log_level=1)
-            err = info.value
-            assert err.errno == errno.EPERM and isinstance(err, KernelError)
-            assert err.attach_target.btf_id == want and err.program == name
-            assert "locked down" in str(err) and "do_unlinkat" in str(err)
+            with kernel_feature("trampolines", errno=errno.EPERM, mentions=(name, "do_unlinkat", "refused by policy")):
+                try:
+                    prog = env.load(name, log_level=1)
+                except UnsupportedFeature as err:
+                    assert isinstance(err, KernelError) and err.__cause__ is not None
+                    assert err.attach_target.btf_id == want and err.program == name
+                    raise
+                with prog:
+                    assert prog.info().attach_btf_id == want and prog.prog_type == ProgType.TRACING
     assert fd_count() == before
 
 
@@ -216,9 +256,10 @@ def test_tp_btf_loads_with_the_btf_trace_typedef() -> None:
 
 def test_iter_loads_with_the_bpf_iter_func() -> None:
     want = Btf.from_sys_fs().find("bpf_iter_task", kind="FUNC").id
-    with Loaded(OBJECTS["prog_flags"]) as env, env.load("walk_tasks") as prog:
-        assert prog.info().attach_btf_id == want
-        assert "bpf_iter_task" in prog._repr_html_()
+    with kernel_feature("bpf iterators", errno=errno.EPERM, mentions=("walk_tasks", "iter/task")):
+        with Loaded(OBJECTS["prog_flags"]) as env, env.load("walk_tasks") as prog:
+            assert prog.info().attach_btf_id == want
+            assert "bpf_iter_task" in prog._repr_html_()
 
 
 @pytest.mark.parametrize("attach,target,btf_name,kind", [

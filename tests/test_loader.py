@@ -17,7 +17,7 @@ from bpfnb import examples
 from bpfnb.errors import BpfnbError, UnknownName, VerifierError
 from bpfnb.loader import STAGES, EbpfLoader
 
-from helpers import fixture_path
+from helpers import fixture_path, kernel_feature
 
 # Objects libbpf 1.1 can load whole on this kernel (fentry/fexit are refused
 # with EPERM here, reject is rejected, ksym has its own test).
@@ -221,26 +221,30 @@ def test_cli_load_dry_run(capsys):
 
 @pytest.mark.kernel
 def test_kconfig_externs_reach_the_program():
-    """The program copies each extern into .bss; a test run shows what it saw."""
-    import platform
+    """The program copies each extern into .bss; a test run shows what it saw.
+
+    A kernel whose configuration cannot be read refuses the strong externs
+    in a typed way ("kernel config"), the tested branch there."""
     import struct
 
     from bpfnb.kernel.kconfig import kernel_config
+    from bpfnb.kernel.version import running_kernel
 
-    config = kernel_config()
-    with EbpfLoader().load_file(fixture_path("kconfig")) as ebpf:
-        ebpf.programs["read_kconfig"].test_run(bytes(64))
-        bss = ebpf.maps[".bss"].raw.lookup(bytes(4))
-    seen = struct.unpack("<10Q", bss[:80])
-    major, minor, patch = (int(x) for x in platform.release().split("-")[0].split(".")[:3])
-    assert seen[0] == (major << 16) + (minor << 8) + min(patch, 255)
-    assert seen[1] == 1  # CONFIG_BPF_SYSCALL=y
-    assert seen[2] == {"y": 1, "m": 2}.get(config.get("CONFIG_IPV6", "n"), 0)
-    assert seen[3] == 0  # CONFIG_KPROBES is not set here: the weak extern reads 0
-    assert seen[4] == int(config["CONFIG_HZ"])
-    assert seen[5] == int(config["CONFIG_NR_CPUS"])
-    assert seen[6] == ord("y")
-    assert seen[9] == 0  # weak, absent
+    with kernel_feature("kernel config"):
+        config = kernel_config()
+        with EbpfLoader().load_file(fixture_path("kconfig")) as ebpf:
+            ebpf.programs["read_kconfig"].test_run(bytes(64))
+            bss = ebpf.maps[".bss"].raw.lookup(bytes(4))
+        seen = struct.unpack("<10Q", bss[:80])
+        tristate = {"y": 1, "m": 2}
+        assert seen[0] == running_kernel().code
+        assert seen[1] == 1  # CONFIG_BPF_SYSCALL=y
+        assert seen[2] == tristate.get(config.get("CONFIG_IPV6", "n"), 0)
+        assert seen[3] == tristate.get(config.get("CONFIG_KPROBES", "n"), 0)  # weak: 0 where "is not set"
+        assert seen[4] == int(config["CONFIG_HZ"])
+        assert seen[5] == int(config["CONFIG_NR_CPUS"])
+        assert seen[6] == ord("y")
+        assert seen[9] == 0  # weak, absent
 
 
 @pytest.mark.kernel
@@ -252,17 +256,26 @@ def test_prog_array_initial_slots_are_filled_after_load(slot, retval):
 
 
 @pytest.mark.kernel
-def test_lsm_and_fmod_ret_resolve_their_targets_then_the_kernel_says_eperm():
+def test_lsm_and_fmod_ret_resolve_their_targets_then_attach_or_are_refused(tmp_path):
+    """Both resolve their attach BTF ids first; then a kernel that allows trampolines attaches them
+    (the hooks allow everything: files still open), one that does not says EPERM, typed."""
     from bpfnb import Btf
-    from bpfnb.errors import UnsupportedFeature
-    from bpfnb.programs import FModRet, Lsm, class_for_spec
+    from bpfnb.programs import FModRet, Lsm, as_typed, class_for_spec
 
     vmlinux = Btf.from_sys_fs()
     with EbpfLoader().pipeline(fixture_path("lsm_fmod")) as p:
         p.run()
-        assert p.programs == {}
         for name, target, cls in (("deny_nothing", "bpf_lsm_file_open", Lsm), ("pass_through", "security_file_open", FModRet)):
-            exc = p.program_errors[name]
-            assert isinstance(exc, UnsupportedFeature) and exc.errno == errno.EPERM
-            assert f"BTF id {vmlinux.find(target, kind='FUNC').id}" in str(exc)
             assert class_for_spec(p.obj.programs[name]) is cls
+            btf_id = vmlinux.find(target, kind="FUNC").id
+            with kernel_feature("trampolines", errno=errno.EPERM,
+                                mentions=(name, f"BTF id {btf_id}", "refused by policy")):
+                if name in p.program_errors:
+                    raise p.program_errors[name]
+                typed = as_typed(p.programs[name])
+                assert type(typed) is cls and p.programs[name].info().attach_btf_id == btf_id
+                with typed.attach() as link:
+                    assert link.attached
+                    (tmp_path / name).write_text("opened under the hook")
+                    assert (tmp_path / name).read_text() == "opened under the hook"
+                typed.close()

@@ -701,7 +701,7 @@ def create_maps(obj: Object, *, btf_fd: Any = None, pin_root: str | os.PathLike[
             result.records.append(create_data_map(
                 section, obj_name=obj.name, btf_fd=btf_fd, btf=obj.btf, globals=per_section.get(section.name, {}),
                 features=features))
-        kconfig_section = kconfig_data_section(obj, kconfig)
+        kconfig_section = kconfig_data_section(obj, kconfig, features=features)
         if kconfig_section is not None:
             # the value type is the .kconfig DATASEC once the BTF stage has laid it out like
             # this map (bpfnb.btf.sanitize does); a BTF that describes it otherwise is refused

@@ -33,3 +33,35 @@ def is_privileged() -> bool:
     """True when bpf() program/map creation is allowed: CAP_BPF or CAP_SYS_ADMIN."""
     caps = effective_capabilities()
     return bool(caps >> CAP_SYS_ADMIN & 1 or caps >> CAP_BPF & 1)
+
+
+LOCKDOWN_PATH = "/sys/kernel/security/lockdown"
+
+
+def lockdown_mode(path: str = LOCKDOWN_PATH) -> str | None:
+    """The active kernel lockdown mode (``none``, ``integrity``, ``confidentiality``).
+
+    The file lists every mode with the active one in brackets
+    (``none [integrity] confidentiality``).  None when it is absent:
+    securityfs is not mounted, or the kernel has no lockdown LSM.
+    """
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    start, end = text.find("["), text.find("]")
+    if 0 <= start < end:
+        return text[start + 1 : end].strip() or None
+    return text.strip() or None
+
+
+def describe_lockdown(path: str = LOCKDOWN_PATH) -> str:
+    """One clause for error messages: what lockdown says about an EPERM from a privileged process."""
+    mode = lockdown_mode(path)
+    if mode is None:
+        return (f"{path} is absent (no lockdown LSM, or securityfs not mounted), so another LSM "
+                "or the kernel's build refuses it")
+    if mode == "none":
+        return f"kernel lockdown is 'none' ({path}), so another LSM or the kernel's build refuses it"
+    return f"kernel lockdown is '{mode}' ({path})"

@@ -20,8 +20,10 @@ iter                 ``bpf_iter_<target>``            FUNC
 
 Failures raise :class:`~bpfnb.errors.VerifierError` with a parsed
 :class:`~bpfnb.kernel.verifier.VerifierLog` in ``.verifier_log``; the
-kernel's EPERM for trampoline programs on a locked-down kernel becomes an
-:class:`~bpfnb.errors.UnsupportedFeature` that says so.
+kernel's EPERM for a BTF-attached program from a privileged process becomes
+an :class:`~bpfnb.errors.UnsupportedFeature` naming what is refused: "bpf
+iterators" for ``iter/``, "BPF trampolines" for fentry/fexit/fmod_ret/lsm/
+freplace, with the kernel's lockdown mode when it has one.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..uapi import AttachType, ProgType
 from .fd import Fd, FdLike
 from .info import ProgInfo, btf_info, prog_info
 from .owned import Pinnable
-from .privilege import is_privileged
+from .privilege import describe_lockdown, is_privileged
 from .syscall import (
     BPF_F_SLEEPABLE,
     TestRunResult,
@@ -48,7 +50,7 @@ from .syscall import (
     prog_test_run,
 )
 from .verifier import VerifierLog
-from .version import running_kernel
+from .version import KernelVersion, running_kernel
 
 if TYPE_CHECKING:
     from ..asm import Instructions
@@ -421,17 +423,58 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
     return program
 
 
+#: expected attach type -> (feature, upstream release) for TRACING programs that use no trampoline.
+_TRACING_FEATURES: dict[AttachType, tuple[str, str]] = {
+    AttachType.TRACE_ITER: ("bpf iterators", "5.8"),
+    AttachType.TRACE_RAW_TP: ("BTF tracepoints (tp_btf)", "5.5"),
+}
+_TRAMPOLINES = "BPF trampolines (fentry/fexit/fmod_ret/lsm/freplace)"
+#: The oldest release of each trampoline attach type (EXT has no expected attach type).
+_TRAMPOLINE_SINCE: dict[AttachType, str] = {
+    AttachType.TRACE_FENTRY: "5.5", AttachType.TRACE_FEXIT: "5.5", AttachType.MODIFY_RETURN: "5.7",
+    AttachType.LSM_MAC: "5.7", AttachType.LSM_CGROUP: "6.0",
+}
+
+
+def _btf_feature(spec: ProgramSpec) -> tuple[str, str]:
+    """(feature name, minimum release) of a TRACING/LSM/EXT program, by its expected attach type."""
+    attach = spec.expected_attach_type
+    if spec.prog_type == ProgType.TRACING and attach in _TRACING_FEATURES:
+        return _TRACING_FEATURES[attach]
+    if spec.prog_type == ProgType.EXT:
+        return _TRAMPOLINES, "5.6"
+    return _TRAMPOLINES, _TRAMPOLINE_SINCE.get(attach, "5.5") if attach is not None else "5.5"
+
+
 def _refine_eperm(exc: KernelError, spec: ProgramSpec, label: str, target: AttachBtfTarget | None) -> None:
-    """EPERM for a trampoline program from a privileged process: the kernel forbids them here."""
-    if exc.errno != _errno.EPERM or spec.prog_type not in _TRAMPOLINE_TYPES or not is_privileged():
+    """A BTF-attached program refused for what it is, not for a bad program.
+
+    EPERM from a privileged process is policy: lockdown, an LSM or the
+    build (``min_version`` None, the lockdown mode named when the kernel
+    has one).  An iterator (``iter/``) is a "bpf iterators" refusal, a
+    ``tp_btf`` program a "BTF tracepoints" one, and only fentry/fexit/
+    fmod_ret/lsm/freplace are "BPF trampolines".  EINVAL on a kernel older
+    than the feature's release is that feature's absence, with its
+    ``min_version``.
+    """
+    if spec.prog_type not in _TRAMPOLINE_TYPES:
         return
+    feature, since = _btf_feature(spec)
     what = f" to {target.name} (BTF id {target.btf_id})" if target is not None else ""
-    err = UnsupportedFeature(
-        "BPF trampolines (fentry/fexit/fmod_ret/lsm/freplace)",
-        f"program {label!r}{what}: the kernel answered EPERM although this process has CAP_BPF — "
-        "trampoline attach is locked down on this kernel (lockdown, an LSM, or no arch support)",
-        err=_errno.EPERM,
-    )
+    if exc.errno == _errno.EPERM and is_privileged():
+        kind = {"bpf iterators": "bpf iterators are", _TRAMPOLINES: "trampoline programs are"}.get(
+            feature, f"{feature} programs are")
+        err = UnsupportedFeature(
+            feature,
+            f"program {label!r} ({spec.section}){what}: the kernel answered EPERM although this process has "
+            f"CAP_BPF — {kind} refused by policy on this kernel: {describe_lockdown()}",
+            err=_errno.EPERM,
+        )
+    elif exc.errno in (_errno.EINVAL, _errno.EOPNOTSUPP, 524) and running_kernel() < KernelVersion.parse(since):
+        err = UnsupportedFeature(feature, f"program {label!r} ({spec.section}){what}: this kernel is "
+                                 f"{running_kernel()}", err=exc.errno, min_version=since)
+    else:
+        return
     err.attach_target = target  # type: ignore[attr-defined]
     err.program = label  # type: ignore[attr-defined]
     raise err from exc

@@ -22,8 +22,9 @@ integer of 1-8 bytes   a C integer literal (decimal, hex, octal) in range
 =====================  ==============================================
 
 A ``__weak`` extern the configuration lacks is zero; a strong one is an
-error naming it.  ``LINUX_KERNEL_VERSION`` is not a config option: the
-caller passes the kernel's version code.
+error naming it.  ``LINUX_*`` externs are not config options but libbpf's
+virtual externs (kernel version, bpf_cookie support, syscall wrappers):
+the caller passes their values (:mod:`bpfnb.kernel.kconfig` probes them).
 """
 
 from __future__ import annotations
@@ -160,23 +161,50 @@ def encode_kconfig_value(ext: KconfigExtern, value: str) -> bytes:
     return _number(ext, value)
 
 
-def kconfig_section(obj: Object, config: Mapping[str, str], *, kernel_version: int) -> DataSection | None:
+def _virtual_number(ext: KconfigExtern, value: int) -> bytes:
+    """A virtual extern's number, under libbpf's rules: an integer, a char or a bool, in range."""
+    if ext.kind not in (KconfigType.INT, KconfigType.CHAR, KconfigType.BOOL):
+        raise ValueEncodingError(f"value {value} implies an integer, char or bool extern, not {ext.kind.value}",
+                                 path=ext.name)
+    if ext.kind is KconfigType.BOOL and value > 1:
+        raise ValueEncodingError(f"value {value} is not a bool", path=ext.name)
+    bits = ext.size * 8
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if ext.signed else (0, (1 << bits) - 1)
+    if not lo <= value <= hi:
+        raise ValueEncodingError(f"value {value} out of range for {ext.size}-byte extern", path=ext.name)
+    return value.to_bytes(ext.size, "little", signed=value < 0)
+
+
+def kconfig_section(obj: Object, config: Mapping[str, str], *, kernel_version: int,
+                    virtual: Mapping[str, int] | None = None) -> DataSection | None:
     """The ``.kconfig`` map's contents for ``obj`` (None when it has no externs).
 
     ``config`` maps ``CONFIG_*`` names to their value text as in a
-    ``.config`` file (``y``, ``250``, ``"text"``).
+    ``.config`` file (``y``, ``250``, ``"text"``).  ``virtual`` holds the
+    values of libbpf's virtual ``LINUX_*`` externs (``LINUX_HAS_BPF_COOKIE``,
+    ``LINUX_HAS_SYSCALL_WRAPPER``); ``LINUX_KERNEL_VERSION`` defaults to
+    ``kernel_version``.  An unknown ``LINUX_*`` extern is 0 when weak and an
+    error otherwise; names with neither prefix are errors (libbpf's rules).
     """
     externs = kconfig_externs(obj)
     if not externs:
         return None
+    values = {"LINUX_KERNEL_VERSION": kernel_version, **(virtual or {})}
     size = externs[-1].offset + externs[-1].size
     data = bytearray(size)
     variables = []
     for ext in externs:
-        if ext.name == "LINUX_KERNEL_VERSION":
-            if ext.kind is not KconfigType.INT or ext.size != 4:
-                raise ValueEncodingError("LINUX_KERNEL_VERSION must be a 4-byte integer", path=ext.name)
-            raw = kernel_version.to_bytes(4, "little")
+        if ext.name.startswith("LINUX_"):
+            if ext.name in values:
+                raw = _virtual_number(ext, values[ext.name])
+            elif ext.weak:
+                raw = bytes(ext.size)
+            else:
+                raise UnknownName(f"{obj.name}: extern {ext.name!r} (.kconfig) is not a virtual extern libbpf "
+                                  "knows (LINUX_KERNEL_VERSION, LINUX_HAS_BPF_COOKIE, LINUX_HAS_SYSCALL_WRAPPER); "
+                                  "declare it __weak to accept 0")
+        elif not ext.name.startswith("CONFIG_"):
+            raise UnknownName(f"{obj.name}: extern {ext.name!r} (.kconfig) is neither CONFIG_* nor LINUX_*")
         elif ext.name in config:
             raw = encode_kconfig_value(ext, config[ext.name])
         elif ext.weak:

@@ -186,7 +186,8 @@ class KProbe(TypedProgram):
         except KernelError as exc:
             raise attach_error(exc, self.name, label) from exc
         if event is None:  # kprobe_events in tracefs but no PMU: a pre-4.17 kernel
-            raise UnsupportedFeature("kprobe PMU", f"program {self.name!r}: kprobes only via tracefs on this kernel")
+            raise UnsupportedFeature("kprobe PMU", f"program {self.name!r}: kprobes only via tracefs on this kernel",
+                                     min_version="4.17")
         return _perf_link(self, event, label, f"perf_event {kind}", cookie)
 
 
