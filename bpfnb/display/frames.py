@@ -228,7 +228,7 @@ def _decode_slot(slot: _Slot, rec: np.ndarray, raw: np.ndarray) -> ColumnData:
     if slot.bits:
         return _scalar_column(node, _get_bits(raw, slot.bit, slot.bits), slot.bits)  # type: ignore[arg-type]
     if isinstance(node, CharArray):
-        return _strings(_view(rec, slot.steps), node.length)
+        return _string_column(_strings(_view(rec, slot.steps), node.length))
     if isinstance(node, ArrayOf):
         return _list_column(node, _view(rec, slot.steps))
     assert isinstance(node, Scalar)
@@ -334,6 +334,13 @@ def _strings(v: np.ndarray, length: int) -> np.ndarray:
     if (m >= 0x80).any():
         return np.char.decode(s, "utf-8", "surrogateescape")
     return s.astype(f"U{length}")
+
+
+def _string_column(cells: np.ndarray) -> Any:
+    """Text as pandas' Python-backed string dtype: cells keep non-UTF-8 bytes as surrogate
+    escapes (``batch_from_frame`` writes them back), which pyarrow-backed strings refuse."""
+    import pandas as pd
+    return pd.array(cells, dtype=pd.StringDtype("python")) if cells.ndim == 1 else cells
 
 
 def _int128(chunk: np.ndarray, signed: bool) -> np.ndarray:
