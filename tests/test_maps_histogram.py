@@ -39,7 +39,7 @@ def test_bad_slots_are_refused() -> None:
 def counted():
     from bpfnb import EbpfLoader
 
-    ebpf = EbpfLoader().load_file(fixture_path("hist"))
+    ebpf = EbpfLoader().load_file(fixture_path("packet_sizes"))
     program = ebpf.programs["count_lengths"]
     for length in LENGTHS:
         assert program.test_run(bytes(length)).retval == 2  # XDP_PASS

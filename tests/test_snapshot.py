@@ -15,7 +15,7 @@ duckdb = pytest.importorskip("duckdb")
 def counted():
     from bpfnb import EbpfLoader
 
-    with EbpfLoader().load_file(fixture_path("hist")) as ebpf:
+    with EbpfLoader().load_file(fixture_path("packet_sizes")) as ebpf:
         yield ebpf
 
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Log2 histograms as the latency tools keep them: XDP counts each packet's
  * length in slot floor(log2(len)), in an array, a per-CPU array and a hash
- * of structs, for tests/test_maps_histogram.py. */
+ * of structs (tests/test_maps_histogram.py, notebook 08). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
