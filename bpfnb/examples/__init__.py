@@ -22,9 +22,13 @@ from ..errors import UnknownName
 if TYPE_CHECKING:
     from ..btf import Btf
 
-__all__ = ["DIR", "KERNEL_BTF_RELEASE", "kernel_btf", "kernel_btf_bytes", "names", "path", "source"]
+__all__ = ["DIR", "KERNEL_BTF_RELEASE", "SNAPSHOTS", "kernel_btf", "kernel_btf_bytes", "names", "path", "source"]
 
 DIR = Path(__file__).resolve().parent
+
+#: Two snapshots of the examples' programs and maps (``bpfnb.snapshot``), recorded on a real
+#: kernel by ``tools/record_example_snapshots.py``: notebook 08's data where nothing can be loaded.
+SNAPSHOTS = DIR / "snapshots"
 
 #: ``uname -r`` of the kernel whose BTF ``kernel_btf()`` holds.
 KERNEL_BTF_RELEASE = "6.18.44-fc-v1045"
