@@ -6,8 +6,6 @@ import pytest
 
 from helpers import fixture_path
 
-pytestmark = pytest.mark.kernel
-
 duckdb = pytest.importorskip("duckdb")
 
 
@@ -19,6 +17,7 @@ def counted():
         yield ebpf
 
 
+@pytest.mark.kernel
 def test_snapshot_round_trips_through_duckdb_with_typed_columns(counted, tmp_path) -> None:
     from bpfnb.snapshot import snapshot
 
@@ -48,6 +47,7 @@ def test_snapshot_round_trips_through_duckdb_with_typed_columns(counted, tmp_pat
     assert len(first.programs) >= 1 and {"host", "time"} <= set(first.maps.columns)
 
 
+@pytest.mark.kernel
 def test_unreadable_maps_say_why(counted, tmp_path) -> None:
     from bpfnb.snapshot import snapshot
 
@@ -57,6 +57,7 @@ def test_unreadable_maps_say_why(counted, tmp_path) -> None:
     assert "value.count" in snap.contents[counted.maps["len_hist_hash"].id].columns
 
 
+@pytest.mark.kernel
 def test_cli_snapshot(counted, tmp_path, capsys) -> None:
     from bpfnb.cli import main
 
@@ -64,3 +65,32 @@ def test_cli_snapshot(counted, tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "programs" in out and (tmp_path / "s" / "programs.parquet").exists()
     assert list((tmp_path / "s" / "map_contents").glob("*.parquet"))
+
+
+def test_shipped_snapshots_hold_what_their_recording_did() -> None:
+    """Two readings of packet_sizes: 4 packets, then 6 more; every reading stamped and typed."""
+    from bpfnb import examples
+
+    root = examples.SNAPSHOTS
+    runs = duckdb.sql(f"select run_cnt from '{root}/*/programs.parquet' where name = 'count_lengths' "
+                      "order by time").fetchall()
+    assert runs == [(4,), (10,)]
+    totals = duckdb.sql(f"""
+        select c.time, sum(c.value) from '{root}/*/maps.parquet' m
+        join read_parquet('{root}/*/map_contents/*.parquet', union_by_name=true) c
+          on c.map_id = m.id and c.time = m.time
+        where m.name = 'len_hist' group by c.time order by c.time""").fetchall()
+    assert [int(t) for _, t in totals] == [4, 10]
+
+
+@pytest.mark.kernel
+def test_shipped_snapshots_match_the_shipped_objects() -> None:
+    """Rerun tools/record_example_snapshots.py when an example's code changes: the tags must agree."""
+    from bpfnb import EbpfLoader, examples
+
+    recorded = dict(duckdb.sql(f"select distinct name, tag from '{examples.SNAPSHOTS}/*/programs.parquet'").fetchall())
+    live = {}
+    for name in ("packet_sizes", "packet_counter"):
+        with EbpfLoader().load_file(examples.path(name)) as ebpf:
+            live.update({p: prog.info().tag for p, prog in ebpf.programs.items()})
+    assert recorded == live
