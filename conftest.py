@@ -1,12 +1,12 @@
-"""Root pytest settings: nbval does not compare SVG.
+"""Root pytest settings: nbval does not compare SVG or PNG.
 
-graphviz's SVG differs between graphviz versions (and has generated ids),
+graphviz's SVG differs between graphviz versions (and has generated ids), and matplotlib's PNG between matplotlib versions,
 so graphs are checked by the unit tests through their DOT source instead.
 """
 
 from __future__ import annotations
 
-SKIP_MIME = ("image/svg+xml",)
+SKIP_MIME = ("image/svg+xml", "image/png")
 
 
 def pytest_collection_modifyitems(session, config, items):
