@@ -1,4 +1,10 @@
-"""CO-RE views, the portability check and the ``core-check`` verb (through argparse)."""
+"""CO-RE views, the portability check and the ``core-check`` verb (through argparse).
+
+The literal ids, offsets and record counts below are those of the committed
+BTF snapshot (``bpfnb.examples.kernel_btf()``), the same on every machine;
+against the running kernel only relations are checked (a kernel compared
+with itself differs nowhere).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,9 @@ import pytest
 from core_targets import conflict_kernel, older_kernel
 from helpers import fixture_path
 
+from bpfnb import examples
 from bpfnb.btf import Btf
+from bpfnb.btf import btf as btf_module
 from bpfnb.btf.core import core_relocations
 from bpfnb.btf.core_cli import add_core_parser
 from bpfnb.btf.core_portability import check_portability, edit_btf
@@ -20,7 +28,8 @@ from bpfnb.obj import Object
 
 @pytest.fixture(scope="module")
 def vmlinux() -> Btf:
-    return Btf.from_sys_fs()
+    """The snapshot kernel's BTF, not the running kernel's: the literals below are its values."""
+    return examples.kernel_btf()
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +74,7 @@ def test_graph_highlights_differing_offsets(kinds, vmlinux) -> None:
     table = core_relocations(kinds, vmlinux)
     moved = next(r for r in table if r.local_path == "mm_struct->arg_start")
     src = moved.graph().source
-    assert "anonymous member" in src and src.count("#ffe0e0") == 2 and "480" in src
+    assert "anonymous member" in src and src.count("#ffe0e0") == 2 and "+488" in src  # 0 -> 488 in the snapshot
     same = next(r for r in table if r.kind_label == "byte_sz" and r.local_path == "task_struct->prio")
     assert "#ffe0e0" in same.graph().source  # prio moved (8 -> 108) even though its size did not
     typed = next(r for r in table if r.kind_label == "type_size" and "task_struct" in r.local_path)
@@ -73,7 +82,8 @@ def test_graph_highlights_differing_offsets(kinds, vmlinux) -> None:
 
 
 def test_portability_against_synthetic_kernels(kinds, vmlinux, older) -> None:
-    report = check_portability(kinds, {"older": older, "conflict": conflict_kernel(vmlinux), "same": vmlinux})
+    report = check_portability(kinds, {"older": older, "conflict": conflict_kernel(vmlinux), "same": vmlinux},
+                               baseline=vmlinux)
     v = report.verdicts
     assert v["same"].portable and v["same"].changed_vs_baseline == 0
     assert not v["older"].portable and v["older"].failed == 6  # in_execve removed: unguarded bitfield read
@@ -83,6 +93,7 @@ def test_portability_against_synthetic_kernels(kinds, vmlinux, older) -> None:
     assert {e.guard.kind_label for e in guarded} == {"field_exists", "enumval_exists"}
     assert report.to_dataframe().groupby("kernel")["status"].apply(lambda s: (s == "changed").sum())["older"] == 10
     assert "NOT PORTABLE" in report.summary() and "portable" in report._repr_html_()
+    assert examples.KERNEL_BTF_RELEASE in report.baseline  # not "running kernel"
     assert json.loads(json.dumps(report.to_dict()))["kernels"]["same"]["portable"] is True
 
 
@@ -101,7 +112,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_core_check_verb(kinds, vmlinux, older, tmp_path) -> None:
+def test_core_check_verb(kinds, vmlinux, older, tmp_path, monkeypatch) -> None:
+    # the verb's baseline is "the running kernel": here, the snapshot, put where bpfnb looks for it
+    sys_btf = tmp_path / "sys_btf"
+    sys_btf.mkdir()
+    (sys_btf / "vmlinux").write_bytes(examples.kernel_btf_bytes())
+    monkeypatch.setattr(btf_module, "SYS_BTF", sys_btf)
     older_path = tmp_path / "older.btf"
     older_path.write_bytes(older.to_bytes())
     vm_path = tmp_path / "vmlinux"
@@ -126,6 +142,24 @@ def test_core_check_verb(kinds, vmlinux, older, tmp_path) -> None:
     assert {r["access"] for r in failing} == {"task_struct->in_execve"}
     with pytest.raises(SystemExit):
         _parse(["core-check", obj])  # --btf is required
+
+
+def test_core_check_of_the_running_kernel_against_itself(kinds, tmp_path) -> None:
+    """Whatever this kernel's layout: every record resolves to the baseline's value."""
+    live = btf_module.SYS_BTF / "vmlinux"
+    if not live.exists():
+        pytest.skip("no kernel BTF")
+    copy = tmp_path / "this-kernel"
+    copy.write_bytes(live.read_bytes())
+    args = _parse(["core-check", str(fixture_path("core_kinds")), "--btf", str(copy), "--json"])
+    args.out = io.StringIO()
+    status = args.func(args)
+    data = json.loads(args.out.getvalue())
+    records = sum(len(r) for r in kinds.btf_ext.core_relos.values())
+    verdict = data["kernels"]["this-kernel"]
+    assert data["baseline"] == "running kernel" and verdict["records"] == records
+    assert verdict["changed_vs_baseline"] == 0
+    assert status == (0 if verdict["portable"] else 1)
 
 
 def test_hostile_names_are_escaped_everywhere() -> None:
