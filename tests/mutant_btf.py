@@ -1,6 +1,7 @@
 """An experiment, not a default: run the suite against a *different* "running kernel" BTF.
 
-    .venv/bin/pytest -p mutant_btf tests -q
+    PYTHONPATH=tests .venv/bin/pytest -p mutant_btf tests -q
+    PYTHONPATH=tests PYTEST_PLUGINS=mutant_btf .venv/bin/pytest tests -q   # the same, by environment
 
 With this plugin loaded, ``bpfnb.btf.btf.SYS_BTF`` points at a directory
 whose ``vmlinux`` is the running kernel's BTF changed the way another build
@@ -19,6 +20,14 @@ offsets, attach BTF ids) may fail for the honest reason that the real kernel
 is not the mutant; the report of such a run has to be triaged by hand.
 Tests that read the BTF file should name it ``SYS_BTF / "vmlinux"``
 (evaluated at import, after this plugin configured), not a literal path.
+
+Expected failures under the mutant, all honest: programs loaded into the
+real kernel with CO-RE offsets, attach BTF ids or kfunc ids taken from the
+mutant (test_loader tags/examples/tracing, test_kernel_programs tp_btf/iter/
+prog_flags, test_ksyms loads, test_attach_* fixtures), and the libbpf
+comparisons on the running kernel (libbpf reads the real
+``/sys/kernel/btf/vmlinux``, bpfnb the mutant).  Anything else failing is a
+literal taken from one kernel build.
 """
 
 from __future__ import annotations

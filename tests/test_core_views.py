@@ -27,14 +27,14 @@ from bpfnb.obj import Object
 
 
 @pytest.fixture(scope="module")
-def vmlinux() -> Btf:
+def snapshot() -> Btf:
     """The snapshot kernel's BTF, not the running kernel's: the literals below are its values."""
     return examples.kernel_btf()
 
 
 @pytest.fixture(scope="module")
-def older(vmlinux) -> Btf:
-    return older_kernel(vmlinux)
+def older(snapshot) -> Btf:
+    return older_kernel(snapshot)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def table_html_rows(table, n: int) -> str:
     return table_html(table, max_rows=n)
 
 
-def test_one_record_html_lists_candidates_and_instruction(kinds, vmlinux) -> None:
-    table = core_relocations(kinds, vmlinux)
+def test_one_record_html_lists_candidates_and_instruction(kinds, snapshot) -> None:
+    table = core_relocations(kinds, snapshot)
     r = next(r for r in table if r.local_path == "task_struct___old->state" and r.kind_label == "byte_off")
     html = r._repr_html_()
     assert "no member &#x27;state&#x27; in [114] struct task_struct" in html
@@ -69,9 +69,9 @@ def test_one_record_html_lists_candidates_and_instruction(kinds, vmlinux) -> Non
     assert repr(r).startswith("<CoreRelocation core_kinds insn 80: byte_off task_struct___old->state: poisoned")
 
 
-def test_graph_highlights_differing_offsets(kinds, vmlinux) -> None:
+def test_graph_highlights_differing_offsets(kinds, snapshot) -> None:
     pytest.importorskip("graphviz")
-    table = core_relocations(kinds, vmlinux)
+    table = core_relocations(kinds, snapshot)
     moved = next(r for r in table if r.local_path == "mm_struct->arg_start")
     src = moved.graph().source
     assert "anonymous member" in src and src.count("#ffe0e0") == 2 and "+488" in src  # 0 -> 488 in the snapshot
@@ -81,9 +81,9 @@ def test_graph_highlights_differing_offsets(kinds, vmlinux) -> None:
     assert "3264" in typed.graph().source
 
 
-def test_portability_against_synthetic_kernels(kinds, vmlinux, older) -> None:
-    report = check_portability(kinds, {"older": older, "conflict": conflict_kernel(vmlinux), "same": vmlinux},
-                               baseline=vmlinux)
+def test_portability_against_synthetic_kernels(kinds, snapshot, older) -> None:
+    report = check_portability(kinds, {"older": older, "conflict": conflict_kernel(snapshot), "same": snapshot},
+                               baseline=snapshot)
     v = report.verdicts
     assert v["same"].portable and v["same"].changed_vs_baseline == 0
     assert not v["older"].portable and v["older"].failed == 6  # in_execve removed: unguarded bitfield read
@@ -97,12 +97,12 @@ def test_portability_against_synthetic_kernels(kinds, vmlinux, older) -> None:
     assert json.loads(json.dumps(report.to_dict()))["kernels"]["same"]["portable"] is True
 
 
-def test_edit_btf_renames_and_appends(vmlinux) -> None:
-    task = vmlinux.find("task_struct", "struct")
+def test_edit_btf_renames_and_appends(snapshot) -> None:
+    task = snapshot.find("task_struct", "struct")
     renamed = [m if m.name != "pid" else type(m)("pid___x", m.type_id, m.bit_offset) for m in task.members]
-    edited = edit_btf(vmlinux, {task.id: type(task)(task.id, task.name, task.size, tuple(renamed))})
+    edited = edit_btf(snapshot, {task.id: type(task)(task.id, task.name, task.size, tuple(renamed))})
     assert edited.find("task_struct", "struct").member("pid___x").bit_offset == task.member("pid").bit_offset
-    assert len(edited) == len(vmlinux) and edited[task.id + 1] == vmlinux[task.id + 1]
+    assert len(edited) == len(snapshot) and edited[task.id + 1] == snapshot[task.id + 1]
     assert Btf.from_bytes(edited.to_bytes()).find("task_struct", "struct").members == tuple(renamed)
 
 
@@ -112,7 +112,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_core_check_verb(kinds, vmlinux, older, tmp_path, monkeypatch) -> None:
+def test_core_check_verb(kinds, snapshot, older, tmp_path, monkeypatch) -> None:
     # the verb's baseline is "the running kernel": here, the snapshot, put where bpfnb looks for it
     sys_btf = tmp_path / "sys_btf"
     sys_btf.mkdir()
@@ -121,7 +121,7 @@ def test_core_check_verb(kinds, vmlinux, older, tmp_path, monkeypatch) -> None:
     older_path = tmp_path / "older.btf"
     older_path.write_bytes(older.to_bytes())
     vm_path = tmp_path / "vmlinux"
-    vm_path.write_bytes(vmlinux.to_bytes())
+    vm_path.write_bytes(snapshot.to_bytes())
     obj = str(fixture_path("core_kinds"))
     args = _parse(["core-check", obj, "--btf", str(vm_path)])
     args.out = io.StringIO()
