@@ -1,9 +1,12 @@
-"""Synthetic "other kernels" for CO-RE tests, built from this kernel's BTF with bpfnb's writer.
+"""Synthetic "other kernels" for CO-RE tests, built from the committed BTF snapshot with bpfnb's writer.
 
-No downloads: each is the running kernel's vmlinux BTF with a few edits
+No downloads: each is a vmlinux BTF with a few edits
 (:func:`bpfnb.btf.core_portability.edit_btf`), chosen so that every rule
-the fixtures exercise gives a *different* answer than on the running
-kernel:
+the fixtures exercise gives a *different* answer than on the unedited
+BTF.  The BTF edited is ``bpfnb.examples.kernel_btf()`` unless another is
+passed: a snapshot of one kernel, the same on every machine, so the ids,
+offsets and counts tests expect from these targets hold whatever kernel
+runs the tests (``Btf.from_sys_fs()`` differs build to build).
 
 ``older``  ``task_struct.__state`` renamed ``state`` (as before 5.14),
            ``pid``/``tgid`` swapped, ``in_execve`` removed (an unguarded
@@ -21,8 +24,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bpfnb import examples
 from bpfnb.btf import Btf, Enum, EnumValue, Member, Struct
 from bpfnb.btf.core_portability import edit_btf
+
+
+def snapshot() -> Btf:
+    """The BTF the synthetic kernels derive from by default: ``examples.kernel_btf()``."""
+    return examples.kernel_btf()
 
 
 def _struct(btf: Btf, name: str) -> Struct:
@@ -31,8 +40,9 @@ def _struct(btf: Btf, name: str) -> Struct:
     return t
 
 
-def older_kernel(vmlinux: Btf) -> Btf:
+def older_kernel(vmlinux: Btf | None = None) -> Btf:
     """The ``older`` target described above."""
+    vmlinux = vmlinux if vmlinux is not None else snapshot()
     task = _struct(vmlinux, "task_struct")
     ulong = vmlinux.find("long unsigned int", "int").id
     pid = task.member("pid")
@@ -61,8 +71,9 @@ def older_kernel(vmlinux: Btf) -> Btf:
                     [flavor], source="older")
 
 
-def conflict_kernel(vmlinux: Btf) -> Btf:
+def conflict_kernel(vmlinux: Btf | None = None) -> Btf:
     """The ``conflict`` target described above."""
+    vmlinux = vmlinux if vmlinux is not None else snapshot()
     task = _struct(vmlinux, "task_struct")
     members = tuple(replace(m, bit_offset=m.bit_offset + 32) if m.name == "pid" else m for m in task.members)
     flavor = Struct(len(vmlinux), "task_struct___3", task.size, members)
@@ -80,8 +91,10 @@ FIXTURE_TYPES = ("task_struct", "mm_struct", "sched_entity", "dentry", "qstr", "
 FIXTURE_ENUMS = ("pid_type", "perf_event_state", "rpm_status")
 
 
-def random_kernel(vmlinux: Btf, seed: int) -> Btf:
-    """This kernel with random layout changes to the types the fixtures use (deterministic per seed).
+def random_kernel(vmlinux: Btf | None, seed: int) -> Btf:
+    """``vmlinux`` (default: the snapshot) with random layout changes to the types the fixtures use.
+
+    Deterministic per seed and base BTF.
 
     Per struct, with some probability: two members trade offsets, a member
     is renamed or removed, an integer member changes width or sign; per
@@ -90,6 +103,7 @@ def random_kernel(vmlinux: Btf, seed: int) -> Btf:
     """
     import random
 
+    vmlinux = vmlinux if vmlinux is not None else snapshot()
     rng = random.Random(seed)
     ints = [vmlinux.find(n, "int").id for n in ("int", "unsigned int", "long unsigned int", "short int", "char")]
     changes = {}

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from helpers import all_fixtures, fixture_path
 
+import bpfnb.btf.btf as btf_module
 from bpfnb.btf import Btf, Kind
 from bpfnb.btf.c import CWriter, render_type_definition
 
-VMLINUX = Path("/sys/kernel/btf/vmlinux")
+VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
 CLANG = shutil.which("clang-19")
 needs_clang = pytest.mark.skipif(CLANG is None, reason="clang-19 missing")
 

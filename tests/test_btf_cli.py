@@ -7,16 +7,16 @@ import io
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from helpers import all_fixtures, fixture_path
 
+import bpfnb.btf.btf as btf_module
 from bpfnb.btf import Btf
 from bpfnb.btf.cli import add_btf_parser
 from bpfnb.errors import UnknownName
 
-VMLINUX = Path("/sys/kernel/btf/vmlinux")
+VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
 needs_bpftool = pytest.mark.skipif(shutil.which("bpftool") is None, reason="bpftool (oracle) missing")
 FIXTURES = [p.name.removesuffix(".bpf.o") for p in all_fixtures()]
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from helpers import all_fixtures, fixture_path
 
+import bpfnb.btf.btf as btf_module
 from bpfnb.btf import (
     Btf, Enum, Enum64, FuncProto, Int, IntEncoding, Kind, Linkage, Struct, Union, essential_name,
 )
@@ -19,7 +20,7 @@ from bpfnb.btf.parser import StringTable
 from bpfnb.btf.writer import write_btf
 from bpfnb.errors import BtfError, UnknownName
 
-VMLINUX = Path("/sys/kernel/btf/vmlinux")
+VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
 needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
 needs_bpftool = pytest.mark.skipif(shutil.which("bpftool") is None, reason="bpftool (test oracle) missing")
 

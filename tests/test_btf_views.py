@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from helpers import fixture_path
 
+import bpfnb.btf.btf as btf_module
 from bpfnb.btf import Btf, Int, IntEncoding, Kind, Member, Struct
 from bpfnb.btf.writer import write_types
 
-VMLINUX = Path("/sys/kernel/btf/vmlinux")
+VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
 needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
 
 

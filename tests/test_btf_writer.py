@@ -16,7 +16,7 @@ from bpfnb.btf import Btf, Kind, Member, Ptr, Struct, Typedef
 from bpfnb.btf.writer import BtfBuilder, write_btf, write_types
 from bpfnb.errors import BtfError, UnknownName
 
-VMLINUX = Path("/sys/kernel/btf/vmlinux")
+VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
 needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
 
 
@@ -61,8 +61,9 @@ def _split_from_slice(base: Btf, names: list[str]) -> bytes:
         b.add(Ptr(next_id + 1, "", copy_id))
         b.add(Typedef(next_id + 2, f"{name}_mod_t", next_id + 1))
         next_id += 3
+    ulong = base.find("long unsigned int", kind=Kind.INT).id  # not "id 1": type ids differ build to build
     b.add(Struct(next_id, "bpfnb_only_in_module", 16,
-                 (Member("task", base.find("task_struct", kind="struct").id, 0), Member("brand_new_member", 1, 64))))
+                 (Member("task", base.find("task_struct", kind="struct").id, 0), Member("brand_new_member", ulong, 64))))
     return b.to_bytes()
 
 

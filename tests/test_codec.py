@@ -155,10 +155,14 @@ def _has_raw(node) -> bool:
     return False
 
 
-def test_vmlinux_sample_of_2000_structs_and_unions():
+@pytest.mark.parametrize("kernel", ["snapshot", "running"])
+def test_vmlinux_sample_of_2000_structs_and_unions(kernel):
     """Every sampled type lays out; offsets match BTF.  What numpy cannot hold
-    as numbers (``__int128``, bitfields) is counted, not skipped."""
-    vmlinux = Btf.from_sys_fs()
+    as numbers (``__int128``, bitfields) is counted, not skipped: the counts
+    are the snapshot's (another kernel build has other types)."""
+    from bpfnb import examples
+
+    vmlinux = examples.kernel_btf() if kernel == "snapshot" else Btf.from_sys_fs()
     ids = vmlinux.ids_of_kind("STRUCT", "UNION")
     sample = ids[np.linspace(0, len(ids) - 1, 2000).astype(int)].tolist()
     fields = with_bits = raw = 0
@@ -167,7 +171,9 @@ def test_vmlinux_sample_of_2000_structs_and_unions():
         dt = dtype_of(vmlinux, tid)
         with_bits += any(n.startswith("_bits_") for n in dt.names)
         raw += _has_raw(layout_of(vmlinux, tid))
-    assert len(set(sample)) == 2000 and fields > 10000 and with_bits > 50 and raw < 100
+    assert len(set(sample)) == 2000
+    if kernel == "snapshot":
+        assert fields > 10000 and with_bits > 50 and raw < 100  # bounds on the snapshot's sample (10934, 70, 0)
     # a few well-known layouts, by name
     for name, size in (("task_struct", None), ("sk_buff", None), ("bpf_attr", None)):
         t = vmlinux.find(name)

@@ -6,6 +6,12 @@ instruction, kind, old value, new value, poisoning and load-size change,
 against the running kernel and against synthetic kernels given to libbpf
 as ``btf_custom_path``.  A kernel test then compares the instructions
 libbpf finally sent to the kernel with ours at every CO-RE-patched slot.
+
+Against the running kernel the comparison is relational (both must agree,
+whatever this build's ids and offsets are).  The synthetic kernels derive
+from the committed snapshot (``bpfnb.examples.kernel_btf()``), written to a
+file for libbpf and parsed from that file for bpfnb: their decisions, and
+the literal messages some tests expect, are the same on every machine.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from helpers import all_fixtures
 from oracles.libbpf import available
 from oracles.libbpf_core import core_decisions
 
+from bpfnb import examples
 from bpfnb.btf import Btf
 from bpfnb.btf.core import core_relocations
 from bpfnb.btf.core_patch import apply_core_relocations
@@ -35,8 +42,8 @@ def vmlinux() -> Btf:
 
 
 @pytest.fixture(scope="module")
-def older(vmlinux, tmp_path_factory) -> tuple[Btf, str]:
-    btf = older_kernel(vmlinux)
+def older(tmp_path_factory) -> tuple[Btf, str]:
+    btf = older_kernel()  # from the snapshot
     path = tmp_path_factory.mktemp("core") / "older.btf"
     path.write_bytes(btf.to_bytes())
     return Btf.from_file(path), str(path)
@@ -76,15 +83,24 @@ def test_matches_libbpf_on_running_kernel(path, vmlinux, pin_root) -> None:
     assert run.loaded  # every fixture is portable to this kernel: failures are guarded
 
 
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory) -> tuple[Btf, str]:
+    path = tmp_path_factory.mktemp("core") / "snapshot.btf"
+    path.write_bytes(examples.kernel_btf_bytes())
+    return Btf.from_file(path), str(path)
+
+
+@pytest.mark.parametrize("target", ["older", "snapshot"])
 @pytest.mark.parametrize("path", CORE_FIXTURES, ids=lambda p: p.name)
-def test_matches_libbpf_on_custom_btf(path, older, pin_root) -> None:
-    btf, file = older
+def test_matches_libbpf_on_custom_btf(path, target, request, pin_root) -> None:
+    btf, file = request.getfixturevalue(target)
     run = core_decisions(path, pin_root, btf_custom_path=file)
-    assert _ours(path, btf) == _theirs(run)
+    theirs = _theirs(run)
+    assert theirs and _ours(path, btf) == theirs
 
 
-def test_conflicting_candidates_fail_like_libbpf(vmlinux, tmp_path, pin_root) -> None:
-    btf = conflict_kernel(vmlinux)
+def test_conflicting_candidates_fail_like_libbpf(tmp_path, pin_root) -> None:
+    btf = conflict_kernel()  # from the snapshot
     file = tmp_path / "conflict.btf"
     file.write_bytes(btf.to_bytes())
     path = next(p for p in CORE_FIXTURES if p.name == "core_kinds.bpf.o")
@@ -127,7 +143,7 @@ def test_patched_slots_equal_libbpf_final_instructions(path, vmlinux, pin_root) 
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_matches_libbpf_on_random_kernels(seed, vmlinux, tmp_path, pin_root) -> None:
+def test_matches_libbpf_on_random_kernels(seed, tmp_path, pin_root) -> None:
     """Random layout changes to every type the fixtures read: same decision as libbpf for every record.
 
     libbpf stops at the first record it cannot relocate; up to there every
@@ -135,7 +151,7 @@ def test_matches_libbpf_on_random_kernels(seed, vmlinux, tmp_path, pin_root) -> 
     """
     from core_targets import random_kernel
 
-    btf = random_kernel(vmlinux, seed)
+    btf = random_kernel(None, seed)  # the snapshot, changed
     file = tmp_path / f"random{seed}.btf"
     file.write_bytes(btf.to_bytes())
     target = Btf.from_file(file)

@@ -13,14 +13,14 @@ import json
 import shutil
 import subprocess
 from functools import cache
-from pathlib import Path
 from typing import Callable
 
 import pytest
 
+import bpfnb.btf.btf as btf_module
 from bpfnb.kernel._ffi import ATTR_STRUCTS, INFO_STRUCTS, ffi
 
-VMLINUX = Path("/sys/kernel/btf/vmlinux")
+VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
 pytestmark = pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
 
 # A type as (kind, size, members, extra): members are (name, type_id, bit_offset, bitfield_size);

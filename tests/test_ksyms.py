@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bpfnb import Btf, EbpfLoader, Object
+from bpfnb import Btf, EbpfLoader, Object, examples
 from bpfnb.asm import PseudoCall, PseudoLdImm64
 from bpfnb.errors import UnknownFunction, UnknownSymbol, VerifierError
 from bpfnb.kernel.ksyms import kallsyms, resolve_ksyms
@@ -70,8 +70,14 @@ def test_unresolved_externs_are_typed_errors(obj):
         relocate(obj, "kfunc_only", fds, ksyms=_targets(bpf_rcu_read_lock=gone))
 
 
-def test_resolution_against_the_running_kernels_btf(obj):
-    vmlinux = Btf.from_sys_fs()
+@pytest.mark.parametrize("kernel", ["snapshot", "running"])
+def test_resolution_against_a_kernels_btf(obj, kernel):
+    """Ids are looked up by name in the target BTF: the snapshot's, and whatever this kernel's are."""
+    vmlinux = examples.kernel_btf() if kernel == "snapshot" else Btf.from_sys_fs()
+    if kernel == "running" and not vmlinux.find_all("bpf_rcu_read_lock", kind="FUNC"):  # kfunc added in 6.2
+        with pytest.raises(UnknownSymbol, match="'bpf_rcu_read_lock' is not in the kernel's BTF"):
+            resolve_ksyms(obj, vmlinux, symbols={})
+        return
     got = resolve_ksyms(obj, vmlinux, symbols={})
     assert got["bpf_rcu_read_lock"].btf_id == vmlinux.find("bpf_rcu_read_lock", kind="FUNC").id
     assert got["bpf_prog_active"].btf_id == vmlinux.find("bpf_prog_active", kind="VAR").id
