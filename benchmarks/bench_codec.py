@@ -1,4 +1,4 @@
-"""Benchmarks of the batch → DataFrame path (``bpfnb.display.frames``).
+"""Benchmarks of the batch → DataFrame path (``bpfnb.btf.frames``).
 
 A million entries of ``u32`` key → 16-byte struct value (``u64 packets;
 u32 bytes; u16 port; enum proto : u8; bool seen``), packed as
@@ -20,7 +20,7 @@ import numpy as np
 from bpfnb.btf import Btf, Enum, EnumValue, Int, IntEncoding, Member, Struct, Typedef
 from bpfnb.btf.codec import Codec, per_cpu_stride
 from bpfnb.btf.writer import write_types
-from bpfnb.display.frames import batch_from_frame, frame_from_batch
+from bpfnb.btf.frames import batch_from_frame, frame_from_batch
 
 N = 1_000_000
 NCPUS = 4

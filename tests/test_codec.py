@@ -394,7 +394,7 @@ def test_float_round_trip_keeps_special_values():
 
 def test_big_endian_btf_values_and_the_bitfield_refusal():
     from bpfnb.btf.writer import write_types
-    from bpfnb.display.frames import frame_from_batch
+    from bpfnb.btf.frames import frame_from_batch
 
     big = Btf.from_bytes(write_types(sorted(kinds_types(), key=lambda t: t.id), byteorder=">"))
     flow = Codec(big, FLOW)

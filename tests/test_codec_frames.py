@@ -1,4 +1,4 @@
-"""Batches ⇄ DataFrames (``bpfnb.display.frames``) against the per-value codec.
+"""Batches ⇄ DataFrames (``bpfnb.btf.frames``) against the per-value codec.
 
 The oracle for every vectorised column is ``Codec.decode`` of the same
 entry's bytes, flattened by the documented column rules; the way back is
@@ -21,7 +21,7 @@ from helpers import fixture_path
 from bpfnb.btf import Btf
 from bpfnb.btf.codec import Codec, PerCpuCodec, RawCodec, per_cpu_stride
 from bpfnb.btf.dtype import ArrayOf, Record
-from bpfnb.display.frames import MAX_ARRAY_COLUMNS, batch_from_frame, frame_from_batch
+from bpfnb.btf.frames import MAX_ARRAY_COLUMNS, batch_from_frame, frame_from_batch
 from bpfnb.errors import ValueEncodingError
 
 BTF = kinds_btf()

@@ -28,7 +28,7 @@ from helpers import fixture_path
 from bpfnb.btf import Btf, BtfType, Member
 from bpfnb.btf.codec import Codec, PerCpuCodec
 from bpfnb.btf.writer import write_types
-from bpfnb.display.frames import batch_from_frame, frame_from_batch
+from bpfnb.btf.frames import batch_from_frame, frame_from_batch
 from bpfnb.kernel.info import map_info
 from bpfnb.kernel.syscall import btf_load, map_create, map_lookup_batch, map_update_batch, possible_cpus
 from bpfnb.obj import Object

@@ -3,7 +3,7 @@
 ``Codec(btf, type_id)`` is what a live map uses for ``map[key] = value``:
 it checks a Python value against the BTF type *before* any syscall and
 packs it; ``decode`` goes the other way.  Bulk conversion of whole batches
-goes through numpy instead (:mod:`bpfnb.display.frames`); both walk the same
+goes through numpy instead (:mod:`bpfnb.btf.frames`); both walk the same
 layout (:mod:`bpfnb.btf.dtype`), so a frame row equals ``decode`` of its
 bytes.
 

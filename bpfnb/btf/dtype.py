@@ -4,7 +4,7 @@ A map holds fixed-size byte strings; BTF says what they mean.  This module
 turns a BTF type into a small *layout* tree (:class:`Scalar`,
 :class:`CharArray`, :class:`ArrayOf`, :class:`Record`) that both the
 per-value codec (:mod:`bpfnb.btf.codec`) and the vectorised DataFrame path
-(:mod:`bpfnb.display.frames`) walk, and into a numpy dtype, so that a whole
+(:mod:`bpfnb.btf.frames`) walk, and into a numpy dtype, so that a whole
 batch of map entries is one ``np.frombuffer`` call away from columns.
 
 Choices, and why:

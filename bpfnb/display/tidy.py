@@ -3,7 +3,7 @@
 pandas turns an integer column with one missing value into floats
 (``btf_id 19126.0``) and strings into ``object``; an analysis notebook then
 fights the frame before it can group it.  Every model's ``to_dataframe()``
-goes through :func:`tidy`; map *contents* do not (``btf/frames``-style
+goes through :func:`tidy`; map *contents* do not (:mod:`bpfnb.btf.frames`
 batch decoding picks exact numpy dtypes itself).
 """
 

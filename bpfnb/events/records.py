@@ -4,7 +4,7 @@ A reader yields raw records (bytes) from kernel memory it has mapped; this
 module turns them into Python values (``dict`` per record through the BTF
 codec) or, for ``collect``, gathers the bytes of many records into one
 buffer first and decodes them column by column with
-:func:`bpfnb.display.frames.frame_from_batch` — the per-record Python work
+:func:`bpfnb.btf.frames.frame_from_batch` — the per-record Python work
 is only finding where each record starts, which the ring formats force.
 
 Records may be shorter than the type (a program that submitted fewer
@@ -201,7 +201,7 @@ class EventReader:
         if self.codec is None:
             df = pd.DataFrame({"data": [r.data for r in records]})
         else:
-            from ..display.frames import frame_from_batch
+            from ..btf.frames import frame_from_batch
 
             size = self.codec.size
             buf = b"".join(_fit(r.data, size) for r in records)

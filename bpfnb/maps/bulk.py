@@ -4,7 +4,7 @@ Reading: ``BPF_MAP_LOOKUP_BATCH`` fills caller buffers with many entries
 per call.  The buffers here are two numpy arrays sized for every entry the
 map can hold; each call writes straight into the next free slice of them,
 so the bytes the kernel copies out are never copied again before numpy
-decodes them (:func:`bpfnb.display.frames.frame_from_batch`).  Map types
+decodes them (:func:`bpfnb.btf.frames.frame_from_batch`).  Map types
 without batch operations (LPM tries, fd arrays, older kernels: the kernel
 answers ``EINVAL``/``ENOTSUPP``) are walked with ``BPF_MAP_GET_NEXT_KEY``
 and one lookup per key — still into the same two buffers, so decoding

@@ -137,7 +137,7 @@ class Queue(TypedMap):
             map_update_elem(self.fd, None, row.tobytes(), BPF_ANY)
 
     def frame_from_entries(self, entries: bulk.Entries, layout: Layout = "long") -> pd.DataFrame:
-        from ..display.frames import frame_from_batch
+        from ..btf.frames import frame_from_batch
 
         df = frame_from_batch(b"", entries.value_bytes(), RawCodec(0), self.codecs.value, count=entries.count)
         df = df.drop(columns=[c for c in df.columns if c == "key"])
@@ -149,7 +149,7 @@ class Queue(TypedMap):
 
     def update_from_dataframe(self, df: pd.DataFrame, *, flags: Flags = "any", layout: Layout = "long") -> int:
         """Push every row's value columns, in row order."""
-        from ..display.frames import batch_from_frame
+        from ..btf.frames import batch_from_frame
 
         frame = df.drop(columns=[c for c in df.columns if c == "position"]).copy()
         frame.insert(0, "key", np.zeros(len(frame), dtype=np.uint8))
@@ -226,7 +226,7 @@ class BloomFilter(TypedMap):
 
     def update_from_dataframe(self, df: pd.DataFrame, **kw: Any) -> int:  # type: ignore[override]
         """Push the ``value`` columns of every row."""
-        from ..display.frames import batch_from_frame
+        from ..btf.frames import batch_from_frame
 
         frame = df.copy()
         frame.insert(0, "key", np.zeros(len(frame), dtype=np.uint8))

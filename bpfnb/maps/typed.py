@@ -276,7 +276,7 @@ class TypedMap:
 
     def frame_from_entries(self, entries: bulk.Entries, layout: Layout = "long") -> pd.DataFrame:
         """Decode packed entries into a frame (no syscalls)."""
-        from ..display.frames import frame_from_batch
+        from ..btf.frames import frame_from_batch
 
         df = frame_from_batch(entries.key_bytes(), entries.value_bytes(), self.codecs.key, self.codecs.value,
                               per_cpu=self.ncpus, layout=layout, count=entries.count,
@@ -290,7 +290,7 @@ class TypedMap:
 
     def update_from_dataframe(self, df: pd.DataFrame, *, flags: Flags = "any", layout: Layout = "long") -> int:
         """Write every row of a frame shaped like :meth:`to_dataframe`'s; one batch update."""
-        from ..display.frames import batch_from_frame
+        from ..btf.frames import batch_from_frame
 
         keys, values = batch_from_frame(self._rename_in(df), self.codecs.key, self.codecs.value,
                                         per_cpu=self.ncpus, layout=layout)
@@ -299,7 +299,7 @@ class TypedMap:
 
     def delete_from_dataframe(self, df: pd.DataFrame) -> int:
         """Delete the keys in the frame's key columns (other columns are ignored); one batch delete."""
-        from ..display.frames import batch_from_frame
+        from ..btf.frames import batch_from_frame
 
         frame = self._rename_in(df)
         key_cols = [c for c in frame.columns if str(c) == "key" or str(c).startswith(("key.", "key["))]

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 
-from ..btf.codec import Codec, PerCpuCodec, RawCodec, per_cpu_stride
-from ..btf.dtype import ArrayOf, CharArray, Node, Record, Scalar, ScalarKind
+from .codec import Codec, PerCpuCodec, RawCodec, per_cpu_stride
+from .dtype import ArrayOf, CharArray, Node, Record, Scalar, ScalarKind
 from ..errors import ValueEncodingError
 
 if TYPE_CHECKING:
