@@ -116,17 +116,15 @@ def load_text(doc: dict, *, dry_run: bool) -> str:
 def _listing(args: argparse.Namespace) -> int:
     from .kernel import system
 
+    from .display.listing import bpftool_json, listing_text
+
     listing = system.maps(pinned=args.pinned) if args.verb == "maps" else system.programs(pinned=args.pinned)
     if args.json:
-        json.dump([_jsonable(r) for r in listing], sys.stdout, indent=2, default=str)
+        json.dump(bpftool_json(listing), sys.stdout)
         sys.stdout.write("\n")
-    else:
-        print(listing.to_dataframe().to_string())
+    elif len(listing):
+        print(listing_text(listing))
     return 0
-
-
-def _jsonable(row: dict) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
 
 
 def _standalone_html(fragment: str, title: str) -> str:
