@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, UnknownName
+from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, UnknownName, UnknownSymbol
 from .obj import Object, RelocatedProgram, placeholder_fds, relocate
 from .uapi import AttachType, ProgType
 
@@ -320,10 +320,17 @@ class Pipeline:
         self.core = self._core_relocations(obj, loading)
         self.ksyms = self._resolve_ksyms(obj)
         for spec in loading:
-            self.relocated[spec.name] = relocate(obj, self._typed_spec(spec), self.map_fds, core=self.core,
-                                                 ksyms=self.ksyms)
+            try:
+                self.relocated[spec.name] = relocate(obj, self._typed_spec(spec), self.map_fds, core=self.core,
+                                                     ksyms=self.ksyms)
+            except UnknownSymbol as exc:
+                if getattr(exc, "ksym", None) is None:
+                    raise
+                self.program_errors[spec.name] = exc  # a strong __ksym this kernel lacks: this program's error
         applied = sum(len(r.applied) for r in self.relocated.values())
         summary = f"{len(self.relocated)} programs, {applied} instructions patched"
+        if self.program_errors:
+            summary += f", {len(self.program_errors)} not relocatable ({', '.join(self.program_errors)})"
         if self.core is not None:
             summary += f", {len(self.core.relocations)} CO-RE records resolved against {self.core.target}"
         return StageResult("relocate", self.dry_run, summary, detail=dict(self.relocated))
@@ -336,7 +343,7 @@ class Pipeline:
             return None
         from .kernel.ksyms import resolve_ksyms
 
-        return resolve_ksyms(obj)  # the running kernel's, whatever the CO-RE target
+        return resolve_ksyms(obj, strict=False)  # the running kernel's, whatever the CO-RE target
 
     def _core_relocations(self, obj: Object, loading: list[Any]):
         """CO-RE records of the programs that load (and their subprograms), against the target BTF.
@@ -373,11 +380,13 @@ class Pipeline:
                 self.programs[name] = as_typed(load_program(
                     rel, btf_fd=self._btf_fd(), log_level=self.options.log_level
                 ))
-            except KernelError as exc:
+            except (KernelError, UnknownName) as exc:
+                # the verifier's verdict, or an attach target / program type this kernel lacks:
+                # that program's error, the others still load
                 self.program_errors[name] = exc
         filled = self._fill_prog_arrays()
         ok = len(self.programs)
-        summary = f"{ok} of {len(self.relocated)} programs loaded"
+        summary = f"{ok} of {len(self.relocated) + len(self._relocate_errors())} programs loaded"
         if filled:
             summary += f", {filled} prog-array slots filled"
         return StageResult("load", False, summary, detail={**self.programs, **self.program_errors})
@@ -404,6 +413,9 @@ class Pipeline:
         return filled
 
     # --- helpers ----------------------------------------------------------------
+
+    def _relocate_errors(self) -> list[str]:
+        return [n for n in self.program_errors if n not in self.relocated]
 
     def _typed_spec(self, spec: Any) -> Any:
         """The program's spec with a ``set_program_type`` override applied."""

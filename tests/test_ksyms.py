@@ -10,7 +10,7 @@ import pytest
 
 from bpfnb import Btf, EbpfLoader, Object
 from bpfnb.asm import PseudoCall, PseudoLdImm64
-from bpfnb.errors import UnknownFunction, UnknownSymbol, VerifierError
+from bpfnb.errors import UnknownSymbol, VerifierError
 from bpfnb.kernel.ksyms import kallsyms, resolve_ksyms
 from bpfnb.obj import placeholder_fds, relocate
 from bpfnb.obj.ksyms import KsymKind, KsymTarget, ksym_externs

@@ -375,7 +375,8 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
     spec = relocated.spec
     label = name or spec.name
     if spec.prog_type is None:
-        raise UnknownName(f"program {label!r}: section {spec.section!r} has no known program type")
+        raise UnknownName(f"program {label!r}: section {spec.section!r} has no known program type "
+                          "(give one with EbpfLoader.set_program_type)")
     flags = prog_flags
     if spec.sleepable:
         flags |= BPF_F_SLEEPABLE

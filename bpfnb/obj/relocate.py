@@ -473,6 +473,12 @@ class _Relocation:
                 "(bpfnb.kernel.ksyms.resolve_ksyms) and pass ksyms=",
                 self.name, here, name,
             )
+        if target.required:
+            where = "/proc/kallsyms" if target.kind is KsymKind.UNTYPED else "the kernel's BTF"
+            err = _fail(UnknownSymbol, f"{target.kind.value} extern {name!r} is not in {where} and not __weak",
+                        self.name, here, name)
+            err.ksym = name  # type: ignore[attr-defined]
+            raise err
         return target
 
     def _kfunc(self, code: Code, rec: RelocationRecord, insn: Instruction, here: int) -> None:
