@@ -336,7 +336,7 @@ def decode_xlated(data: bytes, *, name: str | None = None) -> Instructions:
             notes[pos // 8 + bad] = [f"kernel-internal: {exc}"]
             out.append(_unchecked(code, regs & 0xF, regs >> 4, off, imm))
             pos += (bad + 1) * 8
-    return Instructions(out, annotations=notes, name=name)
+    return Instructions(out, annotations=notes, name=name, kernel_dump=True)
 
 
 # --- loading ---------------------------------------------------------------------------------
