@@ -61,6 +61,10 @@ def _load(args: argparse.Namespace) -> int:
         loader.map_pin_path(args.pin_maps)
     if args.dry_run:
         loader.dry_run()
+    if args.target_btf:
+        from .btf import Btf
+
+        loader.target_btf(Btf.from_file(args.target_btf))
     for item in args.program_type or ():
         name, ptype, attach = _program_type_arg(item)
         loader.set_program_type(name, ptype, attach)
@@ -204,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", type=int, default=0, metavar="N", help="verifier log level (0, 1, 2)")
     p.add_argument("--dry-run", action="store_true", help="make no syscalls: parse, fix up and relocate only")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON (also when a stage fails)")
+    p.add_argument("--target-btf", metavar="FILE",
+                   help="BTF (raw or ELF) to resolve CO-RE against instead of this kernel's (libbpf's btf_custom_path); "
+                        "attach targets and __ksym externs still resolve against the running kernel")
     p.add_argument("--program-type", action="append", metavar="NAME=TYPE[:ATTACH]",
                    help="load program NAME as TYPE (socket_filter, cgroup_skb...) with expected attach type ATTACH "
                         "(libbpf's bpf_program__set_type); repeatable")

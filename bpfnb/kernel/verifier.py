@@ -310,7 +310,7 @@ def explain_poisoned(text: str, relocated: RelocatedProgram) -> dict[int, str]:
                 continue
             slot = starts[rec.program] + rec.slot
             where = f" in {rec.program}" if rec.program != relocated.name else ""
-            why = (f"failed to resolve CO-RE relocation <{rec.kind_label}> [{rec.local_type_id}] {rec.local_path}"
+            why = (f"failed to resolve CO-RE relocation <{rec.kind_label}> {_libbpf_spec(rec)}"
                    f" (relo #{rec.index}{where}): {rec.poison_reason or 'no target satisfied it'};"
                    " instruction poisoned by CO-RE")
             for s in (slot, slot + 1):
@@ -322,3 +322,38 @@ def explain_poisoned(text: str, relocated: RelocatedProgram) -> dict[int, str]:
                 out[applied.slot] = (f"weak kfunc {applied.symbol!r} is not in this kernel and its call at insn "
                                      f"{applied.slot} is reachable (guard it with bpf_ksym_exists())")
     return out
+
+
+def _libbpf_spec(rec) -> str:
+    """The local side of a CO-RE record as libbpf's ``bpf_core_format_spec`` prints it.
+
+    ``[7] struct task_struct.pid (0:1 @ offset 4)``,
+    ``[14] enum pid_type::PIDTYPE_PID = 0``, ``[9] struct foo``.
+    """
+    from ..btf.core_spec import FIELD_KINDS, TYPE_KINDS
+
+    head = f"[{rec.local_type_id}] {rec.local_path}"
+    btf = rec.local_btf
+    if btf is None:
+        return head
+    try:
+        t = btf[rec.local_type_id]
+        head = f"[{rec.local_type_id}] {t.kind.name.lower()} {t.name}"
+        if rec.kind in TYPE_KINDS:
+            return head
+        if rec.kind in FIELD_KINDS:
+            parts = []
+            for i, step in enumerate(rec.local_steps):
+                if step.name:
+                    parts.append(f".{step.name}")
+                elif i > 0 or step.index > 0:
+                    parts.append(f"[{step.index}]")
+            bits = rec.local_bit_offset
+            at = f"{bits // 8}.{bits % 8}" if bits % 8 else f"{bits // 8}"
+            return f"{head}{''.join(parts)} ({rec.access} @ offset {at})"
+        # an enumerator: its name and local value
+        index = int(rec.access.split(":")[0])
+        value = t.values[index].value
+        return f"{head}::{t.values[index].name} = {value}"
+    except Exception:  # an explanation must not raise; the path says enough
+        return head
