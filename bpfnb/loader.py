@@ -333,7 +333,7 @@ class Pipeline:
             summary += f", {len(self.program_errors)} not relocatable ({', '.join(self.program_errors)})"
         if self.core is not None:
             summary += f", {len(self.core.relocations)} CO-RE records resolved against {self.core.target}"
-        return StageResult("relocate", self.dry_run, summary, detail=dict(self.relocated))
+        return StageResult("relocate", self.dry_run, summary, detail={**self.relocated, **self.program_errors})
 
     def _resolve_ksyms(self, obj: Object):
         """``__ksym`` externs (kfuncs, kernel variables) looked up in the target kernel."""
