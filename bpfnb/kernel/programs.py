@@ -359,6 +359,27 @@ def _kern_version(spec: ProgramSpec, kern_version: int | None) -> int:
     return 0
 
 
+def _explain(exc: VerifierError, relocated: RelocatedProgram) -> None:
+    """The parsed log, plus what only the loader knows: which CO-RE record poisoned the failing instruction."""
+    from .verifier import explain_poisoned
+
+    explanations = explain_poisoned(exc.log, relocated)
+    vlog = VerifierLog(exc.log, loaded=False, explanations=explanations)
+    exc.verifier_log = vlog  # type: ignore[attr-defined]
+    exc.explanation = None  # type: ignore[attr-defined]
+    exc.core_relocation = None  # type: ignore[attr-defined]
+    reasons = vlog.error_explanations
+    if reasons:
+        exc.explanation = "; ".join(reasons)  # type: ignore[attr-defined]
+        slot = vlog.error_index
+        starts = {n: s for n, s in relocated.subprograms} | {relocated.name: 0}
+        exc.core_relocation = next(  # type: ignore[attr-defined]
+            (r for r in relocated.core_relocations if r.poisoned and slot is not None and r.program in starts
+             and starts[r.program] + r.slot in (slot, slot - 1)), None)
+        exc.index = slot  # type: ignore[attr-defined]
+        exc._text = f"{exc._text} — {exc.explanation}"
+
+
 def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, log_level: int = 0,
                  kern_version: int | None = None, prog_flags: int = 0, attach_prog_fd: FdLike | None = None,
                  target_btf: Btf | None = None, name: str | None = None) -> Program:
@@ -420,27 +441,6 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
         raise
     program.attach_target = target
     return program
-
-
-def _explain(exc: VerifierError, relocated: RelocatedProgram) -> None:
-    """The parsed log, plus what only the loader knows: which CO-RE record poisoned the failing instruction."""
-    from .verifier import explain_poisoned
-
-    explanations = explain_poisoned(exc.log, relocated)
-    vlog = VerifierLog(exc.log, loaded=False, explanations=explanations)
-    exc.verifier_log = vlog  # type: ignore[attr-defined]
-    exc.explanation = None  # type: ignore[attr-defined]
-    exc.core_relocation = None  # type: ignore[attr-defined]
-    reasons = vlog.error_explanations
-    if reasons:
-        exc.explanation = "; ".join(reasons)  # type: ignore[attr-defined]
-        slot = vlog.error_index
-        starts = {n: s for n, s in relocated.subprograms} | {relocated.name: 0}
-        exc.core_relocation = next(  # type: ignore[attr-defined]
-            (r for r in relocated.core_relocations if r.poisoned and slot is not None and r.program in starts
-             and starts[r.program] + r.slot in (slot, slot - 1)), None)
-        exc.index = slot  # type: ignore[attr-defined]
-        exc._text = f"{exc._text} — {exc.explanation}"
 
 
 def _refine_eperm(exc: KernelError, spec: ProgramSpec, label: str, target: AttachBtfTarget | None) -> None:
