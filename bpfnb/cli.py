@@ -72,7 +72,7 @@ def _load(args: argparse.Namespace) -> int:
         try:
             pipeline.run("load")
         except BpfnbError:
-            if not args.json or pipeline.obj is None:
+            if not args.json:
                 raise
         doc = load_json(pipeline)
         if args.json:
@@ -113,7 +113,8 @@ def load_json(pipeline) -> dict:
     """The ``load --json`` document: each program's outcome and each map."""
     programs = []
     failed = bool(pipeline.errors)
-    for name, spec in pipeline.obj.programs.items():
+    obj_programs = pipeline.obj.programs if pipeline.obj is not None else {}
+    for name, spec in obj_programs.items():
         rel = pipeline.relocated.get(name)
         spec = rel.spec if rel is not None else spec
         entry = {"name": name, "section": spec.section, "type": spec.type_name, "loaded": False,
@@ -138,7 +139,9 @@ def load_json(pipeline) -> dict:
         programs.append(entry)
     maps = []
     live = pipeline.maps.maps if pipeline.maps is not None else {}
-    for name, spec in [*pipeline.obj.maps.items(), *((n, d.map_spec()) for n, d in pipeline.obj.data.items())]:
+    obj = pipeline.obj
+    specs = [*obj.maps.items(), *((n, d.map_spec()) for n, d in obj.data.items())] if obj is not None else []
+    for name, spec in specs:
         m = live.get(name)
         mid = m.info().id if m is not None and not m.closed else None
         maps.append({"name": name, "type": spec.type_name, "key_size": spec.key_size, "value_size": spec.value_size,

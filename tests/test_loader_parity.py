@@ -382,6 +382,15 @@ def test_cli_json_when_a_stage_fails(tmp_path, capsys):
     assert "ambiguous" in capsys.readouterr().err
 
 
+def test_cli_json_when_parsing_fails(tmp_path, capsys):
+    bad = tmp_path / "not_elf.bpf.o"
+    bad.write_bytes(b"not an ELF file at all")
+    assert main(["load", str(bad), "--json", "--dry-run"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["failed"]["stage"] == "parse" and doc["failed"]["stages_done"] == []
+    assert doc["failed"]["error"]["class"] and doc["programs"] == [] and doc["maps"] == []
+
+
 @pytest.mark.kernel
 def test_cli_json_per_program_errors_are_typed(capsys):
     assert main(["load", str(fixture_path("parity_isolation")), "--json"]) == 1
