@@ -190,6 +190,7 @@ def test_weak_missing_ksyms_load_like_libbpf(pin_root):
     with EbpfLoader().set_autoload("unguarded_kfunc", False).pipeline(path) as p:
         ebpf = p.run_all()
         assert _tags(ebpf) == theirs.tags
+        compared = 0
         for name, rel in p.relocated.items():
             sent = theirs.insns[name]
             for a in rel.applied:
@@ -198,6 +199,9 @@ def test_weak_missing_ksyms_load_like_libbpf(pin_root):
                 # the very bytes libbpf sent for every extern reference
                 ours = a.after.encode()
                 assert ours == sent[a.slot * 8 : a.slot * 8 + len(ours)], (name, a)
+                compared += 1
+        externs = [r for n in p.relocated for r in p.obj.programs[n].relocations if r.kind.value in ("kfunc", "extern")]
+        assert compared == len(externs) >= 6
         guarded = {a.symbol: a.after for a in p.relocated["guarded_kfunc"].applied}
         call = guarded["bpfnb_parity_no_such_kfunc"]
         assert call.is_call and (call.src, call.imm, call.off) == (PseudoCall.KFUNC_CALL, 0, 0)
