@@ -61,46 +61,103 @@ def _load(args: argparse.Namespace) -> int:
         loader.map_pin_path(args.pin_maps)
     if args.dry_run:
         loader.dry_run()
+    if args.target_btf:
+        from .btf import Btf
+
+        loader.target_btf(Btf.from_file(args.target_btf))
+    for item in args.program_type or ():
+        name, ptype, attach = _program_type_arg(item)
+        loader.set_program_type(name, ptype, attach)
     with loader.pipeline(args.object) as pipeline:
-        pipeline.run("load")
+        try:
+            pipeline.run("load")
+        except BpfnbError:
+            if not args.json:
+                raise
         doc = load_json(pipeline)
         if args.json:
             json.dump(doc, sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
             print(load_text(doc, dry_run=pipeline.dry_run))
-    loaded = all(p["loaded"] for p in doc["programs"])
+    loaded = not pipeline.errors and all(p["loaded"] for p in doc["programs"] if p["autoload"])
     return 0 if loaded and not pipeline.dry_run else 1
+
+
+def _program_type_arg(text: str) -> tuple[str, str, str | None]:
+    """``NAME=TYPE[:ATTACH]`` of ``--program-type``."""
+    name, eq, rest = text.partition("=")
+    ptype, _, attach = rest.partition(":")
+    if not eq or not name or not ptype:
+        from .errors import UnknownName
+
+        raise UnknownName(f"--program-type {text!r}: expected NAME=TYPE[:ATTACH]")
+    return name, ptype, attach or None
+
+
+def _error_json(exc: BaseException) -> dict:
+    """A typed error as JSON: its class, message, and where (program, instruction) when it says."""
+    out: dict = {"class": type(exc).__name__, "message": str(exc)}
+    for key in ("program", "index", "symbol", "errno"):
+        value = getattr(exc, key, None)
+        if value is not None:
+            out[key] = value
+    log = getattr(exc, "log", "") or ""
+    tail = [line for line in log.strip().splitlines() if line.strip()][-5:]
+    if tail:
+        out["log_tail"] = tail
+    return out
 
 
 def load_json(pipeline) -> dict:
     """The ``load --json`` document: each program's outcome and each map."""
     programs = []
-    for name, spec in pipeline.obj.programs.items():
-        entry = {"name": name, "section": spec.section, "type": spec.type_name, "loaded": False,
-                 "id": None, "tag": None, "insns": None, "error": None}
+    failed = bool(pipeline.errors)
+    obj_programs = pipeline.obj.programs if pipeline.obj is not None else {}
+    for name, spec in obj_programs.items():
         rel = pipeline.relocated.get(name)
+        spec = rel.spec if rel is not None else spec
+        entry = {"name": name, "section": spec.section, "type": spec.type_name, "loaded": False,
+                 "autoload": pipeline.options.autoload.get(name, True),
+                 "id": None, "tag": None, "insns": None, "error": None, "error_type": None}
         if rel is not None:
             entry["insns"] = rel.insn_cnt
         prog = pipeline.programs.get(name)
-        if prog is not None:
+        if prog is not None and not failed:
             info = prog.info()
             entry.update(loaded=True, id=info.id, tag=info.tag)
+        elif prog is not None:
+            entry["error"] = "loaded, then closed: a later stage failed"
         elif name in pipeline.program_errors:
             exc = pipeline.program_errors[name]
             log = getattr(exc, "log", "") or ""
             tail = [line for line in log.strip().splitlines() if line.strip()][-5:]
             entry["error"] = "\n".join(tail) if tail else str(exc)
+            entry["error_type"] = type(exc).__name__
         elif pipeline.dry_run:
             entry["error"] = "dry run: BPF_PROG_LOAD needs CAP_BPF"
         programs.append(entry)
     maps = []
     live = pipeline.maps.maps if pipeline.maps is not None else {}
-    for name, spec in [*pipeline.obj.maps.items(), *((n, d.map_spec()) for n, d in pipeline.obj.data.items())]:
+    obj = pipeline.obj
+    specs = [*obj.maps.items(), *((n, d.map_spec()) for n, d in obj.data.items())] if obj is not None else []
+    for name, spec in specs:
         m = live.get(name)
+        mid = m.info().id if m is not None and not m.closed else None
         maps.append({"name": name, "type": spec.type_name, "key_size": spec.key_size, "value_size": spec.value_size,
-                     "max_entries": spec.max_entries, "flags": spec.map_flags, "id": m.info().id if m is not None else None})
-    return {"programs": programs, "maps": maps}
+                     "max_entries": spec.max_entries, "flags": spec.map_flags, "id": mid,
+                     "created": m is not None})
+    doc: dict = {"programs": programs, "maps": maps}
+    if failed:
+        stage, exc = next(iter(pipeline.errors.items()))
+        doc["failed"] = {
+            "stage": stage, "error": _error_json(exc),
+            "stages_done": list(pipeline.results),
+            # what the failed run had created; the pipeline closed it all when the stage failed
+            "created": {"btf": pipeline.btf is not None, "maps": sorted(live), "programs": sorted(pipeline.programs)},
+            "closed": True,
+        }
+    return doc
 
 
 def load_text(doc: dict, *, dry_run: bool) -> str:
@@ -161,7 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin-maps", metavar="DIR", help="pin LIBBPF_PIN_BY_NAME maps under DIR (reusing compatible pins)")
     p.add_argument("--log-level", type=int, default=0, metavar="N", help="verifier log level (0, 1, 2)")
     p.add_argument("--dry-run", action="store_true", help="make no syscalls: parse, fix up and relocate only")
-    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON (also when a stage fails)")
+    p.add_argument("--target-btf", metavar="FILE",
+                   help="BTF (raw or ELF) to resolve CO-RE against instead of this kernel's (libbpf's btf_custom_path); "
+                        "attach targets and __ksym externs still resolve against the running kernel")
+    p.add_argument("--program-type", action="append", metavar="NAME=TYPE[:ATTACH]",
+                   help="load program NAME as TYPE (socket_filter, cgroup_skb...) with expected attach type ATTACH "
+                        "(libbpf's bpf_program__set_type); repeatable")
     p.set_defaults(func=_load)
 
     for verb, what, tool in (("maps", "map", "map"), ("progs", "program", "prog")):

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, UnknownName
+from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, UnknownName, UnknownSymbol
 from .obj import Object, RelocatedProgram, placeholder_fds, relocate
+from .uapi import AttachType, ProgType
 
 if TYPE_CHECKING:
     from .btf import Btf
@@ -49,20 +50,49 @@ class LoaderOptions:
     log_level: int = 0
     allow_unsupported_maps: bool = False
     autoload: dict[str, bool] = field(default_factory=dict)
+    #: program -> (program type, expected attach type or None to keep the section's)
+    program_types: dict[str, tuple[ProgType, AttachType | None]] = field(default_factory=dict)
     #: None: decide from the process's privileges; True: never make syscalls.
     dry_run: bool | None = None
 
 
+def _enum_value(enum: Any, value: Any, prefix: str, what: str) -> Any:
+    """An enum member from itself, its number or its (case-insensitive, optionally prefixed) name."""
+    if isinstance(value, enum):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return enum(value)
+        except ValueError:
+            raise UnknownName(f"no {what} number {value}") from None
+    if isinstance(value, str):
+        key = value.strip().upper()
+        key = key.removeprefix(prefix)
+        if key in enum.__members__:
+            return enum[key]
+        raise UnknownName(f"no {what} {value!r} (known: {', '.join(m.lower() for m in enum.__members__)})")
+    raise TypeError(f"{what} must be a {enum.__name__}, a name or a number, not {value!r}")
+
+
 class EbpfLoader:
-    """Builder for loading an eBPF object (options chain: ``EbpfLoader().btf(b).load_file(p)``)."""
+    """Builder for loading an eBPF object (options chain: ``EbpfLoader().target_btf(b).load_file(p)``)."""
 
     def __init__(self) -> None:
         self.options = LoaderOptions()
 
-    def btf(self, btf: Btf | None) -> EbpfLoader:
-        """Target BTF for CO-RE (default: the running kernel's)."""
+    def target_btf(self, btf: Btf | None) -> EbpfLoader:
+        """Target BTF for CO-RE relocations only (libbpf's ``btf_custom_path``; default: the running kernel's).
+
+        Attach targets (``tp_btf``, ``fentry``, ``lsm``, ``iter``), ``__ksym``
+        variables and kfuncs always resolve against the running kernel's
+        vmlinux and module BTF: the program is loaded into *this* kernel.
+        """
         self.options.target_btf = btf
         return self
+
+    def btf(self, btf: Btf | None) -> EbpfLoader:
+        """Alias of :meth:`target_btf` (Aya's spelling)."""
+        return self.target_btf(btf)
 
     def map_pin_path(self, path: str | os.PathLike[str]) -> EbpfLoader:
         """Directory for maps declared with ``LIBBPF_PIN_BY_NAME``."""
@@ -100,13 +130,32 @@ class EbpfLoader:
         self.options.autoload[program] = autoload
         return self
 
+    def set_program_type(self, program: str, prog_type: ProgType | str | int,
+                         expected_attach_type: AttachType | str | int | None = None) -> EbpfLoader:
+        """Load ``program`` as ``prog_type`` whatever its section says (libbpf's ``bpf_program__set_type``).
+
+        For sections without a standard name (``SEC("socket/foo")``,
+        custom names).  ``expected_attach_type`` is libbpf's
+        ``bpf_program__set_expected_attach_type``; None keeps the one the
+        section gave (none for an unknown section), as libbpf does.  Types
+        and attach types are enum members, their names (``"socket_filter"``,
+        ``"cgroup_inet_ingress"``, case-insensitive, with or without the
+        ``BPF_PROG_TYPE_``/``BPF_`` prefix) or numbers.
+        """
+        ptype = _enum_value(ProgType, prog_type, "BPF_PROG_TYPE_", "program type")
+        attach = None if expected_attach_type is None else _enum_value(
+            AttachType, expected_attach_type, "BPF_", "attach type")
+        self.options.program_types[program] = (ptype, attach)
+        return self
+
     def dry_run(self, dry: bool = True) -> EbpfLoader:
         """Force a dry run even when privileged (or, with False, forbid one)."""
         self.options.dry_run = dry
         return self
 
     def pipeline(self, source: str | os.PathLike[str] | bytes | Object) -> Pipeline:
-        return Pipeline(source, replace(self.options, globals=dict(self.options.globals)))
+        return Pipeline(source, replace(self.options, globals=dict(self.options.globals),
+                                        program_types=dict(self.options.program_types)))
 
     def load_file(self, path: str | os.PathLike[str]) -> Ebpf:
         return self.pipeline(path).run_all()
@@ -267,16 +316,24 @@ class Pipeline:
 
     def _run_relocate(self) -> StageResult:
         obj = self._require_obj()
-        self.core = self._core_relocations(obj)
+        loading = [spec for name, spec in obj.programs.items() if self.options.autoload.get(name, True)]
+        self.core = self._core_relocations(obj, loading)
         self.ksyms = self._resolve_ksyms(obj)
-        for name, spec in obj.programs.items():
-            if self.options.autoload.get(name, True):
-                self.relocated[name] = relocate(obj, spec, self.map_fds, core=self.core, ksyms=self.ksyms)
+        for spec in loading:
+            try:
+                self.relocated[spec.name] = relocate(obj, self._typed_spec(spec), self.map_fds, core=self.core,
+                                                     ksyms=self.ksyms)
+            except UnknownSymbol as exc:
+                if getattr(exc, "ksym", None) is None:
+                    raise
+                self.program_errors[spec.name] = exc  # a strong __ksym this kernel lacks: this program's error
         applied = sum(len(r.applied) for r in self.relocated.values())
         summary = f"{len(self.relocated)} programs, {applied} instructions patched"
+        if self.program_errors:
+            summary += f", {len(self.program_errors)} not relocatable ({', '.join(self.program_errors)})"
         if self.core is not None:
             summary += f", {len(self.core.relocations)} CO-RE records resolved against {self.core.target}"
-        return StageResult("relocate", self.dry_run, summary, detail=dict(self.relocated))
+        return StageResult("relocate", self.dry_run, summary, detail={**self.relocated, **self.program_errors})
 
     def _resolve_ksyms(self, obj: Object):
         """``__ksym`` externs (kfuncs, kernel variables) looked up in the target kernel."""
@@ -286,15 +343,25 @@ class Pipeline:
             return None
         from .kernel.ksyms import resolve_ksyms
 
-        return resolve_ksyms(obj, self.options.target_btf)
+        return resolve_ksyms(obj, strict=False)  # the running kernel's, whatever the CO-RE target
 
-    def _core_relocations(self, obj: Object):
-        """CO-RE records resolved once per object, against the target BTF (default: this kernel's)."""
+    def _core_relocations(self, obj: Object, loading: list[Any]):
+        """CO-RE records of the programs that load (and their subprograms), against the target BTF.
+
+        Resolved once per object with one candidate cache, in libbpf's
+        record order; records of programs with autoload off are not looked
+        at, so an ambiguous one there cannot abort the others (libbpf and
+        cilium/ebpf relocate only what they load).
+        """
         if obj.btf_ext is None or not obj.btf_ext.core_relos:
             return None
         from .btf.core import core_relocations
+        from .obj.callgraph import reachable_functions
 
-        return core_relocations(obj, self.options.target_btf)
+        only = {spec.name for spec in loading}
+        for spec in loading:
+            only.update(f.name for f in reachable_functions(obj, spec))
+        return core_relocations(obj, self.options.target_btf, only=only)
 
     def _run_load(self) -> StageResult:
         if self.dry_run:
@@ -311,13 +378,15 @@ class Pipeline:
             try:
                 # typed: Xdp, TracePoint... each with its own attach(); closing one detaches its links
                 self.programs[name] = as_typed(load_program(
-                    rel, btf_fd=self._btf_fd(), log_level=self.options.log_level, target_btf=self.options.target_btf
+                    rel, btf_fd=self._btf_fd(), log_level=self.options.log_level
                 ))
-            except KernelError as exc:
+            except (KernelError, UnknownName) as exc:
+                # the verifier's verdict, or an attach target / program type this kernel lacks:
+                # that program's error, the others still load
                 self.program_errors[name] = exc
         filled = self._fill_prog_arrays()
         ok = len(self.programs)
-        summary = f"{ok} of {len(self.relocated)} programs loaded"
+        summary = f"{ok} of {len(self.relocated) + len(self._relocate_errors())} programs loaded"
         if filled:
             summary += f", {filled} prog-array slots filled"
         return StageResult("load", False, summary, detail={**self.programs, **self.program_errors})
@@ -344,6 +413,18 @@ class Pipeline:
         return filled
 
     # --- helpers ----------------------------------------------------------------
+
+    def _relocate_errors(self) -> list[str]:
+        return [n for n in self.program_errors if n not in self.relocated]
+
+    def _typed_spec(self, spec: Any) -> Any:
+        """The program's spec with a ``set_program_type`` override applied."""
+        override = self.options.program_types.get(spec.name)
+        if override is None:
+            return spec
+        ptype, attach = override
+        return replace(spec, prog_type=ptype,
+                       expected_attach_type=spec.expected_attach_type if attach is None else attach)
 
     def _globals(self, obj: Object) -> dict[str, Any]:
         """``set_global`` values, without those set with ``must_exist=False`` that the object lacks."""

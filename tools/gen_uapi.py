@@ -57,7 +57,12 @@ def render(enums: dict[str, list[tuple[str, int]]], source: str) -> str:
     ]
     for btf_name, (cls, prefix) in ENUMS.items():
         lines += ["", "", f"class {cls}(IntEnum):", f'    """``enum {btf_name}``."""', ""]
-        for member, value in enums[btf_name]:
+        members = enums[btf_name]
+        # a deprecated spelling right before its replacement (CGROUP_STORAGE_DEPRECATED, CGROUP_STORAGE)
+        # goes after it: the first name of a value is the one ``Enum(value).name`` gives, and bpftool
+        # prints the plain one
+        members = sorted(members, key=lambda mv: (members.index(mv) + (1.5 if mv[0].endswith("_DEPRECATED") else 0)))
+        for member, value in members:
             if any(member.startswith(s) or member.endswith(s) for s in SENTINELS):
                 continue
             short = member[len(prefix):] if member.startswith(prefix) else member

@@ -18,7 +18,9 @@ usable test oracle.  Deliberate differences, each to say more than llvm can:
 * ld_imm64 shows its pseudo kind: ``r1 = map[fd:5] ll``,
   ``r1 = map_value[fd:5]+16 ll``, ``r1 = map[idx:0] ll``,
   ``r1 = map_value[idx:0]+16 ll``, ``r1 = btf_id#123 ll``,
-  ``r1 = func pc+7 ll``;
+  ``r1 = func pc+7 ll``; in the kernel's dumps (xlated code,
+  ``kernel_dump=True``) the immediate is a map id, printed as bpftool
+  does: ``r1 = map[id:5] ll``, ``r1 = map[id:5][0]+16 ll``;
 * ISA additions llvm-19 cannot print are spelled as later llvm does:
   ``w0 = load_acquire((u8 *)(r1 + 0x0))``,
   ``store_release((u8 *)(r1 + 0x0), w2)``.
@@ -148,13 +150,17 @@ class NameTable:
         return None
 
 
-def format_instruction(insn: Instruction, slot: int | None = None, *, names: Names | None = None) -> str:
+def format_instruction(insn: Instruction, slot: int | None = None, *, names: Names | None = None,
+                       kernel_dump: bool = False) -> str:
     """One instruction as text; never raises (invalid ones say why).
 
     ``slot`` is where the instruction sits; it only matters to ``names``
-    (to resolve pc-relative targets to a function).
+    (to resolve pc-relative targets to a function).  ``kernel_dump``: the
+    instruction comes from the kernel (xlated code), whose map ld_imm64
+    holds a map *id*: ``map[id:N]`` and ``map[id:N][0]+OFF`` as bpftool
+    prints them, instead of ``map[fd:N]``.
     """
-    text = _format(insn)
+    text = _format(insn, kernel_dump)
     if names is not None:
         name = names(insn, slot)
         if name:
@@ -162,7 +168,7 @@ def format_instruction(insn: Instruction, slot: int | None = None, *, names: Nam
     return text
 
 
-def _format(insn: Instruction) -> str:
+def _format(insn: Instruction, kernel_dump: bool = False) -> str:
     problem = insn.problem
     if problem is not None:
         return f"<invalid: {problem}>"
@@ -172,7 +178,7 @@ def _format(insn: Instruction) -> str:
     if cls in (InsnClass.JMP, InsnClass.JMP32):
         return _format_jmp(insn, cls)
     if cls == InsnClass.LD:
-        return _format_ld(insn)
+        return _format_ld(insn, kernel_dump)
     return _format_mem(insn, cls)
 
 
@@ -219,12 +225,16 @@ def _format_jmp(insn: Instruction, cls: int) -> str:
     return f"if {r}{insn.dst} {_JMP_CONDS[op]} {operand} goto {_rel(insn.off)}"
 
 
-def _format_ld(insn: Instruction) -> str:
+def _format_ld(insn: Instruction, kernel_dump: bool = False) -> str:
     if insn.is_ld_imm64:
         dst = f"r{insn.dst}"
         kind = insn.src
         if kind == PseudoLdImm64.IMM:
             value = hexnum(insn.imm)
+        elif kernel_dump and kind == PseudoLdImm64.MAP_FD:
+            value = f"map[id:{insn.imm_lo}]"
+        elif kernel_dump and kind == PseudoLdImm64.MAP_VALUE:
+            value = f"map[id:{insn.imm_lo}][0]+{insn.imm_hi}"
         elif kind in (PseudoLdImm64.MAP_FD, PseudoLdImm64.MAP_IDX):
             value = f"map[{'fd' if kind == PseudoLdImm64.MAP_FD else 'idx'}:{insn.imm_lo}]"
         elif kind in (PseudoLdImm64.MAP_VALUE, PseudoLdImm64.MAP_IDX_VALUE):
@@ -301,7 +311,7 @@ def disassemble(
         source = insns.source_lines.get(slot)
         if source is not None:
             lines.append(f"{'':>{width}}  ; {source.strip()}")
-        text = format_instruction(insn, slot, names=names)
+        text = format_instruction(insn, slot, names=names, kernel_dump=insns.kernel_dump)
         notes = insns.annotations.get(slot)
         if notes:
             text = f"{text}  ; {'; '.join(notes)}"

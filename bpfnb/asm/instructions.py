@@ -40,7 +40,7 @@ class Instructions(Sequence[Instruction]):
     the middle of an ld_imm64 is a bug upstream, reported at once.
     """
 
-    __slots__ = ("_insns", "_starts", "_by_slot", "_annotations", "_source_lines", "name")
+    __slots__ = ("_insns", "_starts", "_by_slot", "_annotations", "_source_lines", "name", "kernel_dump")
 
     #: Rows shown by ``_repr_html_`` before "showing N of M".
     html_max_rows: int = 200
@@ -52,8 +52,11 @@ class Instructions(Sequence[Instruction]):
         annotations: Mapping[int, Iterable[str]] | None = None,
         source_lines: Mapping[int, str] | None = None,
         name: str | None = None,
+        kernel_dump: bool = False,
     ) -> None:
         self._insns: tuple[Instruction, ...] = tuple(insns)
+        #: The kernel's view (xlated code): a map ld_imm64 holds a map *id*, printed ``map[id:N]`` as bpftool does.
+        self.kernel_dump = kernel_dump
         starts = []
         slot = 0
         for insn in self._insns:
@@ -102,6 +105,7 @@ class Instructions(Sequence[Instruction]):
                 annotations={s - lo: v for s, v in self._annotations.items() if lo <= s < hi},
                 source_lines={s - lo: v for s, v in self._source_lines.items() if lo <= s < hi},
                 name=self.name,
+                kernel_dump=self.kernel_dump,
             )
         return self._insns[index]
 
@@ -130,7 +134,8 @@ class Instructions(Sequence[Instruction]):
             notes[s + shift] = v
         lines = dict(self._source_lines)
         lines.update({s + shift: v for s, v in other._source_lines.items()})
-        return Instructions(self._insns + other._insns, annotations=notes, source_lines=lines, name=self.name)
+        return Instructions(self._insns + other._insns, annotations=notes, source_lines=lines, name=self.name,
+                            kernel_dump=self.kernel_dump)
 
     # --- slots --------------------------------------------------------------
 
@@ -191,7 +196,8 @@ class Instructions(Sequence[Instruction]):
                 where=self.name,
             )
         insns = self._insns[:index] + (insn,) + self._insns[index + 1 :]
-        return Instructions(insns, annotations=self._annotations, source_lines=self._source_lines, name=self.name)
+        return Instructions(insns, annotations=self._annotations, source_lines=self._source_lines, name=self.name,
+                            kernel_dump=self.kernel_dump)
 
     # --- notes --------------------------------------------------------------
 
@@ -214,13 +220,15 @@ class Instructions(Sequence[Instruction]):
         merged = {s: list(v) for s, v in self._annotations.items()}
         for s, v in annotations.items():
             merged.setdefault(s, []).extend(v)
-        return Instructions(self._insns, annotations=merged, source_lines=self._source_lines, name=self.name)
+        return Instructions(self._insns, annotations=merged, source_lines=self._source_lines, name=self.name,
+                            kernel_dump=self.kernel_dump)
 
     def with_source_lines(self, source_lines: Mapping[int, str]) -> Instructions:
         """A copy with these source lines (replacing any at the same slots)."""
         lines = dict(self._source_lines)
         lines.update(source_lines)
-        return Instructions(self._insns, annotations=self._annotations, source_lines=lines, name=self.name)
+        return Instructions(self._insns, annotations=self._annotations, source_lines=lines, name=self.name,
+                            kernel_dump=self.kernel_dump)
 
     # --- conversions --------------------------------------------------------
 
@@ -268,9 +276,11 @@ class Instructions(Sequence[Instruction]):
             "annotations": dict(self._annotations),
             "source_lines": dict(self._source_lines),
             "name": self.name,
+            "kernel_dump": self.kernel_dump,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(  # type: ignore[misc]
-            state["insns"], annotations=state["annotations"], source_lines=state["source_lines"], name=state["name"]
+            state["insns"], annotations=state["annotations"], source_lines=state["source_lines"], name=state["name"],
+            kernel_dump=state.get("kernel_dump", False),
         )

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -611,7 +611,7 @@ def _targets(target: Btf | Sequence[Btf] | None) -> list[Btf]:
 
 
 def core_relocations(obj: Object, target: Btf | Sequence[Btf] | None = None, *,
-                     errors: str = "raise") -> CoreRelocationTable:
+                     errors: str = "raise", only: Collection[str] | None = None) -> CoreRelocationTable:
     """Every CO-RE record of ``obj`` resolved against ``target`` (default: the running kernel).
 
     Records are visited in libbpf's order (sections as ``.BTF.ext`` lists
@@ -623,7 +623,10 @@ def core_relocations(obj: Object, target: Btf | Sequence[Btf] | None = None, *,
     in no program or function are skipped, as libbpf skips those of
     eliminated weak functions.  ``errors="collect"`` turns a record that
     cannot be resolved into a result with ``error`` set instead of raising
-    (the portability check wants every kernel's full picture).
+    (the portability check wants every kernel's full picture).  ``only``
+    names the programs and functions (``obj.code``) whose records are
+    resolved, as libbpf and cilium/ebpf relocate only what they load: a
+    record of a program left out cannot fail the others.
     """
     from .core_patch import instruction_value, patch_one
 
@@ -640,7 +643,7 @@ def core_relocations(obj: Object, target: Btf | Sequence[Btf] | None = None, *,
         for index, relo in enumerate(relos):
             owner = next((c for c in code if c.section == section and c.offset <= relo.insn_off < c.offset + c.size),
                          None)
-            if owner is None:
+            if owner is None or (only is not None and owner.name not in only):
                 continue
             try:
                 [res] = resolve_core_relocations(obj.btf, [relo], targets, program=owner.name, section=section,

@@ -20,11 +20,20 @@ if TYPE_CHECKING:
 __all__ = ["verifier_frame", "verifier_html"]
 
 _COLUMNS = ("index", "kind", "instruction", "state", "source", "file", "line")
+#: Shown only when the loader explains an instruction it neutralised (poisoned CO-RE, a missing weak kfunc).
+_NOTE = "loader note"
 
 
-def _cells(row: VerifierRow) -> list[object]:
+def _columns(vlog: VerifierLog) -> tuple[str, ...]:
+    return (*_COLUMNS, _NOTE) if vlog.explanations else _COLUMNS
+
+
+def _cells(row: VerifierRow, vlog: VerifierLog) -> list[object]:
     where = f"from {row.branch_from}" if row.kind == "branch" else row.kind
-    return [row.index, where, row.text, row.state, row.source, row.source_file, row.source_line]
+    cells: list[object] = [row.index, where, row.text, row.state, row.source, row.source_file, row.source_line]
+    if vlog.explanations:
+        cells.append(vlog.explanations.get(row.index, "") if row.kind == "insn" else "")
+    return cells
 
 
 def verifier_html(vlog: VerifierLog, *, max_rows: int = 200) -> str:
@@ -48,7 +57,7 @@ def verifier_html(vlog: VerifierLog, *, max_rows: int = 200) -> str:
         parts.append('<div class="bpfnb-note">no instruction rows: at log level 1 the kernel logs only the path '
                      "that fails, so an accepted program shows just the summary (use level 2 for every state)</div>")
     classes = ["bpfnb-hl" if r is failing else None for r in shown]
-    body = table(_COLUMNS, (_cells(r) for r in shown), max_rows=None, row_classes=classes)
+    body = table(_columns(vlog), (_cells(r, vlog) for r in shown), max_rows=None, row_classes=classes)
     if len(shown) < len(rows):
         body += (f'<div class="bpfnb-note">showing {fmt_count(len(shown))} of {fmt_count(len(rows))} rows'
                  f"{' (up to the failing instruction)' if failing is not None else ''}</div>")
@@ -64,6 +73,7 @@ def verifier_frame(vlog: VerifierLog) -> pd.DataFrame:
 
     pd = require("pandas")
     failing = vlog.row_of_error()
-    records = [dict(zip(_COLUMNS, _cells(r)), opcode=r.opcode, branch_from=r.branch_from, error=r is failing)
+    columns = _columns(vlog)
+    records = [dict(zip(columns, _cells(r, vlog)), opcode=r.opcode, branch_from=r.branch_from, error=r is failing)
                for r in vlog.rows]
-    return tidy(pd.DataFrame(records, columns=[*_COLUMNS, "opcode", "branch_from", "error"]))
+    return tidy(pd.DataFrame(records, columns=[*columns, "opcode", "branch_from", "error"]))

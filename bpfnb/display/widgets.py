@@ -158,7 +158,7 @@ class Loader:
         if self.pin_path.value.strip():
             loader.map_pin_path(self.pin_path.value.strip())
         if self.target_btf.value.strip():
-            loader.btf(Btf.from_file(self.target_btf.value.strip()))
+            loader.target_btf(Btf.from_file(self.target_btf.value.strip()))
         return loader.pipeline(self.object.value)
 
     def run_stage(self, stage: str) -> None:

@@ -12,6 +12,7 @@ resolves to "not found" and relocates to 0, as libbpf does.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from ..btf import Btf
 from ..errors import BpfnbError, UnknownSymbol
@@ -48,11 +49,16 @@ def _btf_lookup(btf: Btf, ext: KsymExtern) -> int | None:
         return None
 
 
-def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mapping[str, int] | None = None) -> dict[str, KsymTarget]:
+def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mapping[str, int] | None = None,
+                  strict: bool = True) -> dict[str, KsymTarget]:
     """Every ``__ksym`` extern of ``obj`` → where it is in the kernel.
 
     ``target_btf`` defaults to the running kernel's; ``symbols`` to
     ``/proc/kallsyms`` (read only when the object has untyped externs).
+    A strong extern the kernel lacks raises :class:`UnknownSymbol`; with
+    ``strict=False`` it comes back not found and ``required``, and
+    relocating a program that uses it fails (that program only: the
+    loader's per-program isolation).
     """
     externs = ksym_externs(obj)
     if not externs:
@@ -69,7 +75,10 @@ def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mappin
             btf_id = _btf_lookup(btf, ext)
             target = KsymTarget(ext.name, ext.kind, btf_id is not None, btf_id=btf_id or 0, source="vmlinux")
         if not target.found and not ext.weak:
-            where = "/proc/kallsyms" if ext.kind is KsymKind.UNTYPED else "the kernel's BTF"
-            raise UnknownSymbol(f"{obj.name}: {ext.kind.value} extern {ext.name!r} is not in {where} (declare it __weak to allow that)")
+            if not strict:
+                target = replace(target, required=True)
+            else:
+                where = "/proc/kallsyms" if ext.kind is KsymKind.UNTYPED else "the kernel's BTF"
+                raise UnknownSymbol(f"{obj.name}: {ext.kind.value} extern {ext.name!r} is not in {where} (declare it __weak to allow that)")
         out[ext.name] = target
     return out

@@ -338,7 +338,7 @@ def decode_xlated(data: bytes, *, name: str | None = None) -> Instructions:
             notes[pos // 8 + bad] = [f"kernel-internal: {exc}"]
             out.append(_unchecked(code, regs & 0xF, regs >> 4, off, imm))
             pos += (bad + 1) * 8
-    return Instructions(out, annotations=notes, name=name)
+    return Instructions(out, annotations=notes, name=name, kernel_dump=True)
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -361,6 +361,27 @@ def _kern_version(spec: ProgramSpec, kern_version: int | None) -> int:
     return 0
 
 
+def _explain(exc: VerifierError, relocated: RelocatedProgram) -> None:
+    """The parsed log, plus what only the loader knows: which CO-RE record poisoned the failing instruction."""
+    from .verifier import explain_poisoned
+
+    explanations = explain_poisoned(exc.log, relocated)
+    vlog = VerifierLog(exc.log, loaded=False, explanations=explanations)
+    exc.verifier_log = vlog  # type: ignore[attr-defined]
+    exc.explanation = None  # type: ignore[attr-defined]
+    exc.core_relocation = None  # type: ignore[attr-defined]
+    reasons = vlog.error_explanations
+    if reasons:
+        exc.explanation = "; ".join(reasons)  # type: ignore[attr-defined]
+        slot = vlog.error_index
+        starts = {n: s for n, s in relocated.subprograms} | {relocated.name: 0}
+        exc.core_relocation = next(  # type: ignore[attr-defined]
+            (r for r in relocated.core_relocations if r.poisoned and slot is not None and r.program in starts
+             and starts[r.program] + r.slot in (slot, slot - 1)), None)
+        exc.index = slot  # type: ignore[attr-defined]
+        exc._text = f"{exc._text} — {exc.explanation}"
+
+
 def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, log_level: int = 0,
                  kern_version: int | None = None, prog_flags: int = 0, attach_prog_fd: FdLike | None = None,
                  target_btf: Btf | None = None, name: str | None = None) -> Program:
@@ -377,7 +398,8 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
     spec = relocated.spec
     label = name or spec.name
     if spec.prog_type is None:
-        raise UnknownName(f"program {label!r}: section {spec.section!r} has no known program type")
+        raise UnknownName(f"program {label!r}: section {spec.section!r} has no known program type "
+                          "(give one with EbpfLoader.set_program_type)")
     flags = prog_flags
     if spec.sleepable:
         flags |= BPF_F_SLEEPABLE
@@ -406,7 +428,7 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
         )
     except KernelError as exc:
         if isinstance(exc, VerifierError):
-            exc.verifier_log = VerifierLog(exc.log, loaded=False)  # type: ignore[attr-defined]
+            _explain(exc, relocated)
         if not isinstance(exc, NotPrivileged):
             _refine_eperm(exc, spec, label, target)
         raise

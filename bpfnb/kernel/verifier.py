@@ -28,13 +28,21 @@ for the log, and parses logs saved from anywhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["VerifierLog", "VerifierRow"]
+    from ..obj.relocate import RelocatedProgram
+
+__all__ = ["POISON_CALL", "VerifierLog", "VerifierRow", "explain_poisoned"]
+
+#: How the verifier prints the call CO-RE poisons an instruction with (helper 0xbad2310).
+POISON_CALL = "unknown#195896080"
+_POISONED_AT = re.compile(r"^(\d+): \(85\) call " + POISON_CALL)
+_KFUNC_NOT_ELIMINATED = "invalid kernel function call not eliminated in verifier pass"
 
 _INSN = re.compile(r"^(\d+): \(([0-9a-f]{2})\) (.*)$")
 _STATE = re.compile(r"^(\d+): ((?:R\d+|fp-?\d+|frame\d+|refs=).*)$")
@@ -101,11 +109,20 @@ def _split_state(state: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class VerifierLog:
-    """A parsed verifier log; ``str()`` gives the raw text back."""
+    """A parsed verifier log; ``str()`` gives the raw text back.
+
+    ``explanations`` maps instruction indices to what the loader knows and
+    the kernel cannot say: a call to ``unknown#195896080`` is an
+    instruction CO-RE poisoned, and which relocation failed why (libbpf
+    rewrites that log line to "failed to resolve CO-RE relocation ...";
+    cilium/ebpf says "instruction poisoned by CO-RE").  See
+    :func:`explain_poisoned`.
+    """
 
     text: str
     #: True when the load succeeded (nothing in the log is then an error), None when unknown.
     loaded: bool | None = None
+    explanations: Mapping[int, str] = field(default_factory=dict)
     rows: tuple[VerifierRow, ...] = field(init=False, repr=False)
     messages: tuple[tuple[int, str], ...] = field(init=False, repr=False)
     summary: dict[str, int] = field(init=False, repr=False)
@@ -128,7 +145,20 @@ class VerifierLog:
     @property
     def error(self) -> str | None:
         """The message that made the load fail (joined lines), or None."""
-        return " | ".join(self.error_lines) if self.error_lines else None
+        if not self.error_lines:
+            return None
+        return " | ".join([*self.error_lines, *self.error_explanations])
+
+    @property
+    def error_explanations(self) -> tuple[str, ...]:
+        """The loader's explanation of the failure (a poisoned CO-RE instruction, a missing weak kfunc)."""
+        if not self.error_lines:
+            return ()
+        if self.error_index is not None and self.error_index in self.explanations:
+            return (self.explanations[self.error_index],)
+        if self.error_index is None:
+            return tuple(self.explanations.values())
+        return ()
 
     @property
     def failed(self) -> bool:
@@ -257,3 +287,73 @@ def _error_of(rows: list[VerifierRow], messages: list[tuple[int, str]]) -> tuple
     if not errors:
         return (), None
     return tuple(errors), (rows[-1].index if rows else None)
+
+
+def explain_poisoned(text: str, relocated: RelocatedProgram) -> dict[int, str]:
+    """Instruction index -> why it fails, for the instructions of ``text`` the loader neutralised.
+
+    * a call to ``unknown#195896080`` at instruction N is a CO-RE record of
+      ``relocated`` that no target satisfied (a poisoned field access, or
+      both halves of a poisoned ld_imm64): the record, its access path and
+      the reason are named;
+    * "invalid kernel function call not eliminated" is a weak kfunc the
+      kernel lacks, called on a reachable path: each neutralised call is
+      named.
+    """
+    out: dict[int, str] = {}
+    poisoned = {int(m.group(1)) for line in text.splitlines() if (m := _POISONED_AT.match(line))}
+    if poisoned:
+        starts = {name: start for name, start in relocated.subprograms}
+        starts[relocated.name] = 0
+        for rec in relocated.core_relocations:
+            if not rec.poisoned or rec.program not in starts:
+                continue
+            slot = starts[rec.program] + rec.slot
+            where = f" in {rec.program}" if rec.program != relocated.name else ""
+            why = (f"failed to resolve CO-RE relocation <{rec.kind_label}> {_libbpf_spec(rec)}"
+                   f" (relo #{rec.index}{where}): {rec.poison_reason or 'no target satisfied it'};"
+                   " instruction poisoned by CO-RE")
+            for s in (slot, slot + 1):
+                if s in poisoned:
+                    out[s] = why
+    if _KFUNC_NOT_ELIMINATED in text:
+        for applied in relocated.applied:
+            if applied.kind.value == "kfunc" and applied.after.imm == 0 and applied.after.is_call:
+                out[applied.slot] = (f"weak kfunc {applied.symbol!r} is not in this kernel and its call at insn "
+                                     f"{applied.slot} is reachable (guard it with bpf_ksym_exists())")
+    return out
+
+
+def _libbpf_spec(rec) -> str:
+    """The local side of a CO-RE record as libbpf's ``bpf_core_format_spec`` prints it.
+
+    ``[7] struct task_struct.pid (0:1 @ offset 4)``,
+    ``[14] enum pid_type::PIDTYPE_PID = 0``, ``[9] struct foo``.
+    """
+    from ..btf.core_spec import FIELD_KINDS, TYPE_KINDS
+
+    head = f"[{rec.local_type_id}] {rec.local_path}"
+    btf = rec.local_btf
+    if btf is None:
+        return head
+    try:
+        t = btf[rec.local_type_id]
+        head = f"[{rec.local_type_id}] {t.kind.name.lower()} {t.name}"
+        if rec.kind in TYPE_KINDS:
+            return head
+        if rec.kind in FIELD_KINDS:
+            parts = []
+            for i, step in enumerate(rec.local_steps):
+                if step.name:
+                    parts.append(f".{step.name}")
+                elif i > 0 or step.index > 0:
+                    parts.append(f"[{step.index}]")
+            bits = rec.local_bit_offset
+            at = f"{bits // 8}.{bits % 8}" if bits % 8 else f"{bits // 8}"
+            return f"{head}{''.join(parts)} ({rec.access} @ offset {at})"
+        # an enumerator: its name and local value
+        index = int(rec.access.split(":")[0])
+        value = t.values[index].value
+        return f"{head}::{t.values[index].name} = {value}"
+    except Exception:  # an explanation must not raise; the path says enough
+        return head

@@ -64,6 +64,8 @@ class KsymTarget:
     address: int = 0
     #: Which BTF or table answered ("vmlinux", a module name, "kallsyms").
     source: str = ""
+    #: Not found and not weak: a program using it cannot be relocated.
+    required: bool = False
 
     def describe(self) -> str:
         if not self.found:

@@ -113,15 +113,16 @@ class Object:
         """The program or function starting at ``offset`` bytes into ``section``."""
         return self._by_location.get((section, offset))
 
-    def core_relocations(self, target=None, *, errors: str = "raise"):
+    def core_relocations(self, target=None, *, errors: str = "raise", only=None):
         """Every CO-RE record resolved against ``target`` BTF (default: the running kernel's).
 
         A ``CoreRelocationTable``: renders as a table, ``to_dataframe()``,
-        and each record draws its local and target access paths.
+        and each record draws its local and target access paths.  ``only``:
+        names of the programs/functions whose records to resolve.
         """
         from ..btf.core import core_relocations
 
-        return core_relocations(self, target, errors=errors)
+        return core_relocations(self, target, errors=errors, only=only)
 
     # --- views ---------------------------------------------------------------
 

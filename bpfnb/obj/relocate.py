@@ -473,6 +473,12 @@ class _Relocation:
                 "(bpfnb.kernel.ksyms.resolve_ksyms) and pass ksyms=",
                 self.name, here, name,
             )
+        if target.required:
+            where = "/proc/kallsyms" if target.kind is KsymKind.UNTYPED else "the kernel's BTF"
+            err = _fail(UnknownSymbol, f"{target.kind.value} extern {name!r} is not in {where} and not __weak",
+                        self.name, here, name)
+            err.ksym = name  # type: ignore[attr-defined]
+            raise err
         return target
 
     def _kfunc(self, code: Code, rec: RelocationRecord, insn: Instruction, here: int) -> None:
@@ -483,22 +489,30 @@ class _Relocation:
                         self.name, here, name)
         target = self._ksym(name, here)
         if not target.found:
-            raise _fail(UnknownFunction, f"weak kfunc {name!r} is not in this kernel; calling it cannot load",
-                        self.name, here, name)
+            # A weak kfunc this kernel lacks: imm 0 and off 0, as libbpf 1.1 writes it.  The
+            # verifier accepts such a call only as dead code (behind a bpf_ksym_exists() guard,
+            # which reads 0 here), and rejects it when reachable.
+            after = Instruction.call(0, PseudoCall.KFUNC_CALL, off=0)
+            self._patch(here, RelocationKind.EXTERN_FUNC, name, insn, after,
+                        f"weak kfunc {name} not in this kernel: call neutralised (imm 0), loads only as dead code",
+                        code, rec.slot)
+            return
         after = Instruction.call(target.btf_id, PseudoCall.KFUNC_CALL, off=target.btf_fd_index)
         self._patch(here, RelocationKind.EXTERN_FUNC, name, insn, after, target.describe(),
                     code, rec.slot)
 
     def _ksym_var(self, code: Code, rec: RelocationRecord, insn: Instruction, here: int) -> None:
-        """A kernel variable: by BTF id when typed, by kallsyms address when untyped, 0 when weak and absent."""
+        """An ld_imm64 of a ``__ksym``: by BTF id when typed (or a kfunc), by kallsyms address when untyped,
+        0 when weak and absent."""
         name = rec.symbol.name
         if not insn.is_ld_imm64:
             raise _fail(InvalidRelocationOffset, f"__ksym {name!r} referenced by a non-ld_imm64 instruction",
                         self.name, here, name)
         target = self._ksym(name, here)
         if not target.found:
-            after = Instruction.ld_imm64(insn.dst, 0)
-        elif target.kind is KsymKind.TYPED:
+            after = Instruction.ld_imm64(insn.dst, 0)  # a weak extern this kernel lacks: bpf_ksym_exists() is false
+        elif target.kind in (KsymKind.TYPED, KsymKind.KFUNC):
+            # a kfunc's address (bpf_ksym_exists(kfunc)) is its BTF id too, as libbpf writes it
             after = Instruction.ld_imm64(insn.dst, (target.btf_fd_index << 32) | target.btf_id, PseudoLdImm64.BTF_ID)
         else:
             after = Instruction.ld_imm64(insn.dst, target.address)
