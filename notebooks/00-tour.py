@@ -66,12 +66,18 @@ obj.call_graph()
 #
 # The object carries its own type information; the kernel publishes its own in
 # `/sys/kernel/btf/vmlinux`. bpfnb parses the kernel's ~100k types lazily, in milliseconds.
+#
+# Type ids, sizes and offsets in a kernel's BTF change with every kernel build, so this page reads
+# a **snapshot** shipped with bpfnb, `examples.kernel_btf()`: the BTF of one fixed Linux 6.18 kernel
+# (`examples.KERNEL_BTF_RELEASE` names it), the same on every machine and on Binder.
+# `bpfnb.Btf.from_sys_fs()` gives your running kernel's instead; try it in place of the snapshot.
 
 # %%
 obj.maps["proto_stats"]
 
 # %%
-vmlinux = bpfnb.Btf.from_sys_fs()
+vmlinux = examples.kernel_btf()   # a fixed kernel; bpfnb.Btf.from_sys_fs() is yours
+print("snapshot of Linux", examples.KERNEL_BTF_RELEASE)
 vmlinux["iphdr"]
 
 # %% [markdown]
@@ -101,11 +107,13 @@ pipeline
 # ## 4 · CO-RE
 #
 # Programs compiled against one kernel's types run on another because each field access is
-# recorded and re-resolved against the target kernel's BTF at load time.
+# recorded and re-resolved against the target kernel's BTF at load time. Here the target is the
+# snapshot kernel, so the resolved offsets are the same wherever this runs; `core_relocations()`
+# with no argument resolves against the running kernel, as a real load does.
 
 # %%
 core_obj = bpfnb.Object.from_file(examples.path("core_kinds"))
-table = core_obj.core_relocations()
+table = core_obj.core_relocations(vmlinux)
 table
 
 # %% [markdown]

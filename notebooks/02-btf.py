@@ -84,16 +84,47 @@ obj.maps["proto_stats"]
 # ## The kernel's BTF
 #
 # `Btf.from_sys_fs()` indexes `/sys/kernel/btf/vmlinux` (a few MB, over a hundred thousand types) without decoding
-# each type: kinds, names and sizes are numpy columns, types are decoded on access. The counts per kind describe
-# this kernel build; most of the types are function prototypes and a `FUNC` for each kernel function.
+# each type: kinds, names and sizes are numpy columns, types are decoded on access.
+#
+# Everything in a kernel's BTF is particular to its build: type ids, counts, the size and member offsets of
+# `task_struct` change with the kernel version, its configuration, even the compiler. So that this page reads the
+# same on every machine (and on Binder), it uses a **snapshot**: `examples.kernel_btf()`, the BTF of one Linux 6.18
+# kernel shipped with bpfnb (`examples.KERNEL_BTF_RELEASE`), parsed once. Replace it by `Btf.from_sys_fs()` to
+# explore your own kernel: the same calls work on both, only the numbers differ.
 
 # %%
-vmlinux = bpfnb.Btf.from_sys_fs()
+vmlinux = examples.kernel_btf()        # a fixed kernel: the same ids and offsets everywhere
+print("snapshot of Linux", examples.KERNEL_BTF_RELEASE)
 vmlinux
+
+# %% [markdown]
+# The counts per kind describe that kernel build: most of the types are function prototypes and a `FUNC` for each
+# kernel function.
 
 # %%
 counts = pd.Series({k.name: n for k, n in vmlinux.kind_counts().items()}, name="types").sort_values(ascending=False)
 counts.to_frame()
+
+# %% [markdown]
+# Your running kernel's BTF, beside the snapshot: the same names, its own ids and layout. Its values are marked as
+# this kernel's (the notebook tests mask them), because they differ between kernel builds. A learner's
+# check that holds on every kernel: a member path resolves to an offset inside its struct on both.
+
+# %%
+from bpfnb.display import this_kernel
+
+mine = bpfnb.Btf.from_sys_fs()
+rows = []
+for name, path in (("iphdr", "saddr"), ("task_struct", "pid"), ("sk_buff", "len")):
+    theirs, ours = vmlinux.find(name, "struct"), mine.find(name, "struct")
+    rows.append({"struct": name, "member": path,
+                 "snapshot id": theirs.id, "snapshot size": theirs.size, "snapshot offset": vmlinux.member_offset(name, path).offset,
+                 "this kernel id": ours.id, "this kernel size": ours.size, "this kernel offset": mine.member_offset(name, path).offset})
+both = pd.DataFrame(rows).set_index(["struct", "member"])
+print("inside the struct on both kernels:",
+      all(0 <= r["snapshot offset"] < r["snapshot size"] and 0 <= r["this kernel offset"] < r["this kernel size"] for r in rows))
+display(both.filter(like="snapshot"))
+this_kernel(both.filter(like="this kernel"), "this kernel's ids, sizes and offsets")
 
 # %% [markdown]
 # ## A struct as C and as a table
@@ -110,7 +141,7 @@ vmlinux["iphdr"].to_dataframe()
 
 # %% [markdown]
 # `struct bpf_map_info` is what `BPF_OBJ_GET_INFO_BY_FD` fills for a map; bpfnb's cffi declaration of it is
-# checked against this very type, member by member, by a test.
+# checked against the running kernel's, member by member, by a test.
 
 # %%
 vmlinux["bpf_map_info"]

@@ -61,23 +61,29 @@ pd.DataFrame(records, columns=["section", "insn (in section)", "kind", "local ty
 pd.Series([k for _, _, k, _, _ in records]).value_counts().rename("records per kind").to_frame()
 
 # %% [markdown]
-# ## Resolving against the running kernel
+# ## Resolving against a kernel
 #
-# `core_relocations(obj)` resolves every record against `/sys/kernel/btf/vmlinux` (pass any `Btf`, or a list:
-# vmlinux first, then module BTFs). For each record: parse the access string against the local type, find the
+# `core_relocations(obj)` resolves every record against the running kernel's `/sys/kernel/btf/vmlinux`, as a load
+# does; pass any `Btf` (or a list: vmlinux first, then module BTFs) to resolve against another kernel. Offsets and
+# type ids are exactly what differs between kernel builds, so this notebook resolves against a fixed one, the
+# same on every machine: `examples.kernel_btf()`, a snapshot of one Linux 6.18 kernel's BTF shipped with bpfnb
+# (`examples.KERNEL_BTF_RELEASE`). Everything below is that kernel's answer; a cell further down checks yours.
+#
+# For each record: parse the access string against the local type, find the
 # kernel types with the same **essential name** (`task_struct___old` → `task_struct`), match the member path by
 # *names*, compute the local and the kernel value, and check the instruction holds the local value before patching it.
 # Changed rows are highlighted; poisoned ones are red.
 
 # %%
-vmlinux = Btf.from_sys_fs()
+vmlinux = examples.kernel_btf()       # a fixed kernel; Btf.from_sys_fs() is the one you run
+print("target: snapshot of Linux", examples.KERNEL_BTF_RELEASE)
 table = core_relocations(obj, vmlinux)
 table
 
 # %% [markdown]
 # ## Each kind, resolved
 #
-# One row per kind. `old` is what the compiler put in the instruction (from the local declaration), `new` what this
+# One row per kind. `old` is what the compiler put in the instruction (from the local declaration), `new` what that
 # kernel needs. Field offsets move (our `struct task_struct` has 11 members, the kernel's several hundred); sizes,
 # signedness and the bitfield shift amounts follow the kernel's declaration; existence checks answer 0 or 1; type ids
 # point into the kernel's BTF.
@@ -140,7 +146,7 @@ next(r for r in table if r.kind_label == "type_matches" and "callback_head" in r
 #     out[13] = BPF_CORE_READ(old, state);
 # ```
 #
-# On this kernel the existence check resolves to 0, and the read has no candidate: its instruction is **poisoned**,
+# On the snapshot kernel (as on every kernel since 5.14, where `state` became `__state`) the existence check resolves to 0, and the read has no candidate: its instruction is **poisoned**,
 # replaced by a call to the non-existent helper `0xbad2310`. The verifier never reaches it (the branch before it is
 # now `if 0`), so the program loads. Unguarded, the verifier would reject the program and name that instruction.
 
@@ -162,11 +168,37 @@ patched = apply_core_relocations(prog.instructions, table.for_program("core_kind
 patched[patched.index_at_slot(75):patched.index_at_slot(83)]
 
 # %% [markdown]
+# ## Your kernel
+#
+# The same records resolved against the running kernel, as a load here would. Its offsets are its own (the table is
+# marked as this kernel's, and the notebook tests mask it); what holds on every kernel is printed above it: each
+# field offset the loader would patch in is the one the kernel's BTF gives for that member path.
+
+# %%
+from bpfnb.display import this_kernel
+
+mine = Btf.from_sys_fs()
+live = core_relocations(obj, mine, errors="collect")
+
+
+def kernel_member(r):
+    struct, path = r.target_path.split("->", 1)
+    return mine.member_offset(struct, path)
+
+
+plain = [r for r in live if r.kind_label == "byte_off" and not r.poisoned and kernel_member(r).bitfield_size == 0]
+agree = all(r.new_value == kernel_member(r).offset for r in plain)
+print(f"{len(live)} records resolved against this kernel; each field's byte offset equals "
+      f"mine.member_offset(...).offset: {agree}")
+this_kernel(live.to_dataframe().drop_duplicates("kind")[["insn", "kind", "local_path", "old", "new", "poisoned"]],
+            "CO-RE resolved against this kernel")
+
+# %% [markdown]
 # ## Portability: the same object on other kernels
 #
 # Will the object load on a kernel we do not run? `check_portability` resolves it against any number of BTFs (a
-# `/sys/kernel/btf/vmlinux` copied from another machine, BTFHub files) and compares every record with the running
-# kernel. Here we build a what-if kernel from this one with `edit_btf`: `__state` renamed back to `state`, `pid` and
+# `/sys/kernel/btf/vmlinux` copied from another machine, BTFHub files) and compares every record with a baseline,
+# by default the running kernel, here the snapshot. We build a what-if kernel from the snapshot with `edit_btf`: `__state` renamed back to `state`, `pid` and
 # `tgid` swapped, the `in_execve` bitfield removed, `flags` widened, and an enumerator inserted before `PIDTYPE_MAX`.
 
 # %%
@@ -192,7 +224,7 @@ values.append(EnumValue("PIDTYPE_MAX", len(values)))
 older = edit_btf(vmlinux, {task.id: replace(task, members=tuple(members)),
                            pid_type.id: replace(pid_type, values=tuple(values))}, source="older")
 
-report = check_portability(obj, {"this kernel": vmlinux, "older": older})
+report = check_portability(obj, {"snapshot": vmlinux, "older": older}, baseline=vmlinux)
 report
 
 # %% [markdown]
