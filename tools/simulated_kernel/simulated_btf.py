@@ -7,7 +7,7 @@ without booting one: ``tools/simulated_kernel/sitecustomize.py`` makes
 The rewrite is done on the raw records: ``PAD`` anonymous ``void *`` types are
 inserted first (so every other id moves up by ``PAD``), every type reference is
 rewritten, and a few structs change layout (``mm_struct`` grows by 8 bytes
-before ``arg_start``; ``task_struct``'s ``pid`` and ``tgid`` move by 8 bytes).
+after its first member, which moves ``arg_start``; ``task_struct``'s ``pid`` and ``tgid`` move by 8 bytes).
 """
 
 from __future__ import annotations
@@ -49,15 +49,17 @@ def simulated(data: bytes) -> bytes:
             words[j + 1] = shift(int(words[j + 1]))
             j += 3
         elif kind in (4, 5):              # STRUCT, UNION: name, type, offset per member
+            names = [_name(strings, int(words[j + 3 * m])) if words[j + 3 * m] else "" for m in range(vlen)]
+            grows = kind == 4 and "arg_start" in names            # mm_struct's (anonymous) body
             for m in range(vlen):
                 k = j + 3 * m
                 words[k + 1] = shift(int(words[k + 1]))
                 mname = _name(strings, int(words[k])) if words[k] else ""
-                if kind == 4 and name == "mm_struct" and m > 0:      # 8 bytes more after the first member
+                if grows and m > 0:                                  # 8 bytes more after the first member
                     words[k + 2] = int(words[k + 2]) + 64
                 if kind == 4 and name == "task_struct" and mname in ("pid", "tgid"):
                     words[k + 2] = int(words[k + 2]) + 64
-            if kind == 4 and name == "mm_struct":
+            if grows or kind == 4 and name == "mm_struct":
                 words[i + 2] = int(words[i + 2]) + 8
             j += 3 * vlen
         elif kind == 6:                   # ENUM
