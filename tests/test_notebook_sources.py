@@ -52,3 +52,34 @@ def test_the_sync_check_sees_an_edit(tmp_path):
     edited = jupytext.reads(text.replace("import", "import  ", 1), fmt="py:percent")
     assert _cells(edited) != _cells(nb)
     assert _cells(jupytext.reads(text, fmt="py:percent")) == _cells(nb)
+
+
+def test_one_sanitizer_rule_masks_kernel_values_and_blocks():
+    """Build-dependent spans and ThisKernel blocks go through the notebooks' one Live rule."""
+    import configparser
+    import re
+
+    from bpfnb.display import build_dependent, this_kernel
+    from bpfnb.display.html import Live, cell
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "notebooks" / "sanitize.cfg")
+    rules = [(cfg[s]["regex"], cfg[s]["replace"]) for s in cfg.sections() if "bpfnb-live" in cfg[s]["regex"]]
+    assert len(rules) == 1
+    regex, replace = rules[0]
+    masked = '<span class="bpfnb-live">LIVE</span>'
+
+    class View:
+        def __init__(self, n):
+            self.n = n
+
+        def _repr_html_(self):
+            return f"<div><table><tr><td>{self.n}</td></tr></table></div>"
+
+    for a, b in ((cell(Live(1)), cell(Live(2))), (cell(build_dependent(480)), cell(build_dependent(488))),
+                 (this_kernel(View(1), "x")._repr_html_(), this_kernel(View(2), "x")._repr_html_()),
+                 (this_kernel("EPERM", "fentry")._repr_html_(), this_kernel("loaded", "fentry")._repr_html_())):
+        assert a != b
+        assert re.sub(regex, replace, a) == re.sub(regex, replace, b)
+        assert masked in re.sub(regex, replace, a)
+    assert repr(this_kernel(View(1), "x")) == repr(this_kernel(View(2), "x"))
