@@ -13,10 +13,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
+    "BUILD_NOTE",
     "DEFAULT_MAX_ROWS",
     "LIVE_FIELDS",
     "Live",
     "Raw",
+    "ThisKernel",
+    "build_dependent",
+    "this_kernel",
     "cell",
     "details",
     "escape",
@@ -61,18 +65,90 @@ class Live:
     Rendered inside ``<span class="bpfnb-live">`` so that one notebook
     sanitizer rule masks every such value (nbval compares the rest), and
     so that readers can tell kernel-assigned values from the object's own.
+
+    ``build=True`` marks a value that is the same on every run but depends
+    on the running kernel's build (a feature probe's answer, an instruction
+    count after the verifier's rewrites): the same span, with a title
+    saying so, and the same sanitizer rule.
     """
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "build", "style")
 
-    def __init__(self, value: Any):
+    def __init__(self, value: Any, *, build: bool = False, style: str | None = None):
         self.value = value
+        self.build = build
+        self.style = style
 
     def __str__(self) -> str:
         return str(self.value)
 
     def __repr__(self) -> str:
-        return f"Live({self.value!r})"
+        return f"Live({self.value!r}{', build=True' if self.build else ''})"
+
+
+#: The tooltip of a build-dependent value.
+BUILD_NOTE = "this kernel's answer: differs between kernel builds"
+
+
+def build_dependent(value: Any, *, style: str | None = None) -> Live:
+    """``value`` marked as depending on the running kernel's build."""
+    return Live(value, build=True, style=style)
+
+
+def _live_open(value: Live) -> str:
+    attrs = f' title="{escape(BUILD_NOTE)}"' if value.build else ""
+    if value.style:
+        attrs += f' style="{escape(value.style)}"'
+    return f'<span class="bpfnb-live"{attrs}>'
+
+
+class ThisKernel:
+    """A whole view that only the running kernel decides: its verifier log,
+    its xlated code, its feature probes, its answer to a request.
+
+    The HTML is the view itself, between ``<!--bpfnb-live-->`` markers that
+    the notebooks' one sanitizer rule for kernel values masks as a block (a
+    reader sees a note saying the view is this kernel's; nbval compares
+    everything around it).  A string becomes one build-dependent span.  The
+    plain-text form names what is shown, not its content, so it is the same
+    on every kernel.
+    """
+
+    __slots__ = ("view", "what", "block")
+
+    def __init__(self, view: Any, what: str, *, block: bool = True):
+        self.view = view
+        self.what = what
+        self.block = block
+
+    def _inner_html(self) -> str:
+        if hasattr(self.view, "_repr_html_"):
+            inner = self.view._repr_html_()
+            if inner is not None:
+                return inner
+        if hasattr(self.view, "to_html"):
+            return self.view.to_html()
+        return f"<pre>{escape(self.view)}</pre>"
+
+    def _repr_html_(self) -> str:
+        note = f'<div class="bpfnb-note">{escape(self.what)}: {escape(BUILD_NOTE)}</div>'
+        if isinstance(self.view, str):
+            return wrap("", note + _live_open(build_dependent(None)) + escape(self.view) + "</span>")
+        if not self.block:
+            return self._inner_html()
+        return f'<div class="bpfnb">{_STYLE}{note}</div><!--bpfnb-live-->{self._inner_html()}<!--/bpfnb-live-->'
+
+    def __repr__(self) -> str:
+        return f"<{self.what}: this kernel's, differs between kernel builds>"
+
+
+def this_kernel(view: Any, what: str, *, block: bool = True) -> ThisKernel:
+    """Show ``view`` marked as the running kernel's (see :class:`ThisKernel`).
+
+    ``block=False`` keeps the view's own HTML (whose build-dependent values
+    are already marked one by one) and only makes the plain text stable.
+    """
+    return ThisKernel(view, what, block=block)
 
 
 #: Info fields whose values the kernel assigns anew on every load.
@@ -99,7 +175,7 @@ def cell(value: Any) -> str:
     if isinstance(value, Raw):
         return str(value)
     if isinstance(value, Live):
-        return f'<span class="bpfnb-live">{cell(value.value)}</span>'
+        return f"{_live_open(value)}{cell(value.value)}</span>"
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .html import Live, Raw, escape, kv_table, section, table, wrap
+from .html import Live, Raw, build_dependent, escape, kv_table, section, table, wrap
 
 from ..btf.sanitize import Change
 
@@ -85,7 +85,7 @@ def ebpf_html(e: Ebpf) -> str:
     progs = []
     for name, prog in e.programs.items():
         info = prog.info()
-        progs.append((name, info.type.name.lower() if hasattr(info.type, "name") else info.type, Live(info.id), info.tag, info.xlated_prog_len // 8))
+        progs.append((name, info.type.name.lower() if hasattr(info.type, "name") else info.type, Live(info.id), info.tag, build_dependent(info.xlated_prog_len // 8)))
     maps = []
     for name, m in e.maps.items():
         info = m.info()

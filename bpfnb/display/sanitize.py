@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .._optional import require
-from .html import DEFAULT_MAX_ROWS, escape, kv_table, section, table, wrap
+from .html import DEFAULT_MAX_ROWS, build_dependent, escape, kv_table, section, table, wrap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,7 +73,7 @@ def loaded_html(loaded: LoadedObjectBtf, *, max_rows: int = DEFAULT_MAX_ROWS) ->
         ("bytes loaded", len(loaded.data)),
         ("types", len(loaded.btf) - 1),
         ("string bytes appended", appended),
-        ("kernel lacks", missing),
+        ("kernel lacks", build_dependent(missing)),  # what the probes said: this kernel's
         *_counts((*fix, *san)),
     ])
     body = (head + section("Fix-up (every kernel)", changes_table(fix, max_rows), count=len(fix))

@@ -1,33 +1,34 @@
-"""Write notebooks/07-attach-and-observe.ipynb from its cells.
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-Usage: ``.venv/bin/python tools/build_notebook_07.py && tools/refresh_notebooks.sh notebooks/07-attach-and-observe.ipynb``
-"""
+# %% [markdown]
+# # 7 · Attach and observe
+#
+# A loaded program runs only once it is **attached** somewhere: an XDP program to a network interface, a tracepoint
+# program to a tracepoint, a cgroup program to a cgroup directory. Each program type attaches its own way, so
+# `bpfnb.programs` has one class per type with its own `attach` signature (as Aya does): `Xdp.attach(interface)`,
+# `SchedClassifier.attach(interface, "ingress")`, `TracePoint.attach(category, name)`, `UProbe.attach(binary,
+# symbol)`, `CgroupSkb.attach(cgroup_path)`...
+#
+# An attachment is an object too. Most are **links** (`bpf_link` file descriptors): the program stays attached as
+# long as the link lives, `detach()` removes it, and a link can be pinned to outlive the process. This notebook
+# attaches a few programs, watches their maps change, runs an XDP program on hand-made packets without any network
+# at all (`BPF_PROG_TEST_RUN`), and checks at the end that nothing is left attached. Every kernel cell needs
+# CAP_BPF; without it, each says so.
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nb import code, md, write  # noqa: E402
-
-from build_notebooks import GUARD  # noqa: E402  (the shared privilege guard cell)
-
-CELLS = [
-    md("""
-# 7 · Attach and observe
-
-A loaded program runs only once it is **attached** somewhere: an XDP program to a network interface, a tracepoint
-program to a tracepoint, a cgroup program to a cgroup directory. Each program type attaches its own way, so
-`bpfnb.programs` has one class per type with its own `attach` signature (as Aya does): `Xdp.attach(interface)`,
-`SchedClassifier.attach(interface, "ingress")`, `TracePoint.attach(category, name)`, `UProbe.attach(binary,
-symbol)`, `CgroupSkb.attach(cgroup_path)`...
-
-An attachment is an object too. Most are **links** (`bpf_link` file descriptors): the program stays attached as
-long as the link lives, `detach()` removes it, and a link can be pinned to outlive the process. This notebook
-attaches a few programs, watches their maps change, runs an XDP program on hand-made packets without any network
-at all (`BPF_PROG_TEST_RUN`), and checks at the end that nothing is left attached. Every kernel cell needs
-CAP_BPF; without it, each says so.
-"""),
-    code("""
+# %%
 import os
 import socket
 import struct
@@ -37,16 +38,29 @@ import pandas as pd
 import bpfnb
 from bpfnb import examples
 from bpfnb.programs import as_typed, auto_attach, class_for_spec, read_globals
-"""
-         + GUARD),
-    md("""
-## One class per program type
 
-The class follows from the program type, and where one type covers several kinds of program (`TRACING` is
-`tp_btf`, `fentry`, `fexit`, `iter`...; `KPROBE` is also uprobes) from the section name. This needs no kernel:
-it reads the object file.
-"""),
-    code("""
+from bpfnb import kernel
+
+PRIVILEGED = kernel.can_use_bpf()
+
+
+def needs_bpf(what: str) -> bool:
+    """True when bpf() is usable; otherwise say what this cell would have shown."""
+    if not PRIVILEGED:
+        print(f"needs CAP_BPF: this is a dry run, so {what} is not shown here.")
+    return PRIVILEGED
+
+
+print("privileged: real syscalls" if PRIVILEGED else "unprivileged: dry run (no CAP_BPF / CAP_SYS_ADMIN)")
+
+# %% [markdown]
+# ## One class per program type
+#
+# The class follows from the program type, and where one type covers several kinds of program (`TRACING` is
+# `tp_btf`, `fentry`, `fexit`, `iter`...; `KPROBE` is also uprobes) from the section name. This needs no kernel:
+# it reads the object file.
+
+# %%
 rows = []
 for name in ("packet_counter", "syscall_counter"):
     obj = bpfnb.Object.from_file(examples.path(name))
@@ -54,15 +68,16 @@ for name in ("packet_counter", "syscall_counter"):
         rows.append({"object": name, "program": prog, "section": spec.section,
                      "class": class_for_spec(spec).__name__})
 pd.DataFrame(rows).set_index(["object", "program"])
-"""),
-    md("""
-## Test runs: a program on packets made by hand
 
-`packet_counter`'s XDP program counts packets per IP protocol and drops what two read-only knobs say: frames
-shorter than `min_len`, and the IP protocol `drop_proto`. Set before load (they are `.rodata`), here: drop UDP
-(17) and frames under 60 bytes. The packets are built with `struct`: Ethernet, IPv4, then UDP or TCP.
-"""),
-    code("""
+
+# %% [markdown]
+# ## Test runs: a program on packets made by hand
+#
+# `packet_counter`'s XDP program counts packets per IP protocol and drops what two read-only knobs say: frames
+# shorter than `min_len`, and the IP protocol `drop_proto`. Set before load (they are `.rodata`), here: drop UDP
+# (17) and frames under 60 bytes. The packets are built with `struct`: Ethernet, IPv4, then UDP or TCP.
+
+# %%
 def checksum(data: bytes) -> int:
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
@@ -85,8 +100,8 @@ tcp = ethernet(0x0800, ipv4(6, struct.pack("!HHIIBBHHH", 40000, 80, 1, 0, 0x50, 
 packets = {"udp to port 53": udp, "tcp syn to port 80": tcp, "short frame (14 bytes)": udp[:14],
            "tcp, 100 bytes": tcp + bytes(100 - len(tcp))}
 {label: len(p) for label, p in packets.items()}
-"""),
-    code("""
+
+# %%
 loader = bpfnb.EbpfLoader().set_global("drop_proto", 17).set_global("min_len", 60)
 counter = loader.load_file(examples.path("packet_counter"))
 if needs_bpf("the test-run table"):
@@ -94,28 +109,28 @@ if needs_bpf("the test-run table"):
     print(repr(xdp).split(" tag=")[0] + ">")
     runs = xdp.test_runs(packets)
     display(runs)
-"""),
-    md("""
-`test_run` returns a `TestRun` (return value, the packet as the program left it, the kernel's timing) and names
-the return value the way the program type means it: `XDP_PASS`/`XDP_DROP`/`XDP_TX` for XDP, `TC_ACT_OK`/
-`TC_ACT_SHOT` for tc, "keep N bytes" for a socket filter. The program really ran: its maps counted the packets.
-"""),
-    code("""
+
+# %% [markdown]
+# `test_run` returns a `TestRun` (return value, the packet as the program left it, the kernel's timing) and names
+# the return value the way the program type means it: `XDP_PASS`/`XDP_DROP`/`XDP_TX` for XDP, `TC_ACT_OK`/
+# `TC_ACT_SHOT` for tc, "keep N bytes" for a socket filter. The program really ran: its maps counted the packets.
+
+# %%
 if needs_bpf("the verdict counter"):
     verdicts = counter.maps["verdicts"]
     pass_drop = [struct.unpack("<Q", verdicts.lookup(struct.pack("<I", i)))[0] for i in (0, 1)]
     print("verdicts map: pass =", pass_drop[0], "drop =", pass_drop[1])
     print("total_packets global:", read_globals(counter)["total_packets"])
-"""),
-    md("""
-## XDP on an interface
 
-To attach to a real interface without touching the machine's traffic, make a network namespace with its own
-loopback, and attach there (`netns=` runs the attach inside the namespace: an interface name or index only means
-something within one). Generic (`"skb"`) mode is the one loopback supports. Then send UDP and TCP to the
-namespace's `127.0.0.1` from a socket created inside it.
-"""),
-    code("""
+# %% [markdown]
+# ## XDP on an interface
+#
+# To attach to a real interface without touching the machine's traffic, make a network namespace with its own
+# loopback, and attach there (`netns=` runs the attach inside the namespace: an interface name or index only means
+# something within one). Generic (`"skb"`) mode is the one loopback supports. Then send UDP and TCP to the
+# namespace's `127.0.0.1` from a socket created inside it.
+
+# %%
 NETNS = "bpfnb-nb07"
 if needs_bpf("the XDP attach"):
     subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)  # left over from an interrupted run
@@ -125,8 +140,8 @@ if needs_bpf("the XDP attach"):
     xdp2 = as_typed(counter2.programs["xdp_count"])
     link = xdp2.attach("lo", "skb", netns=NETNS)
     display(link)
-"""),
-    code("""
+
+# %%
 from bpfnb.kernel.attach import in_netns
 
 if needs_bpf("the traffic count"):
@@ -141,16 +156,16 @@ if needs_bpf("the traffic count"):
     udp_packets = sum(struct.unpack_from("<Q", stats.lookup(bytes([17])), cpu * 16)[0]
                       for cpu in range(len(stats.lookup(bytes([17]))) // 16))
     print("UDP packets seen by XDP >= 10:", udp_packets >= 10)
-"""),
-    md("""
-## Tracing: where the section says
 
-`syscall_counter`'s program sits in `SEC("raw_tracepoint/sys_enter")`: the section names the attach point, so
-`attach()` needs no argument, and `auto_attach` attaches every program whose section says where (as a libbpf
-skeleton's `attach()` does). The `only_pid` knob restricts counting to this process, so the count of the
-`getppid` calls made below is exact.
-"""),
-    code("""
+# %% [markdown]
+# ## Tracing: where the section says
+#
+# `syscall_counter`'s program sits in `SEC("raw_tracepoint/sys_enter")`: the section names the attach point, so
+# `attach()` needs no argument, and `auto_attach` attaches every program whose section says where (as a libbpf
+# skeleton's `attach()` does). The `only_pid` knob restricts counting to this process, so the count of the
+# `getppid` calls made below is exact.
+
+# %%
 if needs_bpf("the syscall counter"):
     tracer = bpfnb.EbpfLoader().set_global("only_pid", os.getpid()).load_file(examples.path("syscall_counter"))
     progs = {name: as_typed(p) for name, p in tracer.programs.items()}
@@ -162,15 +177,15 @@ if needs_bpf("the syscall counter"):
     syscalls = tracer.maps["syscalls"]
     getppid = syscalls.lookup(struct.pack("<II", os.getpid(), 110))  # x86_64 getppid
     print("getppid calls counted:", struct.unpack("<Q", getppid)[0] if getppid else 0)
-"""),
-    md("""
-## Links are objects
 
-`link.info()` is the kernel's view (`BPF_OBJ_GET_INFO_BY_FD`); ids the kernel assigns are masked in stored
-outputs. A link can be pinned in bpffs: then it outlives its program object (and this process) until someone
-unpins it. `Link.from_pin` and `Link.from_id` get it back.
-"""),
-    code("""
+# %% [markdown]
+# ## Links are objects
+#
+# `link.info()` is the kernel's view (`BPF_OBJ_GET_INFO_BY_FD`); ids the kernel assigns are masked in stored
+# outputs. A link can be pinned in bpffs: then it outlives its program object (and this process) until someone
+# unpins it. `Link.from_pin` and `Link.from_id` get it back.
+
+# %%
 from bpfnb.kernel.links import Link
 
 PIN = "/sys/fs/bpf/bpfnb-nb07-raw-tp"
@@ -182,15 +197,15 @@ if needs_bpf("pinning"):
     print(again.kind, again.target, "attached:", again.attached, "program:", again.program)
     again.detach()  # unpins and detaches
     print("pin removed:", not os.path.exists(PIN))
-"""),
-    md("""
-## Nothing left behind
 
-Closing a program detaches the links it made (pinned ones excepted). `system_links()` lists every link on the
-system, as `bpftool link show` does (the tests check the two agree): none of this notebook's links remain, and the
-namespace goes away with its interfaces.
-"""),
-    code("""
+# %% [markdown]
+# ## Nothing left behind
+#
+# Closing a program detaches the links it made (pinned ones excepted). `system_links()` lists every link on the
+# system, as `bpftool link show` does (the tests check the two agree): none of this notebook's links remain, and the
+# namespace goes away with its interfaces.
+
+# %%
 from bpfnb.kernel.links import system_links
 
 if needs_bpf("the clean-up check"):
@@ -203,7 +218,3 @@ if needs_bpf("the clean-up check"):
     print("our links still on the system:", ours & {info.id for info in system_links()})
     print("XDP link attached:", link.attached, "| raw_tp link attached:", raw_link.attached)
     print("namespace gone:", NETNS not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout)
-"""),
-]
-
-write(str(Path(__file__).resolve().parent.parent / "notebooks/07-attach-and-observe.ipynb"), CELLS)
