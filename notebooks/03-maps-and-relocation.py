@@ -38,7 +38,7 @@ PRIVILEGED = kernel.can_use_bpf()
 def needs_bpf(what: str) -> bool:
     """True when bpf() is usable; otherwise say what this cell would have shown."""
     if not PRIVILEGED:
-        print(f"needs CAP_BPF: this is a dry run, so {what} is not shown here.")
+        print(f"needs CAP_BPF: this is a dry run, so {what} cannot be shown here.")
     return PRIVILEGED
 
 

@@ -44,7 +44,7 @@ PRIVILEGED = kernel.can_use_bpf()
 def needs_bpf(what: str) -> bool:
     """True when bpf() is usable; otherwise say what this cell would have shown."""
     if not PRIVILEGED:
-        print(f"needs CAP_BPF: {what} is not shown here (unprivileged run).")
+        print(f"needs CAP_BPF, so {what} cannot be shown here (unprivileged run).")
     return PRIVILEGED
 
 
@@ -75,13 +75,13 @@ if needs_bpf("loading syscall_counter"):
 # %% [markdown]
 # ## Counting system calls
 #
-# Attach the program to the `sys_enter` raw tracepoint (`bpfnb.kernel.raw_tracepoint_open` — one bpf() call that
-# returns a link fd), run a little workload, detach. The program now has counted every system call of every
+# Attach the program to the `sys_enter` raw tracepoint (`attach()`: its section names the tracepoint; one bpf()
+# call that returns a link), run a little workload, detach. The program now has counted every system call of every
 # process during that time.
 
 # %%
 if needs_bpf("attaching to sys_enter"):
-    link = kernel.raw_tracepoint_open("sys_enter", ebpf.programs["count_syscalls"].fd)
+    link = ebpf.programs["count_syscalls"].attach()  # a RawTracePoint: the section names sys_enter
     children = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL) for cmd in (["/bin/true"], ["ls", "/"], ["uname", "-a"])]
     for child in children:
         child.wait()
@@ -192,7 +192,7 @@ pd.DataFrame([(f.name, f.offset, f.node.type_name) for f in exec_event.layout.fi
 
 # %%
 if needs_bpf("the ring buffer stream"):
-    link = kernel.raw_tracepoint_open("sys_enter", ebpf.programs["count_syscalls"].fd)
+    link = ebpf.programs["count_syscalls"].attach()  # a RawTracePoint: the section names sys_enter
     with maps["events"].reader(exec_event) as reader:
         started = [subprocess.Popen(["/bin/true"]) for _ in range(3)]
         pids = [child.wait() or child.pid for child in started]

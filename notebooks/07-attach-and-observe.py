@@ -47,7 +47,7 @@ PRIVILEGED = kernel.can_use_bpf()
 def needs_bpf(what: str) -> bool:
     """True when bpf() is usable; otherwise say what this cell would have shown."""
     if not PRIVILEGED:
-        print(f"needs CAP_BPF: this is a dry run, so {what} is not shown here.")
+        print(f"needs CAP_BPF: this is a dry run, so {what} cannot be shown here.")
     return PRIVILEGED
 
 
@@ -117,9 +117,8 @@ if needs_bpf("the test-run table"):
 
 # %%
 if needs_bpf("the verdict counter"):
-    verdicts = counter.maps["verdicts"]
-    pass_drop = [struct.unpack("<Q", verdicts.lookup(struct.pack("<I", i)))[0] for i in (0, 1)]
-    print("verdicts map: pass =", pass_drop[0], "drop =", pass_drop[1])
+    verdicts = counter.maps["verdicts"]  # an Array: typed keys (indices) and values (u64)
+    print("verdicts map: pass =", verdicts[0], "drop =", verdicts[1])
     print("total_packets global:", read_globals(counter)["total_packets"])
 
 # %% [markdown]
@@ -152,9 +151,8 @@ if needs_bpf("the traffic count"):
     for i in range(10):
         tx.sendto(b"hello %d" % i, rx.getsockname())
     tx.close(), rx.close()
-    stats = counter2.maps["proto_stats"]
-    udp_packets = sum(struct.unpack_from("<Q", stats.lookup(bytes([17])), cpu * 16)[0]
-                      for cpu in range(len(stats.lookup(bytes([17]))) // 16))
+    stats = counter2.maps["proto_stats"]  # a PerCpuHash: one value per CPU, summed by sum()
+    udp_packets = stats.sum(17)["packets"]
     print("UDP packets seen by XDP >= 10:", udp_packets >= 10)
 
 # %% [markdown]
@@ -174,9 +172,8 @@ if needs_bpf("the syscall counter"):
         print(name, "->", repr(attached))
     for _ in range(7):
         os.getppid()
-    syscalls = tracer.maps["syscalls"]
-    getppid = syscalls.lookup(struct.pack("<II", os.getpid(), 110))  # x86_64 getppid
-    print("getppid calls counted:", struct.unpack("<Q", getppid)[0] if getppid else 0)
+    syscalls = tracer.maps["syscalls"]  # a HashMap keyed by struct syscall_key {pid, nr}: a tuple works
+    print("getppid calls counted:", syscalls.get((os.getpid(), 110), 0))  # 110: getppid on x86_64
 
 # %% [markdown]
 # ## Links are objects
