@@ -18,9 +18,10 @@ failed load leaves no maps behind.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,12 @@ class LoaderOptions:
     program_types: dict[str, tuple[ProgType, AttachType | None]] = field(default_factory=dict)
     #: None: decide from the process's privileges; True: never make syscalls.
     dry_run: bool | None = None
+
+    def copy(self) -> LoaderOptions:
+        """A copy whose dicts and sets are its own: a pipeline keeps the options it was made with,
+        whatever the builder is told afterwards.  BTF objects are shared (they are immutable)."""
+        return replace(self, **{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)
+                                if isinstance(getattr(self, f.name), (dict, set, list))})
 
 
 def _enum_value(enum: Any, value: Any, prefix: str, what: str) -> Any:
@@ -154,8 +161,7 @@ class EbpfLoader:
         return self
 
     def pipeline(self, source: str | os.PathLike[str] | bytes | Object) -> Pipeline:
-        return Pipeline(source, replace(self.options, globals=dict(self.options.globals),
-                                        program_types=dict(self.options.program_types)))
+        return Pipeline(source, self.options.copy())
 
     def load_file(self, path: str | os.PathLike[str]) -> Ebpf:
         return self.pipeline(path).run_all()

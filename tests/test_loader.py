@@ -279,3 +279,18 @@ def test_lsm_and_fmod_ret_resolve_their_targets_then_attach_or_are_refused(tmp_p
                     (tmp_path / name).write_text("opened under the hook")
                     assert (tmp_path / name).read_text() == "opened under the hook"
                 typed.close()
+
+
+def test_a_pipeline_keeps_the_options_it_was_made_with() -> None:
+    """Builder calls after pipeline() reach later pipelines only (every container option is copied)."""
+    from bpfnb import EbpfLoader
+
+    loader = EbpfLoader().set_global("min_len", 60).dry_run()
+    first = loader.pipeline(examples.path("packet_counter"))
+    loader.set_global("drop_proto", 17).set_max_entries("proto_stats", 64).set_autoload("tc_count", False)
+    loader.extension("xdp_count").set_program_type("tc_count", "sched_cls")
+    assert first.options.globals == {"min_len": 60} and first.options.must_exist == {"min_len"}
+    assert first.options.max_entries == {} and first.options.autoload == {}
+    assert first.options.extensions == set() and first.options.program_types == {}
+    second = loader.pipeline(examples.path("packet_counter"))
+    assert second.options.globals == {"min_len": 60, "drop_proto": 17} and "tc_count" in second.options.autoload
