@@ -32,6 +32,33 @@ if TYPE_CHECKING:
 
 __all__ = ["STAGES", "Ebpf", "EbpfLoader", "Pipeline", "StageResult"]
 
+def frameless(exc: BaseException) -> BaseException:
+    """A copy of ``exc`` without traceback, cause or context, for keeping.
+
+    A stored exception keeps its traceback's frames alive, and those frames
+    refer back to the object storing it: a reference cycle through every
+    local of every frame of the failed stage.  Clearing such a cycle can
+    crash CPython when a local is a memoryview with an exported buffer
+    (gh-77894).  The raised exception keeps its traceback; the stored copy
+    has none.  Falls back to the exception itself with its frames cleared
+    when it cannot be copied.
+    """
+    import copy
+    import traceback
+
+    try:
+        kept = copy.copy(exc)
+        if type(kept) is not type(exc) or str(kept) != str(exc):
+            raise TypeError("copy differs")
+    except Exception:
+        traceback.clear_frames(exc.__traceback__)
+        return exc
+    kept.__traceback__ = None
+    kept.__cause__ = kept.__context__ = None
+    kept.__suppress_context__ = True
+    return kept
+
+
 #: The stages in order; each is a method ``Pipeline._run_<stage>``.
 STAGES = ("parse", "btf", "maps", "relocate", "load")
 
@@ -179,7 +206,7 @@ class Pipeline:
         try:
             result = getattr(self, f"_run_{stage}")()
         except BpfnbError as exc:
-            self.errors[stage] = exc
+            self.errors[stage] = frameless(exc)  # type: ignore[assignment]
             self.close()
             raise
         except BaseException:
@@ -241,7 +268,8 @@ class Pipeline:
             self.btf = load_object_btf(obj, log_level=1 if self.options.log_level else 0)
         except (BtfLoadError, BtfError) as exc:
             # As libbpf does: without loadable BTF, programs load without it.
-            return StageResult("btf", False, "the kernel refused the object's BTF; loading without it", detail=exc, note=str(exc))
+            return StageResult("btf", False, "the kernel refused the object's BTF; loading without it",
+                               detail=frameless(exc), note=str(exc))
         return StageResult("btf", False, f"loaded as BTF id {self.btf.id} ({len(self.btf.changes)} fix-ups)", detail=self.btf)
 
     def _run_maps(self) -> StageResult:
@@ -314,7 +342,7 @@ class Pipeline:
                     rel, btf_fd=self._btf_fd(), log_level=self.options.log_level, target_btf=self.options.target_btf
                 ))
             except KernelError as exc:
-                self.program_errors[name] = exc
+                self.program_errors[name] = frameless(exc)  # type: ignore[assignment]
         filled = self._fill_prog_arrays()
         ok = len(self.programs)
         summary = f"{ok} of {len(self.relocated)} programs loaded"

@@ -96,8 +96,10 @@ class Btf:
         StringTable.check(raw_strings, split=base is not None, offset=hdr.str_start)
         strings = StringTable(raw_strings, base._strings if base is not None else None)
         start_id = len(base) if base is not None else 1
-        # a view, not a copy: the type section is only ever read through numpy/struct
-        types = memoryview(data)[hdr.type_start : hdr.type_start + hdr.type_len]
+        # A copy, not a memoryview: a view kept alive by a traceback in a reference cycle
+        # (an error stored by a notebook or Pipeline.errors) with a buffer exported to a
+        # struct iterator crashes CPython's garbage collector (gh-77894).  ~1 ms on vmlinux.
+        types = data[hdr.type_start : hdr.type_start + hdr.type_len]
         table = scan_types(types, big_endian=hdr.byteorder == ">",
                            offset=hdr.type_start, start_id=start_id)
         if table.name_offs.size and int(table.name_offs.max()) >= strings.total:

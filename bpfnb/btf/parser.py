@@ -245,7 +245,7 @@ class TypeTable:
     Index ``i`` describes type id ``start_id + i``.
     """
 
-    words: bytes | memoryview  # the type section, little-endian
+    words: bytes  # the type section, little-endian (bytes, never a memoryview: see scan_types)
     starts: np.ndarray  # int64 byte offsets of records
     kinds: np.ndarray  # uint8
     vlens: np.ndarray  # uint16 (int64)
@@ -259,9 +259,17 @@ def _swap_words(data: bytes | memoryview) -> bytes:
 
 
 def scan_types(section: bytes | memoryview, *, big_endian: bool = False, offset: int = 0, start_id: int = 1) -> TypeTable:
-    """Find every record of a type section without decoding any of them."""
+    """Find every record of a type section without decoding any of them.
+
+    ``section`` is copied to ``bytes`` when it is a view: the table outlives
+    parsing, and a long-lived memoryview whose buffer is exported (to a numpy
+    array, a ``struct.iter_unpack`` in a frame kept by a traceback) can crash
+    the garbage collector when it clears a reference cycle (CPython gh-77894).
+    """
     if big_endian:
         section = _swap_words(section)
+    elif not isinstance(section, bytes):
+        section = bytes(section)
     n = len(section) // 4
     words = np.frombuffer(section, dtype="<u4", count=n)
     if n == 0:
@@ -297,13 +305,13 @@ def scan_types(section: bytes | memoryview, *, big_endian: bool = False, offset:
     for _ in range(_DOUBLINGS):
         j = jumps[-1]
         jumps.append(np.take(j, j))
-    walk = memoryview(jumps[-1])
     found = array.array("i")
     append = found.append
     i = 0
-    while i < m:
-        append(i)
-        i = walk[i]
+    with memoryview(jumps[-1]) as walk:  # released here, whatever happens
+        while i < m:
+            append(i)
+            i = walk[i]
     s = np.frombuffer(found, dtype=np.int32)
     for j in reversed(jumps[:-1]):
         wider = np.empty(2 * len(s), dtype=np.int32)
