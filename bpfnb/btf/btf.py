@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import BtfError, UnknownName, UnsupportedFeature
-from .parser import StringTable, TypeTable, decode, parse_header, scan_types
+from .limits import MAX_DEPTH, check_depth
+from .parser import StringTable, TypeTable, check_scalars, decode, parse_header, scan_types
 from .types import (
     MODIFIER_KINDS, Array, BtfType, Datasec, Enum, Float, Int, Kind, Ptr, Struct, Var, Void, essential_name,
 )
@@ -45,7 +46,7 @@ def _no_kernel_btf() -> UnsupportedFeature:
 
 _KINDS = tuple(Kind)
 _INDEX_AFTER = 64  # name look-ups before building the full name index
-_MAX_CHAIN = 64  # longer typedef/array chains only occur in corrupt (looping) BTF
+_MAX_CHAIN = MAX_DEPTH  # longer typedef/array chains only occur in corrupt (looping) BTF
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ class Btf:
         types = data[hdr.type_start : hdr.type_start + hdr.type_len]
         table = scan_types(types, big_endian=hdr.byteorder == ">",
                            offset=hdr.type_start, start_id=start_id)
+        check_scalars(table, start_id=start_id, offset=hdr.type_start)
         if table.name_offs.size and int(table.name_offs.max()) >= strings.total:
             bad = int(np.flatnonzero(table.name_offs >= strings.total)[0])
             raise BtfError(f"name offset {int(table.name_offs[bad])} beyond string section ({strings.total} bytes)",
@@ -315,7 +317,7 @@ class Btf:
             if self.kind_of(type_id) not in MODIFIER_KINDS:
                 return type_id
             type_id = self[type_id].type_id  # type: ignore[attr-defined]
-        raise BtfError("modifier chain too long (a loop?)", type_id=type_id)
+        raise BtfError(f"modifier chain longer than {_MAX_CHAIN} (a loop, or hostile BTF)", type_id=type_id)
 
     def size_of(self, type_id: int) -> int:
         """Size in bytes, like ``sizeof``; BtfError for void, functions, fwd."""
@@ -339,35 +341,39 @@ class Btf:
                 return mult * t.size
             else:
                 raise BtfError(f"{t.kind.name} has no size", type_id=t.id)
-        raise BtfError("array/var chain too long (a loop?)", type_id=type_id)
+        raise BtfError(f"array/var chain longer than {_MAX_CHAIN} (a loop, or hostile BTF)", type_id=type_id)
 
     def align_of(self, type_id: int) -> int:
         """Natural alignment; 1 for a struct whose member offsets imply ``packed``."""
+        return self._align(type_id, 0)
+
+    def _align(self, type_id: int, depth: int) -> int:
         align = self._aligns.get(type_id)
         if align is None:
             if type_id in self._aligning:
                 raise BtfError("type contains itself by value", type_id=type_id)
+            check_depth(depth, type_id, "alignment: the type")
             self._aligning.add(type_id)
             try:
-                align = self._aligns[type_id] = self._align_of(type_id)
+                align = self._aligns[type_id] = self._align_of(type_id, depth)
             finally:
                 self._aligning.discard(type_id)
         return align
 
-    def _align_of(self, type_id: int) -> int:
+    def _align_of(self, type_id: int, depth: int) -> int:
         t = self[self.resolve(type_id)]
         if isinstance(t, Array):
-            return self.align_of(t.type_id)
+            return self._align(t.type_id, depth + 1)
         if isinstance(t, Ptr):
             return POINTER_SIZE
         if isinstance(t, (Int, Enum, Float)):
             return min(t.size, 8) or 1
         if isinstance(t, Var):
-            return self.align_of(t.type_id)
+            return self._align(t.type_id, depth + 1)
         if isinstance(t, Struct):
             align = 1
             for m in t.members:
-                a = self.align_of(m.type_id)
+                a = self._align(m.type_id, depth + 1)
                 if not m.bitfield_size and m.bit_offset % (8 * a):
                     return 1
                 align = max(align, a)
@@ -409,7 +415,8 @@ class Btf:
             cur, bits = m.type_id, m.bitfield_size
         return MemberLocation(path, cur, bit, bits)
 
-    def _find_member(self, t: Struct, name: str):
+    def _find_member(self, t: Struct, name: str, depth: int = 0):
+        check_depth(depth, t.id, "anonymous members: the type")
         for m in t.members:
             if m.name == name:
                 return m.bit_offset, m
@@ -417,7 +424,7 @@ class Btf:
             if not m.name:
                 inner = self[self.resolve(m.type_id)]
                 if isinstance(inner, Struct):
-                    hit = self._find_member(inner, name)
+                    hit = self._find_member(inner, name, depth + 1)
                     if hit is not None:
                         return m.bit_offset + hit[0], hit[1]
         return None
