@@ -111,28 +111,48 @@ class Btf:
         return cls(table, strings, base=base, source=source, byteorder=hdr.byteorder)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], base: Btf | None = None, *, cache: bool = False) -> Btf:
+    def from_file(cls, path: str | os.PathLike[str], base: Btf | None = None, *, cache: bool = False,
+                  max_size: int | None = None) -> Btf:
         """Raw BTF, or an ELF file's ``.BTF`` section (vmlinux, a ``.bpf.o``).
 
+        Only regular files are read, and at most ``max_size`` bytes of BTF
+        (default :data:`bpfnb.obj.files.DEFAULT_MAX_SIZE`; for an ELF file the
+        limit applies to its ``.BTF`` section): FIFOs, devices, directories and
+        oversized files are a BtfError naming the file, before any read.
         ``cache=True`` reuses an earlier parse of the same file (same device,
         inode, size and mtime) — the model is immutable, so sharing is safe.
         """
+        from ..obj.files import DEFAULT_MAX_SIZE, open_regular
+
         path = os.fspath(path)
-        key = None
-        try:
-            if cache:
-                st = os.stat(path)
-                key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, id(base))
-                hit = _CACHE.get(key)
+        limit = DEFAULT_MAX_SIZE if max_size is None else max_size
+        fd, size = open_regular(path, BtfError, max_size=1 << 62)
+        with os.fdopen(fd, "rb") as f:
+            try:
+                st = os.fstat(f.fileno())
+                key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, id(base)) if cache else None
+                hit = _CACHE.get(key) if key is not None else None
                 if hit is not None:
                     return hit
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise BtfError(f"{path}: cannot read: {exc.strerror}") from exc
-        if data[:4] == b"\x7fELF":
-            data = _elf_btf_section(path)
-        btf = cls.from_bytes(data, base=base, source=path)
+                magic = f.read(4)
+                if magic == b"\x7fELF":
+                    f.seek(0)
+                    data = _elf_btf_section(path, f, limit)
+                else:
+                    if size > limit:
+                        raise BtfError(f"{path}: {size} bytes is over the {limit}-byte input limit "
+                                       "(max_size= or bpfnb --max-size raises it)")
+                    data = magic + f.read(limit + 1 - len(magic))
+                    if len(data) > limit:
+                        raise BtfError(f"{path}: more than the {limit}-byte input limit")
+            except OSError as exc:
+                raise BtfError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            btf = cls.from_bytes(data, base=base, source=path)
+        except BtfError as exc:
+            if path in str(exc):
+                raise
+            raise BtfError(f"{path}: {exc}") from None  # errors name the file
         if key is not None:
             _CACHE[key] = btf
         return btf
@@ -466,17 +486,25 @@ class Btf:
         return write_btf(self)
 
 
-def _elf_btf_section(path: str) -> bytes:
-    """Contents of an ELF file's ``.BTF`` section (pyelftools)."""
+def _elf_btf_section(path: str, f, limit: int) -> bytes:
+    """Contents of an ELF file's ``.BTF`` section (pyelftools), at most ``limit`` bytes."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
     try:
-        with open(path, "rb") as f:
-            elf = ELFFile(f)
-            sec = elf.get_section_by_name(".BTF")
-            if sec is None:
-                raise BtfError(f"{path}: ELF file has no .BTF section")
-            return sec.data()
+        elf = ELFFile(f)
+        sec = elf.get_section_by_name(".BTF")
+        if sec is None:
+            raise BtfError(f"{path}: ELF file has no .BTF section")
+        if sec["sh_type"] == "SHT_NOBITS":
+            raise BtfError(f"{path}: the .BTF section has no contents (SHT_NOBITS)")
+        if sec["sh_size"] > limit:
+            raise BtfError(f"{path}: .BTF section of {sec['sh_size']} bytes is over the {limit}-byte input limit")
+        data = sec.data()
     except ELFError as exc:
-        raise BtfError(f"{path}: broken ELF: {exc}") from exc
+        raise BtfError(f"{path}: broken ELF: {exc}") from None
+    except (ValueError, KeyError, IndexError, AssertionError, UnicodeDecodeError) as exc:
+        raise BtfError(f"{path}: broken ELF: {type(exc).__name__}: {exc}") from None
+    if len(data) != sec["sh_size"]:
+        raise BtfError(f"{path}: .BTF section runs past the end of the file")
+    return data
