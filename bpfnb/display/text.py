@@ -35,3 +35,11 @@ def printable(text: object, *, keep_lines: bool = False) -> str:
 
 def has_bidi(text: str) -> bool:
     return any(c in BIDI_CONTROLS for c in text)
+
+
+def dot_label(*lines: object) -> str:
+    """A graphviz label of ``lines``, taken literally: never an HTML-like ``<...>`` label,
+    no ``\\N``/``\\l`` escapes, control and bidi characters visible."""
+    import graphviz
+
+    return graphviz.escape("\n".join(printable(line) for line in lines))

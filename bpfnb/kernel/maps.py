@@ -278,6 +278,9 @@ def internal_map_name(obj_name: str, section: str) -> str:
     return sanitize_name(raw.decode("latin-1")).decode()
 
 
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _safe_component(name: str) -> str:
     """``name`` if it can be one file name under a pin root, else UnsafeName.
 
@@ -288,8 +291,10 @@ def _safe_component(name: str) -> str:
         raise UnsafeName(f"map name {name!r} cannot be pinned: empty")
     if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise UnsafeName(f"map name {name!r} cannot be pinned: not a single path component")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name):
         raise UnsafeName(f"map name {name!r} cannot be pinned: control characters")
+    if any(c in _BIDI_CONTROLS for c in name):  # "abc\u202etxt.exe" would show reordered in ls and bpftool
+        raise UnsafeName(f"map name {name!r} cannot be pinned: bidirectional control characters")
     if len(os.fsencode(name)) > 255:
         raise UnsafeName(f"map name {name[:40]!r}... cannot be pinned: longer than 255 bytes")
     return name
