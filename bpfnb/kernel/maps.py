@@ -301,12 +301,19 @@ def _safe_component(name: str) -> str:
 
 
 def pin_path(pin_root: str | os.PathLike[str], name: str) -> str:
-    """``pin_root/name`` after checking ``name`` and that the result stays inside ``pin_root``."""
+    """``pin_root/name`` after checking ``name`` and that the result stays inside ``pin_root``.
+
+    A symlink at ``pin_root/name`` is refused: following it would reuse (or
+    shadow) an object pinned elsewhere in bpffs without saying so.
+    """
     _safe_component(name)
     root = os.path.abspath(os.fsdecode(pin_root))
     path = os.path.join(root, name)
     if os.path.dirname(path) != root:  # belt and braces: the component check already ensures this
         raise UnsafeName(f"map name {name!r} would pin outside {root}")
+    if os.path.islink(path):
+        raise UnsafeName(f"map {name!r}: {path} is a symlink to {os.readlink(path)!r}; "
+                         "pins under the pin root are not followed (remove the link or pin elsewhere)")
     return path
 
 

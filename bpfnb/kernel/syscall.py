@@ -699,7 +699,35 @@ def obj_pin(fd: FdLike, path: str | os.PathLike[str], *, path_fd: FdLike | None 
     if path_fd is not None:
         attr.path_fd = fd_number(path_fd)
         attr.file_flags = BPF_F_PATH_FD
-    bpf(Cmd.OBJ_PIN, attr, os.fsdecode(path))
+    result, err = _raw(Cmd.OBJ_PIN, attr)
+    if result < 0:
+        where = os.fsdecode(path)
+        fs = fs_type(os.path.dirname(os.path.abspath(where))) if path_fd is None else None
+        if err in (_errno.EPERM, _errno.EACCES, _errno.EINVAL) and fs is not None and fs != "bpf":
+            # the kernel's EPERM for a path outside bpffs is not about privileges
+            raise KernelError(err, "BPF_OBJ_PIN", where, hint=f"pins must be on a bpffs mount; "
+                              f"{os.path.dirname(os.path.abspath(where))} is on {fs} "
+                              "(mount -t bpf bpf /sys/fs/bpf, or pin under /sys/fs/bpf)")
+        raise _error(Cmd.OBJ_PIN, err, where)
+
+
+def fs_type(path: str) -> str | None:
+    """The filesystem type of the mount holding ``path`` (from /proc/self/mountinfo), or None."""
+    try:
+        real = os.path.realpath(path)
+        best, kind = "", None
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) < 5 or not right:
+                    continue
+                mount = fields[4].replace("\\040", " ")
+                if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best):
+                    best, kind = mount, right.split()[0]
+        return kind
+    except OSError:
+        return None
 
 
 def obj_get(path: str | os.PathLike[str], *, file_flags: int = 0, path_fd: FdLike | None = None) -> Fd:
