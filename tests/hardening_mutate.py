@@ -199,3 +199,51 @@ def bpf_fds() -> set[int]:
         if target.startswith(_BPF_LINKS):
             out.add(int(name))
     return out
+
+
+# --- one field mutation, for hypothesis and tools/fuzz.py -----------------------------------
+
+FIELD_TARGETS = ("elf_header", "section_header", "btf_header", "record_word", "string_offset", "btf_ext_rec_size")
+
+
+def apply_field_mutation(data: bytes, target: str, a: int, b: int, value: int) -> bytes:
+    """Apply one field-targeted mutation; the input unchanged when it has no such field.
+
+    ``a``/``b`` choose the field (section index and field, record kind and
+    position...), ``value`` is what goes in.
+    """
+    try:
+        if target == "elf_header":
+            return set_elf_header(data, list(ELF_HEADER_FIELDS)[a % len(ELF_HEADER_FIELDS)], value)
+        if target == "section_header":
+            return set_section_header(data, a, list(SECTION_HEADER_FIELDS)[b % len(SECTION_HEADER_FIELDS)], value)
+        if target == "btf_header":
+            return set_btf_header(data, list(BTF_HEADER_FIELDS)[a % len(BTF_HEADER_FIELDS)], value)
+        if target == "record_word":
+            kinds = [None, *BTF_KIND]
+            return set_record_word(data, kinds[a % len(kinds)], b, b >> 8, value)
+        if target == "string_offset":
+            return set_string_offset(data, a, value)
+        if target == "btf_ext_rec_size":
+            return set_btf_ext_rec_size(data, ("func_info", "line_info", "core_relo")[a % 3], value)
+    except (KeyError, LookupError, ValueError, struct.error, IndexError, ZeroDivisionError):
+        return data  # the field is not there (no .BTF.ext, a truncated input...)
+    raise ValueError(target)
+
+
+def field_mutations():
+    """A hypothesis strategy of ``(target, a, b, value)`` tuples for :func:`apply_field_mutation`."""
+    from hypothesis import strategies as st
+
+    values = st.one_of(st.sampled_from(INTERESTING), st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1),
+                       st.integers(0, 4096))
+    return st.tuples(st.sampled_from(FIELD_TARGETS), st.integers(0, 1 << 16), st.integers(0, 1 << 16), values)
+
+
+def example_database():
+    """The committed hypothesis example database (tests/hypothesis-db): found failures replay first."""
+    from pathlib import Path
+
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    return DirectoryBasedExampleDatabase(str(Path(__file__).resolve().parent / "hypothesis-db"))
