@@ -22,3 +22,9 @@ bench: setup
 
 clean:
 	$(MAKE) -C tests/bpf clean
+
+# Fuzz campaign (tools/fuzz.py): every parser and a privileged load, in worker processes.
+MINUTES ?= 1
+.PHONY: fuzz
+fuzz: setup
+	$(VENV)/python tools/fuzz.py --minutes $(MINUTES)

@@ -28,7 +28,9 @@ def _inspect(args: argparse.Namespace) -> int:
         json.dump(inspect_json(obj), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not args.html:
-        print(obj.summary())
+        from .display.text import printable
+
+        print(printable(obj.summary(), keep_lines=True))
     return 0
 
 
@@ -79,7 +81,9 @@ def _load(args: argparse.Namespace) -> int:
             json.dump(doc, sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            print(load_text(doc, dry_run=pipeline.dry_run))
+            from .display.text import printable
+
+            print(printable(load_text(doc, dry_run=pipeline.dry_run), keep_lines=True))
     loaded = not pipeline.errors and all(p["loaded"] for p in doc["programs"] if p["autoload"])
     return 0 if loaded and not pipeline.dry_run else 1
 
@@ -203,8 +207,19 @@ def _snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> int:
+    from .obj.files import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bpfnb", description="Parse, inspect and load eBPF objects.")
+    parser.add_argument("--max-size", type=_size, default=None, metavar="BYTES",
+                        help="largest input file read (objects and BTF; default 512M; suffixes K, M, G)")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     p = sub.add_parser("inspect", help="summarise an eBPF object file (parse only, no syscalls)")
@@ -256,16 +271,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _inputs(args: argparse.Namespace) -> str:
+    """The files a verb was reading, for messages of errors that do not name one (MemoryError)."""
+    names = [getattr(args, a, None) for a in ("object", "file", "base")] + list(getattr(args, "btf", None) or [])
+    return ", ".join(str(n) for n in names if n)
+
+
+def one_line(text: str) -> str:
+    """An error message as one terminal-safe line (control characters made visible)."""
+    from .display.text import printable
+
+    return printable(" ".join(str(text).split()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; errors print one line on stderr and exit 1 (usage errors 2), never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.max_size is not None:
+        from .obj import files
+
+        files.DEFAULT_MAX_SIZE = args.max_size
+    where = f"bpfnb {args.verb}"
     try:
         return args.func(args)
     except BpfnbError as exc:
-        print(f"bpfnb {args.verb}: {exc}", file=sys.stderr)
-        return 1
+        message = str(exc)
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # writing a report (--html), stdout gone, a pin directory...
+        name = f"{exc.filename}: " if exc.filename else ""
+        message = f"{name}{exc.strerror or exc}"
+    except MemoryError:
+        message = f"out of memory processing {_inputs(args) or 'the input'}"
+    except RecursionError:
+        message = f"input nested too deeply to process: {_inputs(args) or 'the input'}"
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted", file=sys.stderr)
+        return 130
+    print(f"{where}: {one_line(message)}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -34,6 +34,33 @@ if TYPE_CHECKING:
 
 __all__ = ["STAGES", "Ebpf", "EbpfLoader", "Pipeline", "StageResult"]
 
+def frameless(exc: BaseException) -> BaseException:
+    """A copy of ``exc`` without traceback, cause or context, for keeping.
+
+    A stored exception keeps its traceback's frames alive, and those frames
+    refer back to the object storing it: a reference cycle through every
+    local of every frame of the failed stage.  Clearing such a cycle can
+    crash CPython when a local is a memoryview with an exported buffer
+    (gh-77894).  The raised exception keeps its traceback; the stored copy
+    has none.  Falls back to the exception itself with its frames cleared
+    when it cannot be copied.
+    """
+    import copy
+    import traceback
+
+    try:
+        kept = copy.copy(exc)
+        if type(kept) is not type(exc) or str(kept) != str(exc):
+            raise TypeError("copy differs")
+    except Exception:
+        traceback.clear_frames(exc.__traceback__)
+        return exc
+    kept.__traceback__ = None
+    kept.__cause__ = kept.__context__ = None
+    kept.__suppress_context__ = True
+    return kept
+
+
 #: The stages in order; each is a method ``Pipeline._run_<stage>``.
 STAGES = ("parse", "btf", "maps", "relocate", "load")
 
@@ -234,7 +261,7 @@ class Pipeline:
         try:
             result = getattr(self, f"_run_{stage}")()
         except BpfnbError as exc:
-            self.errors[stage] = exc
+            self.errors[stage] = frameless(exc)  # type: ignore[assignment]
             self.close()
             raise
         except BaseException:
@@ -296,7 +323,8 @@ class Pipeline:
             self.btf = load_object_btf(obj, log_level=1 if self.options.log_level else 0)
         except (BtfLoadError, BtfError) as exc:
             # As libbpf does: without loadable BTF, programs load without it.
-            return StageResult("btf", False, "the kernel refused the object's BTF; loading without it", detail=exc, note=str(exc))
+            return StageResult("btf", False, "the kernel refused the object's BTF; loading without it",
+                               detail=frameless(exc), note=str(exc))
         return StageResult("btf", False, f"loaded as BTF id {self.btf.id} ({len(self.btf.changes)} fix-ups)", detail=self.btf)
 
     def _run_maps(self) -> StageResult:
@@ -332,7 +360,7 @@ class Pipeline:
             except UnknownSymbol as exc:
                 if getattr(exc, "ksym", None) is None:
                     raise
-                self.program_errors[spec.name] = exc  # a strong __ksym this kernel lacks: this program's error
+                self.program_errors[spec.name] = frameless(exc)  # a strong __ksym this kernel lacks: this program's error
         applied = sum(len(r.applied) for r in self.relocated.values())
         summary = f"{len(self.relocated)} programs, {applied} instructions patched"
         if self.program_errors:
@@ -388,8 +416,8 @@ class Pipeline:
                 ))
             except (KernelError, UnknownName) as exc:
                 # the verifier's verdict, or an attach target / program type this kernel lacks:
-                # that program's error, the others still load
-                self.program_errors[name] = exc
+                # that program's error, the others still load (kept without its frames)
+                self.program_errors[name] = frameless(exc)  # type: ignore[assignment]
         filled = self._fill_prog_arrays()
         ok = len(self.programs)
         summary = f"{ok} of {len(self.relocated) + len(self._relocate_errors())} programs loaded"

@@ -8,6 +8,7 @@ import struct
 
 from helpers import fixture_path
 from elftools.elf.elffile import ELFFile
+from hardening_mutate import example_database
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +16,7 @@ from bpfnb.asm import LD_IMM64, Instructions, as_array, decode, format_instructi
 from bpfnb.errors import InstructionError
 from test_asm_unit import VALID_OPCODES
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=300, deadline=None, database=example_database(), suppress_health_check=[HealthCheck.too_slow])
 
 
 def check(data: bytes) -> None:

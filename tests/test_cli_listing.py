@@ -11,7 +11,8 @@ import pytest
 
 from bpfnb import examples
 from bpfnb.cli import main
-from bpfnb.display.listing import listing_text, printable
+from bpfnb.display.listing import listing_text
+from bpfnb.display.text import printable
 from bpfnb.kernel.system import PROG_COLUMNS, Listing
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import struct
 
+from hardening_mutate import example_database
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bpfnb.errors import BpfnbError
 from bpfnb.obj import Object
 
+from hardening_mutate import apply_field_mutation, example_database, field_mutations
 from helpers import fixture_path, hang_guard
 
 SEEDS = [fixture_path(n).read_bytes() for n in ("multi", "legacy_maps", "minimal", "fentry")]
@@ -83,12 +85,14 @@ def _apply(data: bytes, m) -> bytes:
     return bytes(buf)
 
 
-@settings(max_examples=int(__import__("os").environ.get("BPFNB_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(seed=st.sampled_from(range(len(SEEDS))), mutations=st.lists(mutation, min_size=1, max_size=3))
+@settings(max_examples=int(__import__("os").environ.get("BPFNB_FUZZ_EXAMPLES", "300")), deadline=None,
+          database=example_database(), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(seed=st.sampled_from(range(len(SEEDS))),
+       mutations=st.lists(st.one_of(mutation, st.tuples(st.just("field"), field_mutations())), min_size=1, max_size=3))
 def test_mutated_objects_raise_only_bpfnb_errors(seed, mutations):
     data = SEEDS[seed]
     for m in mutations:
-        data = _apply(data, m)
+        data = apply_field_mutation(data, *m[1]) if m[0] == "field" else _apply(data, m)
     _parse_bounded(data)
 
 

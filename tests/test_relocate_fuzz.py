@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from hardening_mutate import example_database
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +28,7 @@ from bpfnb.obj.relocate import placeholder_fds, relocate
 
 NAMES = ("multi", "calls", "isa", "minimal", "section_static")
 SEEDS = {n: fixture_path(n).read_bytes() for n in NAMES}
-SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=80, deadline=None, database=example_database(), suppress_health_check=[HealthCheck.too_slow])
 
 
 def _check(obj: Object) -> None:

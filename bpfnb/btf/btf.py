@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import BtfError, UnknownName, UnsupportedFeature, did_you_mean
-from .parser import StringTable, TypeTable, decode, parse_header, scan_types
+from .limits import MAX_DEPTH, check_depth
+from .parser import StringTable, TypeTable, check_scalars, decode, parse_header, scan_types
 from .types import (
     MODIFIER_KINDS, Array, BtfType, Datasec, Enum, Float, Int, Kind, Ptr, Struct, Var, Void, essential_name,
 )
@@ -50,15 +51,21 @@ def _member_names(btf: Btf, t: Struct) -> list[str]:
     return names
 
 
-def _decompress(path: str, data: bytes) -> bytes:
-    """Kernel BTF captured from other machines is kept gzip'd or xz'd (BTFHub ships .tar.xz of raw BTF)."""
+def _decompress(path: str, data: bytes, limit: int) -> bytes:
+    """Kernel BTF captured from other machines is kept gzip'd or xz'd; at most ``limit`` bytes come out."""
     import gzip
+    import io
     import lzma
 
     try:
-        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else lzma.decompress(data)
+        with (gzip.GzipFile(fileobj=io.BytesIO(data)) if data[:2] == b"\x1f\x8b"
+              else lzma.LZMAFile(io.BytesIO(data))) as f:
+            out = f.read(limit + 1)
     except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise BtfError(f"{path}: cannot decompress: {exc}") from exc
+        raise BtfError(f"{path}: cannot decompress: {exc}") from None
+    if len(out) > limit:
+        raise BtfError(f"{path}: decompresses to more than the {limit}-byte input limit")
+    return out
 
 
 def _no_kernel_btf() -> UnsupportedFeature:
@@ -70,7 +77,7 @@ def _no_kernel_btf() -> UnsupportedFeature:
 
 _KINDS = tuple(Kind)
 _INDEX_AFTER = 64  # name look-ups before building the full name index
-_MAX_CHAIN = 64  # longer typedef/array chains only occur in corrupt (looping) BTF
+_MAX_CHAIN = MAX_DEPTH  # longer typedef/array chains only occur in corrupt (looping) BTF
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +128,13 @@ class Btf:
         StringTable.check(raw_strings, split=base is not None, offset=hdr.str_start)
         strings = StringTable(raw_strings, base._strings if base is not None else None)
         start_id = len(base) if base is not None else 1
-        # a view, not a copy: the type section is only ever read through numpy/struct
-        types = memoryview(data)[hdr.type_start : hdr.type_start + hdr.type_len]
+        # A copy, not a memoryview: a view kept alive by a traceback in a reference cycle
+        # (an error stored by a notebook or Pipeline.errors) with a buffer exported to a
+        # struct iterator crashes CPython's garbage collector (gh-77894).  ~1 ms on vmlinux.
+        types = data[hdr.type_start : hdr.type_start + hdr.type_len]
         table = scan_types(types, big_endian=hdr.byteorder == ">",
                            offset=hdr.type_start, start_id=start_id)
+        check_scalars(table, start_id=start_id, offset=hdr.type_start)
         if table.name_offs.size and int(table.name_offs.max()) >= strings.total:
             bad = int(np.flatnonzero(table.name_offs >= strings.total)[0])
             raise BtfError(f"name offset {int(table.name_offs[bad])} beyond string section ({strings.total} bytes)",
@@ -132,30 +142,50 @@ class Btf:
         return cls(table, strings, base=base, source=source, byteorder=hdr.byteorder)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], base: Btf | None = None, *, cache: bool = False) -> Btf:
+    def from_file(cls, path: str | os.PathLike[str], base: Btf | None = None, *, cache: bool = False,
+                  max_size: int | None = None) -> Btf:
         """Raw BTF (gzip'd or xz'd too), or an ELF file's ``.BTF`` section (vmlinux, a ``.bpf.o``).
 
+        Only regular files are read, and at most ``max_size`` bytes of BTF
+        (default :data:`bpfnb.obj.files.DEFAULT_MAX_SIZE`; for an ELF file the
+        limit applies to its ``.BTF`` section): FIFOs, devices, directories and
+        oversized files are a BtfError naming the file, before any read.
         ``cache=True`` reuses an earlier parse of the same file (same device,
         inode, size and mtime) — the model is immutable, so sharing is safe.
         """
+        from ..obj.files import DEFAULT_MAX_SIZE, open_regular
+
         path = os.fspath(path)
-        key = None
-        try:
-            if cache:
-                st = os.stat(path)
-                key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, id(base))
-                hit = _CACHE.get(key)
+        limit = DEFAULT_MAX_SIZE if max_size is None else max_size
+        fd, size = open_regular(path, BtfError, max_size=1 << 62)
+        with os.fdopen(fd, "rb") as f:
+            try:
+                st = os.fstat(f.fileno())
+                key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, id(base)) if cache else None
+                hit = _CACHE.get(key) if key is not None else None
                 if hit is not None:
                     return hit
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise BtfError(f"{path}: cannot read: {exc.strerror}") from exc
-        if data[:4] == b"\x7fELF":
-            data = _elf_btf_section(path)
-        elif data[:2] == b"\x1f\x8b" or data[:6] == b"\xfd7zXZ\x00":
-            data = _decompress(path, data)
-        btf = cls.from_bytes(data, base=base, source=path)
+                magic = f.read(6)
+                if magic[:4] == b"\x7fELF":
+                    f.seek(0)
+                    data = _elf_btf_section(path, f, limit)
+                else:
+                    if size > limit:
+                        raise BtfError(f"{path}: {size} bytes is over the {limit}-byte input limit "
+                                       "(max_size= or bpfnb --max-size raises it)")
+                    data = magic + f.read(limit + 1 - len(magic))
+                    if len(data) > limit:
+                        raise BtfError(f"{path}: more than the {limit}-byte input limit")
+                    if data[:2] == b"\x1f\x8b" or data[:6] == b"\xfd7zXZ\x00":
+                        data = _decompress(path, data, limit)
+            except OSError as exc:
+                raise BtfError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            btf = cls.from_bytes(data, base=base, source=path)
+        except BtfError as exc:
+            if path in str(exc):
+                raise
+            raise BtfError(f"{path}: {exc}") from None  # errors name the file
         if key is not None:
             _CACHE[key] = btf
         return btf
@@ -340,7 +370,7 @@ class Btf:
             if self.kind_of(type_id) not in MODIFIER_KINDS:
                 return type_id
             type_id = self[type_id].type_id  # type: ignore[attr-defined]
-        raise BtfError("modifier chain too long (a loop?)", type_id=type_id)
+        raise BtfError(f"modifier chain longer than {_MAX_CHAIN} (a loop, or hostile BTF)", type_id=type_id)
 
     def size_of(self, type_id: int) -> int:
         """Size in bytes, like ``sizeof``; BtfError for void, functions, fwd."""
@@ -364,35 +394,39 @@ class Btf:
                 return mult * t.size
             else:
                 raise BtfError(f"{t.kind.name} has no size", type_id=t.id)
-        raise BtfError("array/var chain too long (a loop?)", type_id=type_id)
+        raise BtfError(f"array/var chain longer than {_MAX_CHAIN} (a loop, or hostile BTF)", type_id=type_id)
 
     def align_of(self, type_id: int) -> int:
         """Natural alignment; 1 for a struct whose member offsets imply ``packed``."""
+        return self._align(type_id, 0)
+
+    def _align(self, type_id: int, depth: int) -> int:
         align = self._aligns.get(type_id)
         if align is None:
             if type_id in self._aligning:
                 raise BtfError("type contains itself by value", type_id=type_id)
+            check_depth(depth, type_id, "alignment: the type")
             self._aligning.add(type_id)
             try:
-                align = self._aligns[type_id] = self._align_of(type_id)
+                align = self._aligns[type_id] = self._align_of(type_id, depth)
             finally:
                 self._aligning.discard(type_id)
         return align
 
-    def _align_of(self, type_id: int) -> int:
+    def _align_of(self, type_id: int, depth: int) -> int:
         t = self[self.resolve(type_id)]
         if isinstance(t, Array):
-            return self.align_of(t.type_id)
+            return self._align(t.type_id, depth + 1)
         if isinstance(t, Ptr):
             return POINTER_SIZE
         if isinstance(t, (Int, Enum, Float)):
             return min(t.size, 8) or 1
         if isinstance(t, Var):
-            return self.align_of(t.type_id)
+            return self._align(t.type_id, depth + 1)
         if isinstance(t, Struct):
             align = 1
             for m in t.members:
-                a = self.align_of(m.type_id)
+                a = self._align(m.type_id, depth + 1)
                 if not m.bitfield_size and m.bit_offset % (8 * a):
                     return 1
                 align = max(align, a)
@@ -435,7 +469,8 @@ class Btf:
             cur, bits = m.type_id, m.bitfield_size
         return MemberLocation(path, cur, bit, bits)
 
-    def _find_member(self, t: Struct, name: str):
+    def _find_member(self, t: Struct, name: str, depth: int = 0):
+        check_depth(depth, t.id, "anonymous members: the type")
         for m in t.members:
             if m.name == name:
                 return m.bit_offset, m
@@ -443,7 +478,7 @@ class Btf:
             if not m.name:
                 inner = self[self.resolve(m.type_id)]
                 if isinstance(inner, Struct):
-                    hit = self._find_member(inner, name)
+                    hit = self._find_member(inner, name, depth + 1)
                     if hit is not None:
                         return m.bit_offset + hit[0], hit[1]
         return None
@@ -491,17 +526,25 @@ class Btf:
         return write_btf(self)
 
 
-def _elf_btf_section(path: str) -> bytes:
-    """Contents of an ELF file's ``.BTF`` section (pyelftools)."""
+def _elf_btf_section(path: str, f, limit: int) -> bytes:
+    """Contents of an ELF file's ``.BTF`` section (pyelftools), at most ``limit`` bytes."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
     try:
-        with open(path, "rb") as f:
-            elf = ELFFile(f)
-            sec = elf.get_section_by_name(".BTF")
-            if sec is None:
-                raise BtfError(f"{path}: ELF file has no .BTF section")
-            return sec.data()
+        elf = ELFFile(f)
+        sec = elf.get_section_by_name(".BTF")
+        if sec is None:
+            raise BtfError(f"{path}: ELF file has no .BTF section")
+        if sec["sh_type"] == "SHT_NOBITS":
+            raise BtfError(f"{path}: the .BTF section has no contents (SHT_NOBITS)")
+        if sec["sh_size"] > limit:
+            raise BtfError(f"{path}: .BTF section of {sec['sh_size']} bytes is over the {limit}-byte input limit")
+        data = sec.data()
     except ELFError as exc:
-        raise BtfError(f"{path}: broken ELF: {exc}") from exc
+        raise BtfError(f"{path}: broken ELF: {exc}") from None
+    except (ValueError, KeyError, IndexError, AssertionError, UnicodeDecodeError) as exc:
+        raise BtfError(f"{path}: broken ELF: {type(exc).__name__}: {exc}") from None
+    if len(data) != sec["sh_size"]:
+        raise BtfError(f"{path}: .BTF section runs past the end of the file")
+    return data

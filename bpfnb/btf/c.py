@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..errors import BtfError
+from .limits import MAX_DEPTH, check_depth
 from .types import (
     Array, BtfType, Const, Enum, Enum64, Func, FuncProto, Fwd, Kind, Ptr, Restrict, Struct,
     Typedef, TypeTag, Union, Var, Void, Volatile,
@@ -34,8 +35,8 @@ __all__ = ["CWriter", "declaration", "render_c", "render_type_definition", "type
 
 _QUALIFIERS = {Kind.CONST: "const", Kind.VOLATILE: "volatile", Kind.RESTRICT: "restrict"}
 _TAG_KINDS = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD)
-_MAX_DEPTH = 256
-_MAX_NESTING = 64
+_MAX_DEPTH = 256  # iterations along one declarator chain (loops, no recursion)
+_MAX_NESTING = MAX_DEPTH  # recursion: nested prototypes, anonymous records, the dependency walk
 
 BaseNamer = Callable[[BtfType, int], str]
 
@@ -450,8 +451,7 @@ class _Orderer:
 
     def need(self, tid: int, by_value: bool, depth: int = 0) -> None:
         """Make ``tid`` usable: declared, and complete if ``by_value``."""
-        if depth > _MAX_DEPTH:
-            raise BtfError("type graph too deep (a loop through anonymous types?)", type_id=tid)
+        check_depth(depth, tid, "C rendering: the type graph")
         key = (tid, by_value)
         if key in self._seen:
             return

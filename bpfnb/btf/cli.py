@@ -123,10 +123,12 @@ def _selected(btf: Btf, names: list[str] | None) -> Iterable[BtfType]:
 
 def dump(btf: Btf, fmt: str = "raw", types: list[str] | None = None, out: TextIO | None = None) -> None:
     """Write ``btf`` (or the named ``types``) to ``out`` in ``fmt``."""
+    from ..display.text import printable  # names from the file must not drive the terminal
+
     out = out if out is not None else sys.stdout
     if fmt == "c":
         ids = None if not types else [btf.find(n).id for n in types]
-        out.write(btf.to_c(ids))
+        out.write(printable(btf.to_c(ids), keep_lines=True))
     elif fmt == "json":
         json.dump({"types": [type_json(btf, t) for t in _selected(btf, types)]}, out, indent=1)
         out.write("\n")
@@ -134,7 +136,7 @@ def dump(btf: Btf, fmt: str = "raw", types: list[str] | None = None, out: TextIO
         write = out.write
         for t in _selected(btf, types):
             for line in raw_lines(btf, t):
-                write(line)
+                write(printable(line, keep_lines=True) if not line.isascii() or not line.isprintable() else line)
                 write("\n")
     else:
         raise ValueError(f"unknown format {fmt!r} (c, raw, json)")

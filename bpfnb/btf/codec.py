@@ -57,7 +57,18 @@ if TYPE_CHECKING:
 __all__ = ["Codec", "PerCpuCodec", "RawCodec", "per_cpu_stride"]
 
 _BYTES = (bytes, bytearray, memoryview)
+_MAX_RAW = (1 << 31) - 1  # numpy's itemsize is a C int
 _FLOAT_FORMATS = {2: "e", 4: "f", 8: "d"}
+
+
+def _nest(items: list, shape: tuple[int, ...]) -> list:
+    """``items`` (row-major) as nested lists of ``shape``; zero-length dimensions give empty lists."""
+    if len(shape) <= 1:
+        return items
+    inner = 1
+    for dim in shape[1:]:
+        inner *= dim
+    return [_nest(items[i * inner : (i + 1) * inner], shape[1:]) for i in range(shape[0])]
 
 
 def per_cpu_stride(size: int) -> int:
@@ -134,9 +145,7 @@ class Codec:
             flat = np.frombuffer(data, dtype=elem.dtype, count=node.count, offset=off)
             return flat.reshape(node.shape).tolist()
         items = [self._decode(elem, data, off + i * elem.size) for i in range(node.count)]
-        for dim in reversed(node.shape[1:]):
-            items = [items[i : i + dim] for i in range(0, len(items), dim)]
-        return items
+        return _nest(items, node.shape)
 
     def _decode_bitfield(self, f: Field, data: bytes, off: int) -> Any:
         self._require_little(f)
@@ -272,8 +281,8 @@ class RawCodec:
     """Bytes in, bytes out: for maps without BTF (``decode`` gives ``bytes``)."""
 
     def __init__(self, size: int):
-        if size < 0:
-            raise ValueEncodingError(f"negative size {size}")
+        if size < 0 or size > _MAX_RAW:
+            raise ValueEncodingError(f"raw value size {size} outside 0..{_MAX_RAW}")
         self.size = size
         self.name = f"raw[{size}]"
         self.type_id = 0

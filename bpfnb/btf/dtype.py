@@ -43,15 +43,40 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 
 from ..errors import BtfError, ValueEncodingError
+from .limits import MAX_DEPTH, MAX_LAYOUT_SIZE
 from .types import Array, Enum, Float, Int, IntEncoding, Kind, Ptr, Struct, Var
 from .types import Union as BtfUnion
 
 if TYPE_CHECKING:
     from .btf import Btf
 
-__all__ = ["ArrayOf", "CharArray", "Field", "Node", "Record", "Scalar", "ScalarKind", "dtype_of", "layout_of"]
+__all__ = ["ArrayOf", "CharArray", "Field", "LayoutError", "Node", "Record", "Scalar", "ScalarKind", "dtype_of",
+           "layout_of"]
 
-_MAX_DEPTH = 64
+_MAX_DEPTH = MAX_DEPTH
+
+
+class LayoutError(BtfError, ValueEncodingError):
+    """BTF that cannot become a value layout; names the type id.
+
+    Both a :class:`BtfError` (the BTF is at fault: too deep, too big, a
+    kind without a value) and a :class:`ValueEncodingError` (no value of
+    the type can be encoded), so either ``except`` clause catches it.
+    """
+
+    def __init__(self, message: str, *, type_id: int | None = None, offset: int | None = None):
+        BtfError.__init__(self, message, type_id=type_id, offset=offset)
+        self.path = None
+
+    def __reduce__(self):
+        return (_rebuild_layout_error, (str(self), self.type_id, self.offset))
+
+
+def _rebuild_layout_error(text: str, type_id: int | None, offset: int | None) -> LayoutError:
+    err = LayoutError.__new__(LayoutError)
+    Exception.__init__(err, text)
+    err.type_id, err.offset, err.path = type_id, offset, None
+    return err
 _QUALIFIERS = frozenset({Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG})
 
 
@@ -206,6 +231,9 @@ def _cache_of(btf: Btf) -> dict[int, Node]:
     return cache
 
 
+MAX_LAYOUT_DIM = (1 << 31) - 1
+
+
 def _int_dtype(size: int, signed: bool, order: str) -> np.dtype | None:
     if size not in (1, 2, 4, 8):
         return None
@@ -221,12 +249,28 @@ class _Builder:
         self.order = btf.byteorder
         self.building: set[int] = set()
 
-    def _fail(self, type_id: int, message: str) -> ValueEncodingError:
-        return ValueEncodingError(f"BTF type #{type_id} ({self.btf.name_of(type_id)}): {message}")
+    def _fail(self, type_id: int, message: str) -> LayoutError:
+        try:
+            name = self.btf.name_of(type_id)
+        except BtfError:  # the name itself is broken: the id says enough
+            name = "?"
+        return LayoutError(f"({name}) {message}", type_id=type_id)
+
+    def _check_size(self, size: int, type_id: int, what: str) -> None:
+        if size > MAX_LAYOUT_SIZE:
+            raise self._fail(type_id, f"{what} of {size} bytes exceeds the {MAX_LAYOUT_SIZE}-byte limit of a value layout")
+
+    def _check_scalar(self, t: Int | Enum | Float) -> None:
+        """What :func:`~bpfnb.btf.parser.check_scalars` ensures for parsed BTF, for hand-built BTF too."""
+        ok = {Kind.INT: range(1, 17), Kind.FLOAT: (2, 4, 8, 12, 16)}.get(t.kind, (1, 2, 4, 8))
+        if t.size not in ok:
+            raise self._fail(t.id, f"{t.kind.name} of size {t.size} has no value layout")
+        if isinstance(t, Int) and (t.bits > 128 or t.bits + t.offset > 8 * t.size):
+            raise self._fail(t.id, f"INT of {t.bits} bits at bit offset {t.offset} does not fit its {t.size} bytes")
 
     def node(self, type_id: int, depth: int) -> Node:
         if depth > _MAX_DEPTH:
-            raise self._fail(type_id, "nested too deeply to lay out")
+            raise self._fail(type_id, f"nested more than {_MAX_DEPTH} levels deep to lay out (a loop, or hostile BTF)")
         hit = self.cache.get(type_id)
         if hit is not None:
             return hit
@@ -235,6 +279,8 @@ class _Builder:
         self.building.add(type_id)
         try:
             node = self._build(type_id, depth)
+        except LayoutError:
+            raise  # already names the innermost type at fault
         except BtfError as exc:
             raise self._fail(type_id, str(exc)) from exc
         finally:
@@ -247,6 +293,8 @@ class _Builder:
         name = btf.name_of(type_id)
         tid = btf.resolve(type_id)
         t = btf[tid]
+        if isinstance(t, (Int, Enum, Float)):
+            self._check_scalar(t)
         if isinstance(t, Int):
             return self._int(t, name)
         if isinstance(t, Enum):  # Enum64 too
@@ -292,6 +340,7 @@ class _Builder:
 
     def _array(self, t: Array, name: str, depth: int) -> Node:
         if self._is_char(t.type_id):
+            self._check_size(t.nelems, t.id, "char array")
             return CharArray(t.nelems, np.dtype(f"S{t.nelems}") if t.nelems else np.dtype(("S1", (0,))), name)
         shape = [t.nelems]
         elem_id = t.type_id
@@ -302,10 +351,17 @@ class _Builder:
             shape.append(inner.nelems)
             elem_id = inner.type_id
         elem = self.node(elem_id, depth + 1)
+        total = elem.size
+        for n in shape:
+            total *= n
+        self._check_size(total, t.id, "array")
+        if max(shape) > MAX_LAYOUT_DIM:  # numpy wants every dimension to fit a C int too
+            raise self._fail(t.id, f"array dimension {max(shape)} exceeds {MAX_LAYOUT_DIM}")
         dt = np.dtype((elem.dtype, tuple(shape)))
         return ArrayOf(tuple(shape), elem, dt, name)
 
     def _record(self, t: Struct, name: str, depth: int) -> Record:
+        self._check_size(t.size, t.id, "union" if isinstance(t, BtfUnion) else "struct")
         is_union = isinstance(t, BtfUnion)
         # (field, index of the anonymous member it was flattened from, or -1)
         candidates: list[tuple[Field, int]] = []

@@ -29,8 +29,8 @@ from .types import (
     VarSecinfo, Volatile,
 )
 
-__all__ = ["BTF_MAGIC", "HEADER_SIZE", "Header", "StringTable", "TypeTable", "decode", "parse_header", "referenced_type_ids",
-           "scan_types"]
+__all__ = ["BTF_MAGIC", "HEADER_SIZE", "Header", "StringTable", "TypeTable", "check_scalars", "decode", "parse_header",
+           "referenced_type_ids", "scan_types"]
 
 BTF_MAGIC = 0xEB9F
 HEADER_SIZE = 24
@@ -245,7 +245,7 @@ class TypeTable:
     Index ``i`` describes type id ``start_id + i``.
     """
 
-    words: bytes | memoryview  # the type section, little-endian
+    words: bytes  # the type section, little-endian (bytes, never a memoryview: see scan_types)
     starts: np.ndarray  # int64 byte offsets of records
     kinds: np.ndarray  # uint8
     vlens: np.ndarray  # uint16 (int64)
@@ -259,9 +259,17 @@ def _swap_words(data: bytes | memoryview) -> bytes:
 
 
 def scan_types(section: bytes | memoryview, *, big_endian: bool = False, offset: int = 0, start_id: int = 1) -> TypeTable:
-    """Find every record of a type section without decoding any of them."""
+    """Find every record of a type section without decoding any of them.
+
+    ``section`` is copied to ``bytes`` when it is a view: the table outlives
+    parsing, and a long-lived memoryview whose buffer is exported (to a numpy
+    array, a ``struct.iter_unpack`` in a frame kept by a traceback) can crash
+    the garbage collector when it clears a reference cycle (CPython gh-77894).
+    """
     if big_endian:
         section = _swap_words(section)
+    elif not isinstance(section, bytes):
+        section = bytes(section)
     n = len(section) // 4
     words = np.frombuffer(section, dtype="<u4", count=n)
     if n == 0:
@@ -297,13 +305,13 @@ def scan_types(section: bytes | memoryview, *, big_endian: bool = False, offset:
     for _ in range(_DOUBLINGS):
         j = jumps[-1]
         jumps.append(np.take(j, j))
-    walk = memoryview(jumps[-1])
     found = array.array("i")
     append = found.append
     i = 0
-    while i < m:
-        append(i)
-        i = walk[i]
+    with memoryview(jumps[-1]) as walk:  # released here, whatever happens
+        while i < m:
+            append(i)
+            i = walk[i]
     s = np.frombuffer(found, dtype=np.int32)
     for j in reversed(jumps[:-1]):
         wider = np.empty(2 * len(s), dtype=np.int32)
@@ -337,6 +345,49 @@ def scan_types(section: bytes | memoryview, *, big_endian: bool = False, offset:
         infos=infos,
         size_type=words[starts + 2],
     )
+
+
+_FLOAT_SIZES = (2, 4, 8, 12, 16)
+_ENUM_SIZES = (1, 2, 4, 8)
+
+
+def check_scalars(table: TypeTable, *, start_id: int = 1, offset: int = 0) -> None:
+    """The kernel's checks of scalar records (``btf_int_check_meta``, ``btf_float_check_meta``,
+    ``btf_enum_check_meta``), vectorised over the type table.
+
+    INT: size 1..16, ``bits`` <= 128 and ``offset + bits`` within the size;
+    FLOAT: size 2, 4, 8, 12 or 16; ENUM/ENUM64: size 1, 2, 4 or 8.  Layouts,
+    codecs and numpy then never see a scalar they cannot represent.  Costs
+    one mask per kind (vmlinux has a few dozen INT/FLOAT records).
+    """
+    kinds = table.kinds
+    sizes = table.size_type
+    problems: list[tuple[int, str]] = []
+    ints = np.flatnonzero(kinds == Kind.INT)
+    if len(ints):
+        words = np.frombuffer(table.words, dtype="<u4")
+        data = words[table.starts[ints] // 4 + 3]
+        bits = data & 0xFF
+        shift = (data >> 16) & 0xFF
+        size = sizes[ints].astype(np.int64)
+        bad = (size < 1) | (size > 16) | (bits > 128) | (bits + shift > 128) | (bits + shift > 8 * size)
+        for i in np.flatnonzero(bad)[:1].tolist():
+            problems.append((int(ints[i]), f"INT of size {int(size[i])} with {int(bits[i])} bits at bit offset "
+                             f"{int(shift[i])} (the kernel wants size 1..16, bits <= 128, offset + bits <= 8 * size)"))
+    floats = np.flatnonzero(kinds == Kind.FLOAT)
+    if len(floats):
+        bad = ~np.isin(sizes[floats], _FLOAT_SIZES)
+        for i in np.flatnonzero(bad)[:1].tolist():
+            problems.append((int(floats[i]), f"FLOAT of size {int(sizes[floats[i]])} (the kernel wants 2, 4, 8, 12 or 16)"))
+    enums = np.flatnonzero((kinds == Kind.ENUM) | (kinds == Kind.ENUM64))
+    if len(enums):
+        bad = ~np.isin(sizes[enums], _ENUM_SIZES)
+        for i in np.flatnonzero(bad)[:1].tolist():
+            problems.append((int(enums[i]), f"{Kind(int(kinds[enums[i]])).name} of size {int(sizes[enums[i]])} "
+                             "(the kernel wants 1, 2, 4 or 8)"))
+    if problems:
+        index, message = min(problems)
+        raise BtfError(message, type_id=start_id + index, offset=offset + int(table.starts[index]))
 
 
 # kind -> (word offset of the first reference in the record, words per vlen item or 0 for one reference)

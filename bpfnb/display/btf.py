@@ -14,6 +14,7 @@ import numpy as np
 from .._optional import require
 from ..errors import BpfnbError
 from .html import escape, fmt_count, kv_table, section, table, wrap
+from .text import dot_label
 from .tidy import tidy
 
 if TYPE_CHECKING:
@@ -168,7 +169,10 @@ def type_graph(btf: Btf, name: str | int, depth: int = 2) -> graphviz.Digraph:
     def node_of(tid: int) -> int:
         """Skip anonymous modifiers/pointers/arrays to the named (or record) type."""
         for _ in range(64):
-            t = btf[tid]
+            try:
+                t = btf[tid]
+            except BpfnbError:  # a broken reference: drawn as the <#id: error> fallback node
+                return tid
             if isinstance(t, (Ptr, Array)) or (isinstance(t, Typedef) and t.kind.name != "TYPEDEF"):
                 tid = t.type_id
             else:
@@ -194,22 +198,26 @@ def type_graph(btf: Btf, name: str | int, depth: int = 2) -> graphviz.Digraph:
         if tid in seen:
             continue
         seen.add(tid)
-        t = btf[tid]
+        try:
+            t = btf[tid]
+        except BpfnbError:
+            dot.node(str(tid), label=dot_label(_safe_name(btf, tid)), style="dashed")
+            continue
         label = _safe_name(btf, tid) if tid else "void"
         if isinstance(t, Enum):
             label += f" ({len(t.values)} values)"
-        dot.node(str(tid), label=label)
+        dot.node(str(tid), label=dot_label(label))
         if level >= depth:
             continue
         for edge_label, target in edges(t):
             tgt = node_of(target)
             if tgt == 0:
                 continue
-            dot.edge(str(tid), str(tgt), label=edge_label)
+            dot.edge(str(tid), str(tgt), label=dot_label(edge_label))
             if tgt not in seen:
                 frontier.append((tgt, level + 1))
     for tid in {int(n) for n in _edge_targets(dot)} - seen:
-        dot.node(str(tid), label=_safe_name(btf, tid), style="dashed")
+        dot.node(str(tid), label=dot_label(_safe_name(btf, tid)), style="dashed")
     return dot
 
 

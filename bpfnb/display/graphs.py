@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._optional import require
+from .text import dot_label, printable
 
 if TYPE_CHECKING:
     from ..obj.object import Object
@@ -25,8 +26,11 @@ _STYLE = {
 
 def _id(kind: str, name: str) -> str:
     # A prefix keeps a helper and a function of the same name apart; no ':'
-    # in ids, which graphviz would read as a node:port reference.
-    return f"{kind}__{name}"
+    # in ids, which graphviz would read as a node:port reference.  Names come
+    # from the file: escaped so that none reads as HTML or a backslash escape.
+    import graphviz
+
+    return graphviz.escape(printable(f"{kind}__{name}"))
 
 
 def call_graph(obj: Object, *, helpers: bool = True):
@@ -38,11 +42,11 @@ def call_graph(obj: Object, *, helpers: bool = True):
     from ..obj.callgraph import EdgeKind, call_edges
 
     graphviz = require("graphviz")
-    g = graphviz.Digraph(name=obj.name, graph_attr={"rankdir": "LR", "fontsize": "10"}, node_attr={"fontname": "monospace"})
+    g = graphviz.Digraph(name=graphviz.escape(printable(obj.name)), graph_attr={"rankdir": "LR", "fontsize": "10"}, node_attr={"fontname": "monospace"})
     for p in obj.programs.values():
-        g.node(_id("code", p.name), f"{p.name}\n{p.section}", **_STYLE["program"])
+        g.node(_id("code", p.name), dot_label(p.name, p.section), **_STYLE["program"])
     for f in obj.functions.values():
-        g.node(_id("code", f.name), f.name, **_STYLE["function"])
+        g.node(_id("code", f.name), dot_label(f.name), **_STYLE["function"])
     counts: dict[tuple[str, str, EdgeKind], int] = {}
     for code in (*obj.programs.values(), *obj.functions.values()):
         for e in call_edges(obj, code):
@@ -53,10 +57,10 @@ def call_graph(obj: Object, *, helpers: bool = True):
     for (caller, callee, kind), n in counts.items():
         if kind is EdgeKind.HELPER:
             target = _id("helper", callee)
-            g.node(target, callee, **_STYLE["helper"])
+            g.node(target, dot_label(callee), **_STYLE["helper"])
         elif kind is EdgeKind.KFUNC:
             target = _id("kfunc", callee)
-            g.node(target, callee, **_STYLE["kfunc"])
+            g.node(target, dot_label(callee), **_STYLE["kfunc"])
         else:
             target = _id("code", callee)
         attrs = {"style": "dashed", "label": "callback"} if kind is EdgeKind.CALLBACK else {}

@@ -167,7 +167,9 @@ def escape(value: Any) -> str:
     """Escape anything for HTML text or attribute context."""
     if isinstance(value, Raw):
         return str(value)
-    return html.escape("" if value is None else str(value), quote=True)
+    from .text import printable  # bidi overrides and control characters from the file made visible
+
+    return html.escape(printable("" if value is None else value, keep_lines=True), quote=True)
 
 
 def cell(value: Any) -> str:

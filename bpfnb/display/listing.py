@@ -13,22 +13,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .text import printable
+
 if TYPE_CHECKING:
     from ..kernel.system import Listing
 
-__all__ = ["bpftool_json", "listing_text", "printable"]
-
-
-def printable(text: Any) -> str:
-    """``text`` with control and bidi characters escaped (``\\x1b``, ``\\u202e``) for a terminal."""
-    out = []
-    for ch in str(text):
-        code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+__all__ = ["bpftool_json", "listing_text"]
 
 
 def _program_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -278,6 +278,9 @@ def internal_map_name(obj_name: str, section: str) -> str:
     return sanitize_name(raw.decode("latin-1")).decode()
 
 
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _safe_component(name: str) -> str:
     """``name`` if it can be one file name under a pin root, else UnsafeName.
 
@@ -288,20 +291,29 @@ def _safe_component(name: str) -> str:
         raise UnsafeName(f"map name {name!r} cannot be pinned: empty")
     if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise UnsafeName(f"map name {name!r} cannot be pinned: not a single path component")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name):
         raise UnsafeName(f"map name {name!r} cannot be pinned: control characters")
+    if any(c in _BIDI_CONTROLS for c in name):  # "abc\u202etxt.exe" would show reordered in ls and bpftool
+        raise UnsafeName(f"map name {name!r} cannot be pinned: bidirectional control characters")
     if len(os.fsencode(name)) > 255:
         raise UnsafeName(f"map name {name[:40]!r}... cannot be pinned: longer than 255 bytes")
     return name
 
 
 def pin_path(pin_root: str | os.PathLike[str], name: str) -> str:
-    """``pin_root/name`` after checking ``name`` and that the result stays inside ``pin_root``."""
+    """``pin_root/name`` after checking ``name`` and that the result stays inside ``pin_root``.
+
+    A symlink at ``pin_root/name`` is refused: following it would reuse (or
+    shadow) an object pinned elsewhere in bpffs without saying so.
+    """
     _safe_component(name)
     root = os.path.abspath(os.fsdecode(pin_root))
     path = os.path.join(root, name)
     if os.path.dirname(path) != root:  # belt and braces: the component check already ensures this
         raise UnsafeName(f"map name {name!r} would pin outside {root}")
+    if os.path.islink(path):
+        raise UnsafeName(f"map {name!r}: {path} is a symlink to {os.readlink(path)!r}; "
+                         "pins under the pin root are not followed (remove the link or pin elsewhere)")
     return path
 
 
@@ -368,8 +380,81 @@ def _reuse(spec: MapSpec, path: str) -> Map | None:
         raise
 
 
+# --- sizes checked before BPF_MAP_CREATE ------------------------------------------------------
+#
+# The kernel's own checks (kernel/bpf/arraymap.c array_map_alloc_check, hashtab.c
+# htab_map_alloc_check), run here first so an absurd size is a MapError saying why,
+# instead of E2BIG -- or ENOMEM after seconds of the kernel zeroing gigabytes.
+
+_INT_MAX = (1 << 31) - 1
+_PCPU_MIN_UNIT_SIZE = 32 << 10  # per-CPU values: round_up(value_size, 8) must fit one unit
+_HTAB_ELEM = 48  # sizeof(struct htab_elem) on 64-bit kernels
+_ARRAYS = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY,
+                     MapType.CGROUP_ARRAY, MapType.ARRAY_OF_MAPS})
+_HASHES = frozenset({MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH,
+                     MapType.HASH_OF_MAPS})
+_PER_CPU = frozenset({MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH,
+                      MapType.PERCPU_CGROUP_STORAGE})
+_BPF_F_NO_PREALLOC = 1
+
+
+def _kmalloc_max_size() -> int:
+    """KMALLOC_MAX_SIZE: 1 << (MAX_PAGE_ORDER + PAGE_SHIFT), MAX_PAGE_ORDER = 10 (4 MiB with 4 KiB pages)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") << 10
+    except (ValueError, OSError):
+        return 4 << 20
+
+
+def _mem_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
+
+
+def check_sizes(spec: MapSpec) -> None:
+    """MapError when the kernel would refuse ``spec``'s sizes, or could not hold it in memory."""
+    try:
+        mtype = MapType(int(spec.map_type))
+    except ValueError:
+        return
+    what = f"map {spec.name!r} ({spec.type_name})"
+    key, value, entries = spec.key_size, spec.value_size, spec.max_entries
+    if mtype in _ARRAYS and value > _INT_MAX:
+        raise MapError(f"{what}: value_size {value} is over INT_MAX ({_INT_MAX}), "
+                       "which array_map_alloc_check refuses (E2BIG)")
+    if mtype in _PER_CPU and ((value + 7) & ~7) > _PCPU_MIN_UNIT_SIZE:
+        raise MapError(f"{what}: per-CPU value_size {value} rounds up past PCPU_MIN_UNIT_SIZE "
+                       f"({_PCPU_MIN_UNIT_SIZE} bytes), which the kernel refuses (E2BIG)")
+    kmax = _kmalloc_max_size()
+    if mtype in _HASHES and key + value >= kmax - _HTAB_ELEM:
+        raise MapError(f"{what}: key_size {key} + value_size {value} must stay below KMALLOC_MAX_SIZE - "
+                       f"sizeof(struct htab_elem) ({kmax - _HTAB_ELEM} bytes), which htab_map_alloc_check "
+                       "enforces (E2BIG)")
+    # preallocated maps: the kernel allocates (and zeroes) every element at create time
+    if mtype in _ARRAYS or (mtype in _HASHES and not spec.map_flags & _BPF_F_NO_PREALLOC):
+        elem = (value + 7) & ~7
+        if mtype in _HASHES:
+            elem += ((key + 7) & ~7) + _HTAB_ELEM
+        total = elem * entries * (possible_cpus() if mtype in _PER_CPU else 1)
+        available = _mem_available()
+        if available is not None and total > available:
+            raise MapError(f"{what}: {entries} entries of {value}-byte values need {_gib(total)} of kernel memory "
+                           f"up front, more than this machine has available ({_gib(available)})")
+
+
 def _kernel_create(spec: MapSpec, kernel_name: str, *, btf_fd: Any, inner: Fd | None,
                    with_btf: bool) -> Fd:
+    check_sizes(spec)
     return map_create(
         int(spec.map_type), spec.key_size, spec.value_size, spec.max_entries, name=kernel_name,
         map_flags=spec.map_flags, inner_map_fd=inner, numa_node=spec.numa_node, map_extra=spec.map_extra,

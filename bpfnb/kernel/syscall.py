@@ -23,6 +23,8 @@ import errno as _errno
 import functools
 import logging
 import os
+import signal as _signal
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -156,8 +158,86 @@ def bpf(cmd: Cmd | int, attr: Any, detail: str | None = None) -> int:
     return result
 
 
+# --- fds owned at the point of return ---------------------------------------------
+#
+# Python runs signal handlers between bytecodes, and a KeyboardInterrupt raised
+# after ``lib.syscall`` returned but before ``Fd(...)`` owned the number leaks the
+# kernel object (the CALL that returns the int checks for pending signals).  So
+# commands that return an fd run with the Python-level handlers of the signals
+# that usually raise (SIGINT, SIGALRM) replaced by one that only records them;
+# once the Fd exists the handlers are restored and a recorded signal is
+# delivered to the original handler.  An exception then (KeyboardInterrupt)
+# closes the new Fd before it propagates: the operation is undone, nothing leaks.
+
+_DEFERRED_SIGNALS = tuple(getattr(_signal, n) for n in ("SIGINT", "SIGALRM") if hasattr(_signal, n))
+
+#: Tests only: called with each new Fd at the syscall boundary (raise here to simulate an interrupt).
+_fd_boundary_hook: Any = None
+
+
+class _Deferred:
+    __slots__ = ("saved", "pending")
+
+    def __init__(self) -> None:
+        self.saved: list[tuple[int, Any]] = []
+        self.pending: list[int] = []
+
+    def record(self, signum: int, frame: Any) -> None:
+        self.pending.append(signum)
+
+
+def _defer_signals() -> _Deferred | None:
+    """Swap in recording handlers (main thread only: other threads never run handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    state = _Deferred()
+    for signum in _DEFERRED_SIGNALS:
+        handler = _signal.getsignal(signum)
+        if callable(handler) and getattr(handler, "__self__", None).__class__ is not _Deferred:
+            state.saved.append((signum, handler))
+            _signal.signal(signum, state.record)
+    return state
+
+
+def _restore_signals(state: _Deferred | None) -> None:
+    """Put the original handlers back, then hand them what arrived meanwhile (may raise)."""
+    if state is None:
+        return
+    for signum, handler in state.saved:
+        _signal.signal(signum, handler)
+    for signum in state.pending:
+        for saved, handler in state.saved:
+            if saved == signum:
+                handler(signum, None)
+
+
+def _raw_fd(cmd: int, attr: Any, kind: str) -> tuple[Fd | None, int]:
+    """bpf() for a command returning an fd: ``(Fd or None, errno)``; the fd is owned on return."""
+    state = _defer_signals()
+    fd: Fd | None = None
+    try:
+        result, err = _raw(cmd, attr)
+        if result >= 0:
+            fd = Fd(result, kind)
+        if fd is not None and _fd_boundary_hook is not None:
+            _fd_boundary_hook(fd)
+        _restore_signals(state)
+        state = None
+    except BaseException:
+        if fd is not None:
+            fd.close()
+        if state is not None:
+            for signum, handler in state.saved:
+                _signal.signal(signum, handler)
+        raise
+    return fd, err
+
+
 def _new_fd(cmd: Cmd, attr: Any, kind: str, detail: str | None = None) -> Fd:
-    return Fd(bpf(cmd, attr, detail), kind)
+    fd, err = _raw_fd(cmd, attr, kind)
+    if fd is None:
+        raise _error(cmd, err, detail)
+    return fd
 
 
 # --- small helpers -----------------------------------------------------------
@@ -549,10 +629,10 @@ def prog_load(
         attr.log_size = size if level else 0
         attr.log_buf = _addr(logbuf) if level else 0
         attr.log_true_size = 0
-        result, err = _raw(Cmd.PROG_LOAD, attr)
+        fd, err = _raw_fd(Cmd.PROG_LOAD, attr, "prog")
+        if fd is not None:
+            return ProgLoadResult(fd, _decode_log(logbuf, size) if log_level else "")
         text = _decode_log(logbuf, size) if level else ""
-        if result >= 0:
-            return ProgLoadResult(Fd(result, "prog"), text if log_level else "")
         if err == _errno.EAGAIN and eagain < _EAGAIN_RETRIES:
             eagain += 1
             continue
@@ -592,10 +672,10 @@ def btf_load(data: Any, *, log_level: int = 0, log_size: int = _DEFAULT_LOG_SIZE
         attr.btf_log_level = level
         attr.btf_log_size = size if level else 0
         attr.btf_log_buf = _addr(logbuf) if level else 0
-        result, err = _raw(Cmd.BTF_LOAD, attr)
+        fd, err = _raw_fd(Cmd.BTF_LOAD, attr, "btf")
+        if fd is not None:
+            return fd, _decode_log(logbuf, size) if log_level else ""
         text = _decode_log(logbuf, size) if level else ""
-        if result >= 0:
-            return Fd(result, "btf"), text if log_level else ""
         if err == _errno.EPERM and not is_privileged():
             raise NotPrivileged("BPF_BTF_LOAD")
         if err == _errno.ENOSPC and level and size < log_size_cap:
@@ -619,7 +699,35 @@ def obj_pin(fd: FdLike, path: str | os.PathLike[str], *, path_fd: FdLike | None 
     if path_fd is not None:
         attr.path_fd = fd_number(path_fd)
         attr.file_flags = BPF_F_PATH_FD
-    bpf(Cmd.OBJ_PIN, attr, os.fsdecode(path))
+    result, err = _raw(Cmd.OBJ_PIN, attr)
+    if result < 0:
+        where = os.fsdecode(path)
+        fs = fs_type(os.path.dirname(os.path.abspath(where))) if path_fd is None else None
+        if err in (_errno.EPERM, _errno.EACCES, _errno.EINVAL) and fs is not None and fs != "bpf":
+            # the kernel's EPERM for a path outside bpffs is not about privileges
+            raise KernelError(err, "BPF_OBJ_PIN", where, hint=f"pins must be on a bpffs mount; "
+                              f"{os.path.dirname(os.path.abspath(where))} is on {fs} "
+                              "(mount -t bpf bpf /sys/fs/bpf, or pin under /sys/fs/bpf)")
+        raise _error(Cmd.OBJ_PIN, err, where)
+
+
+def fs_type(path: str) -> str | None:
+    """The filesystem type of the mount holding ``path`` (from /proc/self/mountinfo), or None."""
+    try:
+        real = os.path.realpath(path)
+        best, kind = "", None
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) < 5 or not right:
+                    continue
+                mount = fields[4].replace("\\040", " ")
+                if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best):
+                    best, kind = mount, right.split()[0]
+        return kind
+    except OSError:
+        return None
 
 
 def obj_get(path: str | os.PathLike[str], *, file_flags: int = 0, path_fd: FdLike | None = None) -> Fd:

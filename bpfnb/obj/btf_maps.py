@@ -33,6 +33,9 @@ __all__ = ["decode_btf_maps", "type_global_variables"]
 _INT_FIELDS = ("type", "max_entries", "map_flags", "numa_node", "pinning", "map_extra", "key_size", "value_size")
 
 
+_MAX_DECODED_INITIAL = 1 << 20  # bytes of one global's initial value decoded at parse
+
+
 def _uint_field(btf: Btf, map_name: str, field: str, type_id: int) -> int:
     """``__uint(field, N)`` is ``int (*field)[N]``: N is the array length."""
     ptr = btf[btf.resolve(type_id)]
@@ -165,7 +168,11 @@ def type_global_variables(btf: Btf, section: DataSection) -> DataSection:
         # BTF variable then has no ELF symbol and may not fit the section.
         # Such a variable keeps its type but has no decodable initial value.
         fits = offset + size <= section.size
-        value = decode_value(btf, var.type_id, section.data[offset : offset + size]) if fits else None
+        # Huge variables (a .bss claiming a gigabyte) keep no decoded value: decoding would
+        # materialise them at parse time.
+        fits = fits and size <= _MAX_DECODED_INITIAL
+        raw = section.raw[offset : offset + size].ljust(size, b"\0") if fits else b""
+        value = decode_value(btf, var.type_id, raw) if fits else None
         typed.append(
             Variable(
                 name=var.name,

@@ -39,13 +39,25 @@ class Variable:
 
 @dataclass(frozen=True, slots=True)
 class DataSection:
-    """A global-data section and the variables in it."""
+    """A global-data section and the variables in it.
+
+    ``raw`` holds the bytes the file has: everything for ``.data``/``.rodata``,
+    nothing for ``.bss`` (SHT_NOBITS), whose zeros are only made when
+    :attr:`data` is asked for, so parsing an object whose ``.bss`` claims a
+    gigabyte allocates nothing.
+    """
 
     name: str
     kind: SectionKind
     size: int
-    data: bytes = field(repr=False)
+    raw: bytes = field(repr=False)
     variables: tuple[Variable, ...] = ()
+
+    @property
+    def data(self) -> bytes:
+        """The section's initial contents, ``size`` bytes (zeros past ``raw``)."""
+        raw = self.raw
+        return raw if len(raw) >= self.size else raw.ljust(self.size, b"\0")
 
     @classmethod
     def from_elf(cls, name: str, kind: SectionKind, size: int, data: bytes, symbols: list[Symbol]) -> DataSection:
@@ -55,7 +67,7 @@ class DataSection:
             if s.type == "STT_OBJECT" and s.name
         )
         if kind is SectionKind.BSS:
-            data = bytes(size)
+            data = b""  # zeros on demand (see ``data``)
         return cls(name, kind, size, data, variables)
 
     @property
@@ -66,7 +78,10 @@ class DataSection:
         return next((v for v in self.variables if v.name == name), None)
 
     def bytes_of(self, var: Variable) -> bytes:
-        return self.data[var.offset : var.offset + var.size]
+        chunk = self.raw[var.offset : var.offset + var.size]
+        if len(chunk) < var.size and var.offset + var.size <= self.size:
+            chunk = chunk.ljust(var.size, b"\0")
+        return chunk
 
     def map_spec(self) -> MapSpec:
         """The array map that will hold this section at load.
@@ -85,7 +100,7 @@ class DataSection:
             map_flags=flags,
             section=self.name,
             section_kind=self.kind,
-            data=self.data,
+            data=self.raw if self.kind is SectionKind.BSS else self.data,  # .bss: b"" means zeros
         )
 
     def __repr__(self) -> str:

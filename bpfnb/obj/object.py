@@ -40,6 +40,7 @@ _DATA_KINDS = (SectionKind.DATA, SectionKind.RODATA, SectionKind.BSS)
 _MAP_KINDS = (SectionKind.MAPS, SectionKind.BTF_MAPS)
 #: A .bss larger than this cannot become a map value: refuse before allocating it.
 _MAX_NOBITS = 1 << 30
+_MAX_NOBITS_CONTENTS = 1 << 20  # a NOBITS license, maps or BTF section is junk; zeros beyond this are refused
 _PYELFTOOLS_ERRORS = (ELFError, ELFParseError, struct.error, ValueError, KeyError, IndexError, AssertionError, TypeError, OverflowError)
 
 
@@ -66,12 +67,13 @@ class Object:
     # --- construction ---------------------------------------------------------
 
     @classmethod
-    def from_file(cls, path: str | PathLike[str]) -> Object:
+    def from_file(cls, path: str | PathLike[str], *, max_size: int | None = None) -> Object:
+        """Parse an object file: a regular file of at most ``max_size`` bytes
+        (default :data:`bpfnb.obj.files.DEFAULT_MAX_SIZE`); anything else is an ElfError."""
+        from .files import read_bounded
+
         p = Path(fspath(path))
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise ElfError(f"{p}: cannot read: {exc.strerror}") from exc
+        data = read_bounded(str(p), ElfError, max_size=max_size)
         obj = cls.from_bytes(data, name=p.name)
         obj.path = str(p)
         return obj
@@ -196,7 +198,8 @@ class _Parser:
                 self._code_section(sec, relocations.get(sec.index, []), programs, functions, license_, version)
         maps = self._maps()
         data = {
-            s.name: DataSection.from_elf(s.name, s.kind, s.size, self._section_bytes(s), by_section.get(s.name, []))
+            s.name: DataSection.from_elf(s.name, s.kind, s.size, b"" if s.sh_type == "SHT_NOBITS" else self._section_bytes(s),
+                                         by_section.get(s.name, []))
             for s in sections
             if s.kind in _DATA_KINDS
         }
@@ -300,7 +303,10 @@ class _Parser:
 
     def _section_bytes(self, s: Section) -> bytes:
         if s.sh_type == "SHT_NOBITS":
-            return bytes(s.size)  # bounded by _MAX_NOBITS in _sections
+            if s.size > _MAX_NOBITS_CONTENTS:  # .bss never comes here: DataSection makes its zeros lazily
+                raise SectionError(f"{self.name}: SHT_NOBITS section of {s.size:#x} bytes where contents are expected",
+                                   section=s.name)
+            return bytes(s.size)
         return self.data[s.offset : s.offset + s.size]
 
     def _section(self, index: int, what: str) -> Section:

@@ -467,12 +467,19 @@ class _Relocation:
     def _ksym(self, name: str, here: int) -> KsymTarget:
         target = (self.ksyms or {}).get(name)
         if target is None:
-            raise _fail(
-                UnknownSymbol,
-                f"__ksym extern {name!r}: resolve the object's externs against a kernel first "
-                "(bpfnb.kernel.ksyms.resolve_ksyms) and pass ksyms=",
-                self.name, here, name,
-            )
+            from .ksyms import ksym_externs
+
+            declared = any(e.name == name for e in ksym_externs(self.obj))
+            if declared and self.ksyms:  # resolved against a kernel, which lacks it
+                text = f"__ksym extern {name!r}: the target kernel's BTF has no such function or variable"
+            elif declared:  # a direct relocate() call without the loader's resolution step
+                text = (f"__ksym extern {name!r}: resolve the object's externs against a kernel first "
+                        "(bpfnb.kernel.ksyms.resolve_ksyms) and pass ksyms= to relocate()")
+            else:
+                text = (f"undefined extern {name!r}: it is defined nowhere in this object and is not a __ksym "
+                        "kernel symbol (declare it __ksym for a kfunc or kernel variable, or link the object "
+                        "that defines it with bpftool gen object)")
+            raise _fail(UnknownSymbol, text, self.name, here, name)
         if target.required:
             where = "/proc/kallsyms" if target.kind is KsymKind.UNTYPED else "the kernel's BTF"
             err = _fail(UnknownSymbol, f"{target.kind.value} extern {name!r} is not in {where} and not __weak",

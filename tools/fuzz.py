@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""A fuzz campaign over every parser and a privileged load: ``make fuzz MINUTES=N``.
+
+Inputs are field-targeted mutations (tests/hardening_mutate.py) of the C
+fixtures and examples, stacked one to three deep.  Each input goes through
+the object parser and its views, the BTF parser and walkers (C, layouts,
+codecs), the .BTF.ext parser, a dry-run pipeline, and -- with CAP_BPF -- a
+real load (closed afterwards).  Inputs run in worker processes, so that:
+
+* a crash (a signal, an interpreter abort) kills only the worker: counted,
+  and the input saved under ``tools/fuzz-findings/crash-*.o``;
+* a hang (an input taking longer than ``--timeout``) is caught by SIGALRM in
+  the worker, or by the parent killing a worker stuck in C: counted, saved;
+* an untyped exception (anything but ``BpfnbError``) is counted and saved
+  with its traceback;
+* an fd leak (bpf fds in /proc/self/fd before vs after a load, after gc) is
+  counted and saved.
+
+Prints: inputs tried / typed errors / accepted / untyped / crashes / hangs /
+fd leaks, and exits 1 when any of the last four is non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+FINDINGS = ROOT / "tools" / "fuzz-findings"
+
+
+def seeds() -> list[bytes]:
+    paths = sorted((ROOT / "tests" / "bpf" / "build").glob("*.bpf.o")) + sorted((ROOT / "bpfnb" / "examples").glob("*.bpf.o"))
+    return [p.read_bytes() for p in paths]
+
+
+def mutate(rng: random.Random, data: bytes) -> bytes:
+    from hardening_mutate import FIELD_TARGETS, INTERESTING, apply_field_mutation
+
+    for _ in range(rng.randint(1, 3)):
+        target = rng.choice(FIELD_TARGETS)
+        r = rng.random()
+        value = rng.choice(INTERESTING) if r < 0.5 else rng.getrandbits(32) if r < 0.8 else rng.randint(0, 4096)
+        data = apply_field_mutation(data, target, rng.getrandbits(16), rng.getrandbits(16), value)
+        if rng.random() < 0.1 and data:  # now and then a plain bit flip too
+            buf = bytearray(data)
+            i = rng.randrange(len(buf))
+            buf[i] ^= 1 << rng.randrange(8)
+            data = bytes(buf)
+    return data
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang()
+
+
+def exercise(data: bytes, privileged: bool) -> tuple[str, str, int]:
+    """(outcome, detail, leaked fds): 'accepted' (parsed; later stages may still refuse, typed),
+    'typed' (the parser refused it with a BpfnbError), 'leak' or 'untyped:<Type>'."""
+    import gc
+
+    from bpfnb import EbpfLoader
+    from bpfnb.btf import Btf
+    from bpfnb.btf.codec import Codec
+    from bpfnb.errors import BpfnbError
+    from bpfnb.obj import Object
+    from hardening_mutate import bpf_fds
+
+    typed = False
+
+    def step(fn):
+        nonlocal typed
+        try:
+            return fn()
+        except BpfnbError:
+            typed = True
+            return None
+
+    obj = step(lambda: Object.from_bytes(data, name="fuzz.o"))
+    if obj is not None:
+        step(obj.summary)
+        step(obj._repr_html_)
+        btf = obj.btf
+        if btf is not None:
+            for tid in range(min(len(btf), 400)):
+                step(lambda: btf.name_of(tid))
+                step(lambda: btf.align_of(tid))
+                step(lambda: Codec(btf, tid))
+            step(btf.to_c)
+        step(lambda: EbpfLoader().dry_run().pipeline(data).run())
+        if privileged:
+            before = bpf_fds()
+            ebpf = step(lambda: EbpfLoader().dry_run(False).pipeline(data).run_all())
+            if ebpf is not None:
+                close = getattr(ebpf, "close", None)
+                if close is not None:
+                    close()
+            del ebpf
+            gc.collect()
+            leaked = len(bpf_fds() - before)
+            if leaked:
+                return "leak", f"{leaked} bpf fds left open after a load", leaked
+    from hardening_mutate import btf_base
+
+    try:
+        base = btf_base(data)
+    except Exception:
+        base = None
+    if base is not None:
+        step(lambda: Btf.from_bytes(data[base:]))
+    return ("accepted" if obj is not None else "typed"), "", 0
+
+
+def worker(conn, timeout: float, privileged: bool) -> None:
+    signal.signal(signal.SIGALRM, _alarm)
+    while True:
+        item = conn.recv()
+        if item is None:
+            return
+        data = item
+        signal.alarm(int(timeout))
+        try:
+            outcome, detail, leaked = exercise(data, privileged)
+        except Hang:
+            outcome, detail, leaked = "hang", "SIGALRM", 0
+        except (MemoryError, RecursionError, Exception) as exc:  # noqa: BLE001 - an untyped escape is a finding
+            outcome, detail, leaked = f"untyped:{type(exc).__name__}", traceback.format_exc(), 0
+        finally:
+            signal.alarm(0)
+        conn.send((outcome, detail, leaked))
+
+
+def save(kind: str, data: bytes, detail: str, n: int) -> Path:
+    FINDINGS.mkdir(parents=True, exist_ok=True)
+    path = FINDINGS / f"{kind}-{os.getpid()}-{n}.o"
+    path.write_bytes(data)
+    if detail:
+        path.with_suffix(".txt").write_text(detail)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=float(os.environ.get("MINUTES", "1")))
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds one input may take")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-load", action="store_true", help="skip the privileged load even with CAP_BPF")
+    args = p.parse_args(argv)
+
+    from bpfnb.kernel.privilege import is_privileged
+
+    privileged = is_privileged() and not args.no_load
+    rng = random.Random(args.seed)
+    pool = seeds()
+    if not pool:
+        print("fuzz: no seeds (run make setup to build tests/bpf)", file=sys.stderr)
+        return 2
+    ctx = mp.get_context("spawn")
+    stats = {"tried": 0, "typed": 0, "accepted": 0, "untyped": 0, "crashes": 0, "hangs": 0, "fd leaks": 0}
+    untyped_kinds: dict[str, int] = {}
+
+    def start():
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker, args=(child, args.timeout, privileged), daemon=True)
+        proc.start()
+        return proc, parent
+
+    proc, conn = start()
+    deadline = time.monotonic() + 60 * args.minutes
+    found = 0
+    while time.monotonic() < deadline:
+        data = mutate(rng, rng.choice(pool))
+        stats["tried"] += 1
+        conn.send(data)
+        if conn.poll(args.timeout + 10):
+            try:
+                outcome, detail, leaked = conn.recv()
+            except EOFError:
+                outcome, detail, leaked = "crash", "", 0
+        elif not proc.is_alive():
+            outcome, detail, leaked = "crash", "", 0
+        else:
+            outcome, detail, leaked = "hang", "stuck past SIGALRM (in C?)", 0
+        if outcome in ("crash", "hang") or not proc.is_alive():
+            if outcome == "crash" or proc.exitcode is not None:
+                outcome = "crash"
+                detail = f"worker died with exit code {proc.exitcode}"
+            proc.kill()
+            proc.join()
+            proc, conn = start()
+        if outcome == "typed" or outcome == "accepted":
+            stats[outcome] += 1
+            continue
+        found += 1
+        if outcome.startswith("untyped"):
+            stats["untyped"] += 1
+            untyped_kinds[outcome[8:]] = untyped_kinds.get(outcome[8:], 0) + 1
+            save("untyped", data, detail, found)
+        elif outcome == "leak":
+            stats["fd leaks"] += leaked
+            save("leak", data, detail, found)
+        else:
+            stats["crashes" if outcome == "crash" else "hangs"] += 1
+            save(outcome, data, detail, found)
+    conn.send(None)
+    proc.join(5)
+    print("fuzz: " + " / ".join(f"{k} {v}" for k, v in stats.items())
+          + (f" (privileged load: {'yes' if privileged else 'no'})"))
+    if untyped_kinds:
+        print("fuzz: untyped: " + ", ".join(f"{k} x{v}" for k, v in sorted(untyped_kinds.items())))
+    if found:
+        print(f"fuzz: inputs saved under {FINDINGS}")
+    return 1 if stats["untyped"] or stats["crashes"] or stats["hangs"] or stats["fd leaks"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
