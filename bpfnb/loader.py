@@ -519,7 +519,9 @@ class Ebpf:
         # typed (HashMap, Array, ...): keys and values through the object's BTF as loaded
         btf = pipeline.btf.btf if pipeline.btf is not None else pipeline.obj.btf if pipeline.obj else None
         live = pipeline.maps.maps if pipeline.maps is not None else {}
-        self.maps: Mapping[str, Any] = {name: m.typed(btf) for name, m in live.items()}
+        from .maps import typed
+
+        self.maps: Mapping[str, Any] = {name: typed(m, btf) for name, m in live.items()}
         self.programs: Mapping[str, Any] = dict(pipeline.programs)
         self.btf = pipeline.btf
 

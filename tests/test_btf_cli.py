@@ -13,7 +13,7 @@ from helpers import all_fixtures, fixture_path
 
 import bpfnb.btf.btf as btf_module
 from bpfnb.btf import Btf
-from bpfnb.btf.cli import add_btf_parser
+from bpfnb.cli.btf import add_btf_parser
 from bpfnb.errors import UnknownName
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)

@@ -37,7 +37,9 @@ class Types:
         return tid
 
     def int(self, name="int", size=4, signed=True, offset=0) -> int:
-        return self.add(Int, name, size, IntEncoding.SIGNED if signed else IntEncoding.NONE, offset, size * 8)
+        # bits + offset fit the size, as the kernel requires of an INT record
+        return self.add(Int, name, size, IntEncoding.SIGNED if signed else IntEncoding.NONE, offset,
+                        size * 8 - offset)
 
     def struct(self, name, size, *members, union=False) -> int:
         return self.add(Union if union else Struct, name, size, tuple(Member(*m) for m in members))

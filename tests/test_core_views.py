@@ -21,7 +21,7 @@ from bpfnb import examples
 from bpfnb.btf import Btf
 from bpfnb.btf import btf as btf_module
 from bpfnb.btf.core import core_relocations
-from bpfnb.btf.core_cli import add_core_parser
+from bpfnb.cli.core_check import add_core_parser
 from bpfnb.btf.core_portability import check_portability, edit_btf
 from bpfnb.obj import Object
 

@@ -18,17 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent / "bpfnb"
 
 #: Bottom first; a module's layer is that of its top-level package under ``bpfnb``.
 LAYERS = [
-    {"errors", "_optional"}, {"uapi"}, {"asm"}, {"btf"}, {"obj"}, {"kernel"}, {"programs", "maps", "events"},
+    {"errors", "_optional", "_files"}, {"uapi"}, {"asm"}, {"btf"}, {"obj"}, {"kernel"}, {"programs", "maps", "events"},
     {"loader"}, {"display", "widgets", "cli", "snapshot", "examples", "__init__"},
 ]
 #: Methods that render a model; they may import ``bpfnb.display`` lazily.
 VIEW_METHODS = {"_repr_html_", "to_html", "to_dataframe", "graph", "call_graph", "type_graph", "summary", "plot",
                 "_ipython_display_", "to_text", "diff_html"}
-#: Upward imports still to remove (issue 15): each entry is (module, function, target).
-KNOWN: set[tuple[str, str, str]] = {
-    ("bpfnb.btf.core_cli", "run_core_check", "bpfnb.obj"),  # a CLI verb living in the pure layer
-    ("bpfnb.kernel.maps", "typed", "bpfnb.maps"),  # Map.typed(): the kernel layer reaching for typed maps
-}
+#: Upward imports still to remove: each entry is (module, function, target).  None are left.
+KNOWN: set[tuple[str, str, str]] = set()
 
 
 def _layer(module: str) -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+import bpfnb.maps
+
 from bpfnb.errors import ValueEncodingError
 from bpfnb.kernel import Map, create_map
 from bpfnb.maps import Array, HashMap, LpmTrie, TypedMap, typed
@@ -75,9 +77,8 @@ def test_generic_fallback_for_other_kinds(make):
 def test_hooks_and_the_maps_listing(make):
     m = make(MapType.HASH, 4, 4, 4)
     with Map.from_id(m.id) as raw:
-        again = raw.typed()
+        again = bpfnb.maps.typed(raw)
         assert isinstance(again, HashMap) and again.spec is None  # other attributes come from the raw map
-    import bpfnb.maps
 
     assert m.id in bpfnb.maps.show().ids()  # every map of the system
 

@@ -147,13 +147,13 @@ class Btf:
         """Raw BTF (gzip'd or xz'd too), or an ELF file's ``.BTF`` section (vmlinux, a ``.bpf.o``).
 
         Only regular files are read, and at most ``max_size`` bytes of BTF
-        (default :data:`bpfnb.obj.files.DEFAULT_MAX_SIZE`; for an ELF file the
+        (default :data:`bpfnb._files.DEFAULT_MAX_SIZE`; for an ELF file the
         limit applies to its ``.BTF`` section): FIFOs, devices, directories and
         oversized files are a BtfError naming the file, before any read.
         ``cache=True`` reuses an earlier parse of the same file (same device,
         inode, size and mtime) — the model is immutable, so sharing is safe.
         """
-        from ..obj.files import DEFAULT_MAX_SIZE, open_regular
+        from .._files import DEFAULT_MAX_SIZE, open_regular
 
         path = os.fspath(path)
         limit = DEFAULT_MAX_SIZE if max_size is None else max_size

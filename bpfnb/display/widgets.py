@@ -329,7 +329,9 @@ class MapView:
         widgets = require("ipywidgets")
         import threading
 
-        self.map = bpf_map.typed() if hasattr(bpf_map, "typed") and not hasattr(bpf_map, "to_dataframe") else bpf_map
+        from ..maps import TypedMap, typed
+
+        self.map = bpf_map if isinstance(bpf_map, TypedMap) else typed(bpf_map)
         self.interval = interval
         self.rows = rows
         self.sort_by = sort_by

@@ -225,13 +225,6 @@ class Map(Pinnable):
         """No more writes from user space (programs keep theirs unless RDONLY_PROG)."""
         map_freeze(self.fd)
 
-    def typed(self, btf: Btf | None = None, **kw: Any) -> Any:
-        """This map as the typed class of its kind (:func:`bpfnb.maps.typed`): keys and values
-        through the object's ``btf``, else the kernel's BTF for the map, else raw bytes."""
-        from ..maps import typed
-
-        return typed(self, btf, **kw)
-
     # -- pinning and lifetime -----------------------------------------------------------------
 
     def _not_pinned(self) -> MapError:

@@ -69,8 +69,8 @@ class Object:
     @classmethod
     def from_file(cls, path: str | PathLike[str], *, max_size: int | None = None) -> Object:
         """Parse an object file: a regular file of at most ``max_size`` bytes
-        (default :data:`bpfnb.obj.files.DEFAULT_MAX_SIZE`); anything else is an ElfError."""
-        from .files import read_bounded
+        (default :data:`bpfnb._files.DEFAULT_MAX_SIZE`); anything else is an ElfError."""
+        from .._files import read_bounded
 
         p = Path(fspath(path))
         data = read_bounded(str(p), ElfError, max_size=max_size)

@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import BpfnbError
+from ..errors import BpfnbError
 
 __all__ = ["main"]
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .obj import Object
+    from ..obj import Object
 
     obj = Object.from_file(args.object)
     if args.html:
@@ -28,7 +28,7 @@ def _inspect(args: argparse.Namespace) -> int:
         json.dump(inspect_json(obj), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not args.html:
-        from .display.text import printable
+        from ..display.text import printable
 
         print(printable(obj.summary(), keep_lines=True))
     return 0
@@ -56,7 +56,7 @@ def inspect_json(obj) -> dict:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from .loader import EbpfLoader
+    from ..loader import EbpfLoader
 
     loader = EbpfLoader().verifier_log_level(args.log_level)
     if args.pin_maps:
@@ -64,7 +64,7 @@ def _load(args: argparse.Namespace) -> int:
     if args.dry_run:
         loader.dry_run()
     if args.target_btf:
-        from .btf import Btf
+        from ..btf import Btf
 
         loader.target_btf(Btf.from_file(args.target_btf))
     for item in args.program_type or ():
@@ -81,7 +81,7 @@ def _load(args: argparse.Namespace) -> int:
             json.dump(doc, sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            from .display.text import printable
+            from ..display.text import printable
 
             print(printable(load_text(doc, dry_run=pipeline.dry_run), keep_lines=True))
     loaded = not pipeline.errors and all(p["loaded"] for p in doc["programs"] if p["autoload"])
@@ -93,7 +93,7 @@ def _program_type_arg(text: str) -> tuple[str, str, str | None]:
     name, eq, rest = text.partition("=")
     ptype, _, attach = rest.partition(":")
     if not eq or not name or not ptype:
-        from .errors import UnknownName
+        from ..errors import UnknownName
 
         raise UnknownName(f"--program-type {text!r}: expected NAME=TYPE[:ATTACH]")
     return name, ptype, attach or None
@@ -175,9 +175,9 @@ def load_text(doc: dict, *, dry_run: bool) -> str:
 
 
 def _listing(args: argparse.Namespace) -> int:
-    from .kernel import system
+    from ..kernel import system
 
-    from .display.listing import bpftool_json, listing_text
+    from ..display.listing import bpftool_json, listing_text
 
     listing = system.maps(pinned=args.pinned) if args.verb == "maps" else system.programs(pinned=args.pinned)
     if args.json:
@@ -189,7 +189,7 @@ def _listing(args: argparse.Namespace) -> int:
 
 
 def _standalone_html(fragment: str, title: str) -> str:
-    from .display.html import escape
+    from ..display.html import escape
 
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
@@ -198,7 +198,7 @@ def _standalone_html(fragment: str, title: str) -> str:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from .snapshot import snapshot
+    from ..snapshot import snapshot
 
     contents = False if args.contents is None else (args.contents or True)
     snap = snapshot(args.out, contents=contents, host=args.host, pinned=args.pinned)
@@ -208,7 +208,7 @@ def _snapshot(args: argparse.Namespace) -> int:
 
 
 def _size(text: str) -> int:
-    from .obj.files import parse_size
+    from .._files import parse_size
 
     try:
         return parse_size(text)
@@ -257,13 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_snapshot)
 
     try:
-        from .btf.cli import add_btf_parser
+        from .btf import add_btf_parser
     except ImportError:
         pass
     else:
         add_btf_parser(sub)
     try:
-        from .btf.core_cli import add_core_parser
+        from .core_check import add_core_parser
     except ImportError:
         pass
     else:
@@ -279,7 +279,7 @@ def _inputs(args: argparse.Namespace) -> str:
 
 def one_line(text: str) -> str:
     """An error message as one terminal-safe line (control characters made visible)."""
-    from .display.text import printable
+    from ..display.text import printable
 
     return printable(" ".join(str(text).split()))
 
@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.max_size is not None:
-        from .obj import files
+        from .. import _files as files
 
         files.DEFAULT_MAX_SIZE = args.max_size
     where = f"bpfnb {args.verb}"
@@ -313,5 +313,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())

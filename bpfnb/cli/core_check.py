@@ -7,7 +7,7 @@ Values are compared with the running kernel's when its BTF is readable
 (``--no-baseline`` compares with the values compiled into the object).
 The exit status is 0 when the object is portable to every kernel given,
 1 when some record fails unguarded or cannot be resolved, so the command
-can gate a CI job.  ``bpfnb/cli.py`` calls :func:`add_core_parser`.
+can gate a CI job.  :mod:`bpfnb.cli` calls :func:`add_core_parser`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import argparse
 import json
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from .btf import Btf
-from .core_portability import PortabilityReport, check_portability
+if TYPE_CHECKING:
+    from ..btf import Btf
+    from ..btf.core_portability import PortabilityReport
 
 __all__ = ["add_core_parser", "run_core_check"]
 
@@ -40,6 +41,8 @@ def run_core_check(obj_path: str, btf_paths: list[str], *, base: str | None = No
     ``show_changes`` also lists, per kernel, every record whose value
     differs from the baseline (the text form; JSON always has them all).
     """
+    from ..btf import Btf
+    from ..btf.core_portability import check_portability
     from ..obj import Object
 
     out = out if out is not None else sys.stdout

@@ -1,23 +1,22 @@
-"""``bpfnb btf dump [FILE|--vmlinux] [--format c|raw|json] [--type NAME]``.
+"""BTF as ``bpftool btf dump`` prints it: raw lines, bpftool's JSON, or a compilable C header.
 
 ``raw`` prints one line per type plus one per member/value/param, in the
 layout ``bpftool btf dump`` uses, so the two can be diffed; ``json`` uses the
 same field names as ``bpftool -j``; ``c`` prints a compilable header.
-``bpfnb/cli.py`` calls :func:`add_btf_parser`; tests call it directly.
+``bpfnb btf dump`` (:mod:`bpfnb.cli.btf`) prints these.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from .btf import Btf
-from .types import BtfType, IntEncoding, Kind
+from ..btf.btf import Btf
+from ..btf.types import BtfType, IntEncoding, Kind
 
-__all__ = ["add_btf_parser", "dump", "raw_lines", "type_json"]
+__all__ = ["dump", "raw_lines", "type_json"]
 
 _ENCODING = {IntEncoding.NONE: "(none)", IntEncoding.SIGNED: "SIGNED", IntEncoding.CHAR: "CHAR",
              IntEncoding.BOOL: "BOOL"}
@@ -123,7 +122,7 @@ def _selected(btf: Btf, names: list[str] | None) -> Iterable[BtfType]:
 
 def dump(btf: Btf, fmt: str = "raw", types: list[str] | None = None, out: TextIO | None = None) -> None:
     """Write ``btf`` (or the named ``types``) to ``out`` in ``fmt``."""
-    from ..display.text import printable  # names from the file must not drive the terminal
+    from .text import printable  # names from the file must not drive the terminal
 
     out = out if out is not None else sys.stdout
     if fmt == "c":
@@ -140,47 +139,3 @@ def dump(btf: Btf, fmt: str = "raw", types: list[str] | None = None, out: TextIO
                 write("\n")
     else:
         raise ValueError(f"unknown format {fmt!r} (c, raw, json)")
-
-
-def _run_dump(args: argparse.Namespace) -> int:
-    if args.vmlinux or not args.file:
-        if args.file:
-            raise SystemExit("bpfnb btf dump: give FILE or --vmlinux, not both")
-        btf = Btf.from_sys_fs()
-    else:
-        base = Btf.from_file(args.base) if args.base else None
-        btf = Btf.from_file(args.file, base)
-    dump(btf, args.format, args.type, getattr(args, "out", None))
-    return 0
-
-
-def add_btf_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``btf dump`` on the main CLI's subparsers."""
-    p = subparsers.add_parser("btf", help="dump BTF from an object file, a raw BTF file or the kernel")
-    verbs = p.add_subparsers(dest="btf_verb", required=True, metavar="VERB")
-    d = verbs.add_parser("dump", help="print types as raw lines (bpftool layout), JSON or C")
-    d.add_argument("file", nargs="?", help="raw BTF, or an ELF with a .BTF section (default: --vmlinux)")
-    d.add_argument("--vmlinux", action="store_true", help="the running kernel's /sys/kernel/btf/vmlinux")
-    d.add_argument("--base", metavar="FILE", help="base BTF when FILE is split BTF (a module's)")
-    d.add_argument("--format", choices=("raw", "json", "c"), default="raw")
-    d.add_argument("--type", metavar="NAME", action="append",
-                   help="only this type (repeatable); with --format c, its dependencies too")
-    d.set_defaults(func=_run_dump)
-    f = verbs.add_parser("diff", help="types added, removed and changed between two BTFs (e.g. two kernels)")
-    f.add_argument("old", help="raw BTF (.gz/.xz too) or an ELF with .BTF; /sys/kernel/btf/vmlinux is this kernel")
-    f.add_argument("new", help="the BTF to compare with OLD")
-    f.add_argument("--type", metavar="NAME", action="append", help="only types of this name (repeatable)")
-    f.add_argument("--format", choices=("text", "json"), default="text")
-    f.set_defaults(func=_run_diff)
-    return p
-
-
-def _run_diff(args: argparse.Namespace) -> int:
-    diff = Btf.from_file(args.old).diff(Btf.from_file(args.new), names=args.type)
-    if args.format == "json":
-        keys = ("status", "kind", "name", "change", "member", "old", "new")
-        print(json.dumps({"old": diff.old_source, "new": diff.new_source, "compared": diff.compared,
-                          "changes": [dict(zip(keys, row)) for row in diff.rows()]}, indent=1))
-    else:
-        print(diff.to_text())
-    return 0
