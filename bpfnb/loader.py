@@ -55,6 +55,7 @@ def frameless(exc: BaseException) -> BaseException:
     except Exception:
         traceback.clear_frames(exc.__traceback__)
         return exc
+    kept.__dict__.update(exc.__dict__)  # attributes set after construction (verifier_log, program...)
     kept.__traceback__ = None
     kept.__cause__ = kept.__context__ = None
     kept.__suppress_context__ = True

@@ -101,3 +101,18 @@ def test_parsed_btf_keeps_no_memoryview():
     blob = data[base : base + hdr_len + str_off + str_len]
     btf = Btf.from_bytes(blob)
     assert type(btf._table.words) is bytes
+
+
+def test_kept_errors_keep_their_attributes() -> None:
+    """A frameless copy is the same error: class, message and the attributes set after raising."""
+    from bpfnb.errors import VerifierError
+    from bpfnb.loader import frameless
+
+    try:
+        raise VerifierError(13, "prog", "0: (b7) r0 = 0\ninvalid mem access")
+    except VerifierError as exc:
+        exc.verifier_log = "the parsed log"
+        exc.program = "prog"
+        kept, raised = frameless(exc), exc
+    assert kept is not raised and kept.__traceback__ is None and str(kept) == str(raised)
+    assert kept.verifier_log == "the parsed log" and kept.program == "prog"
