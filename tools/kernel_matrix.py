@@ -35,7 +35,7 @@ BTF_DIR = ROOT / "tests" / "testdata" / "kernels"
 #: The kernel-marked tests include the libbpf differential ones (tag and CO-RE oracles).
 DEFAULT_PYTEST_ARGS = ["-m", "kernel", "tests"]
 GUEST_TIMEOUT = 45 * 60
-MEMORY = "3G"
+MEMORY = "4G"  # the worktree, its .venv and the stdlib are copied into guest RAM (~0.5 GB)
 
 
 def boot(release: str, out: Path, pytest_args: list[str]) -> subprocess.Popen:
@@ -135,6 +135,7 @@ def summarize(release: str, out: Path, wall: float) -> dict:
         return round(float(f.read_text()), 1) if f.exists() and f.read_text().strip() else None
 
     summary = {"release": release, "wall_seconds": round(wall, 1), "boot_seconds": number("boot-seconds"),
+               "localized_seconds": number("localized-seconds"),
                "test_seconds": number("test-seconds"), "pytest_rc": number("pytest-rc"),
                "btf": save_btf(release, out), "differential": read_differential(out / "differential.jsonl")}
     junit = out / "junit.xml"
