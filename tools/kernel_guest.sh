@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs inside a virtme-ng guest booted by tools/kernel_matrix.py: gives the guest
 # the environment the kernel tests expect of a host, then runs them.
-#   usage: kernel_guest.sh OUT_DIR [pytest args...]
+#   usage: kernel_guest.sh OUT_DIR TREE_TAR [pytest args...]
 # The root filesystem is the host's, read-only over 9p; OUT_DIR is the one
 # writable share, so everything this run produces goes there (no pytest cache,
 # no bytecode written into the worktree).
@@ -10,20 +10,17 @@ cut -d' ' -f1 /proc/uptime > "$out/boot-seconds"
 uname -r > "$out/release"
 
 # 9p without a cache costs a round trip per stat and read, and emulated (TCG)
-# round trips are slow: collecting the tests took ~6 minutes. So the worktree
-# (with its .venv) and the stdlib are copied once into guest RAM and mounted over
-# their own paths: same paths, local speed. OUT_DIR (under build/, not copied)
-# is moved aside first so the copy does not hide it.
+# round trips are slow: collecting the tests took ~6 minutes, copying the tree
+# file by file longer. So the host packs the worktree (with its .venv) and the
+# stdlib into one tar (tools/kernel_matrix.py), read here in large sequential
+# reads, unpacked into guest RAM and mounted over the same paths. OUT_DIR
+# (under build/, which is not packed) is moved aside first so it stays visible.
+tree=$1; shift
 mkdir -p /run/out && mount --bind "$out" /run/out && out=/run/out
-localize() {
-    mkdir -p "/run/local$1"
-    tar -C "$1" --anchored --exclude=./build --exclude=./.git -cf - . | tar -C "/run/local$1" -xf -
-    mount --bind "/run/local$1" "$1"
-}
+mkdir -p /run/local && tar -C /run/local -xf "$tree"
 worktree=$(pwd)
 stdlib=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')
-localize "$worktree"
-localize "$stdlib"
+for dir in "$worktree" "$stdlib"; do mount --bind "/run/local$dir" "$dir"; done
 cd "$worktree"
 cut -d' ' -f1 /proc/uptime > "$out/localized-seconds"
 

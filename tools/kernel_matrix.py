@@ -25,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -43,7 +44,7 @@ def boot(release: str, out: Path, pytest_args: list[str]) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.iterdir():
         stale.unlink()
-    guest_cmd = " ".join(["sh", "tools/kernel_guest.sh", str(out), *pytest_args])
+    guest_cmd = " ".join(["sh", "tools/kernel_guest.sh", str(out), str(OUT / "tree.tar"), *pytest_args])
     cmd = ["vng", "--run", f"/boot/vmlinuz-{release}", "--disable-kvm", "--force-9p",
            "--cpus", "1", "--memory", MEMORY, "--name", f"bpfnb-{release}",
            "--cwd", str(ROOT), "--rwdir", str(out), "--exec", guest_cmd]
@@ -51,6 +52,16 @@ def boot(release: str, out: Path, pytest_args: list[str]) -> subprocess.Popen:
     console = open(out / "console.log", "w")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=console,
                             stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def pack_tree() -> None:
+    """One tar of the worktree (with .venv, without build/ and .git) and the stdlib (without its
+    site-packages: the .venv does not use them), for kernel_guest.sh."""
+    stdlib = sysconfig.get_path("stdlib")
+    OUT.mkdir(parents=True, exist_ok=True)
+    skip = [f"{ROOT}/build", f"{ROOT}/.git", f"{stdlib}/site-packages", f"{stdlib}/config-*", f"{stdlib}/test"]
+    subprocess.run(["tar", "-C", "/", "--anchored", *[f"--exclude={path[1:]}" for path in skip],
+                    "-cf", str(OUT / "tree.tar"), str(ROOT)[1:], stdlib[1:]], check=True)
 
 
 def wait_all(guests: dict[str, subprocess.Popen]) -> dict[str, float]:
@@ -165,6 +176,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     subprocess.run([sys.executable, "-m", "compileall", "-q", "bpfnb", "tests"], cwd=ROOT, check=True)
+    pack_tree()
     guests = {r: boot(r, OUT / r, pytest_args or DEFAULT_PYTEST_ARGS) for r in releases}
     print(f"kernel-matrix: booted {', '.join(releases)}; consoles in {OUT.relative_to(ROOT)}/*/console.log", flush=True)
     walls = wait_all(guests)
