@@ -180,6 +180,7 @@ def main(argv: list[str]) -> int:
     guests = {r: boot(r, OUT / r, pytest_args or DEFAULT_PYTEST_ARGS) for r in releases}
     print(f"kernel-matrix: booted {', '.join(releases)}; consoles in {OUT.relative_to(ROOT)}/*/console.log", flush=True)
     walls = wait_all(guests)
+    (OUT / "tree.tar").unlink()  # 0.5 GB, rebuilt on every run
     summaries = [summarize(r, OUT / r, walls[r]) for r in releases]
     table = markdown(summaries)
     (OUT / "summary.md").write_text(table + "\n")
