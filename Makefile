@@ -2,8 +2,10 @@
 # (every test: unit, kernel, differential, notebooks). Both set up first.
 VENV := .venv/bin
 PYTEST_ARGS ?=
+# Replaces the matrix's default selection (-m kernel tests), e.g. KERNEL_PYTEST_ARGS='-m kernel tests/test_loader.py'.
+KERNEL_PYTEST_ARGS ?=
 
-.PHONY: setup lab test fixtures bench clean
+.PHONY: setup lab test test-kernels fixtures bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,6 +15,10 @@ lab: setup
 
 test: setup
 	$(VENV)/pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)
+
+# The kernel tests again inside VMs with Debian's 6.1 and 6.12 kernels (virtme-ng, TCG).
+test-kernels: setup
+	$(VENV)/python tools/kernel_matrix.py $$(bash scripts/setup-kernels.sh) $(if $(KERNEL_PYTEST_ARGS),-- $(KERNEL_PYTEST_ARGS))
 
 fixtures:
 	$(MAKE) -C tests/bpf

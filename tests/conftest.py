@@ -1,7 +1,8 @@
-"""Shared fixtures: compiled BPF objects, the ``kernel`` marker, unique names."""
+"""Shared fixtures: compiled BPF objects, the ``kernel`` marker, unique names, the differential record."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -43,6 +44,23 @@ def pin_root(unique_name) -> str:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def differential(request):
+    """Tags libbpf and bpfnb got for the same object, for the kernel matrix's summary.
+
+    A test fills ``libbpf`` and ``bpfnb`` (program name -> tag) as each side loads;
+    a side left ``None`` did not load. With ``BPFNB_DIFF_REPORT=path`` the record is
+    appended to ``path`` as a JSON line at teardown (also when the test failed), so
+    tools/kernel_matrix.py can say how many programs each loader got into a kernel.
+    """
+    record = {"test": request.node.nodeid, "libbpf": None, "bpfnb": None}
+    yield record
+    path = os.environ.get("BPFNB_DIFF_REPORT")
+    if path:
+        with open(path, "a") as out:
+            out.write(json.dumps(record) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter):

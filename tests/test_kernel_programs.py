@@ -134,7 +134,7 @@ CASES = [pytest.param(f, p, id=f"{f}:{p}") for f in LIBBPF_LOADS for p in OBJECT
 
 
 @pytest.mark.parametrize("fixture,program", CASES)
-def test_tag_equals_libbpfs(fixture: str, program: str, unique_name: str) -> None:
+def test_tag_equals_libbpfs(fixture: str, program: str, unique_name: str, differential: dict) -> None:
     from oracles.libbpf_tags import kernel_program
 
     before = fd_count()
@@ -146,7 +146,9 @@ def test_tag_equals_libbpfs(fixture: str, program: str, unique_name: str) -> Non
             rp = env.relocated(program)
             with load_program(rp, btf_fd=env.btf_fd) as prog:
                 theirs = libbpf_view(fixture, unique_name, refused_iterators(fixture))[program]
+                differential["libbpf"] = {program: theirs.tag}
                 ours = kernel_program(prog.fd, program)
+                differential["bpfnb"] = {program: ours.tag}
                 info = prog.info()
                 assert prog.tag == info.tag == ours.tag == theirs.tag
                 assert ours.canonical() == theirs.canonical()

@@ -115,15 +115,16 @@ def test_load_kfuncs_and_the_kernels_answer_for_a_typed_ksym():
 
 
 @pytest.mark.kernel
-def test_tags_equal_libbpf(unique_name):
+def test_tags_equal_libbpf(unique_name, differential):
     from oracles.libbpf_tags import libbpf_programs
 
     pin = Path("/sys/fs/bpf") / unique_name
     pin.mkdir()
     try:
         theirs = libbpf_programs(fixture_path("ksym"), str(pin), skip=["typed_ksym"])
+        differential["libbpf"] = {n: k.tag for n, k in theirs.items()}
         with EbpfLoader().set_autoload("typed_ksym", False).load_file(fixture_path("ksym")) as ebpf:
-            ours = {n: p.info().tag for n, p in ebpf.programs.items()}
+            ours = differential["bpfnb"] = {n: p.info().tag for n, p in ebpf.programs.items()}
         assert ours == {n: k.tag for n, k in theirs.items()}
     finally:
         shutil.rmtree(pin, ignore_errors=True)
