@@ -35,7 +35,8 @@ OUT = ROOT / "build" / "kernel-matrix"
 BTF_DIR = ROOT / "tests" / "testdata" / "kernels"
 #: The kernel-marked tests include the libbpf differential ones (tag and CO-RE oracles).
 DEFAULT_PYTEST_ARGS = ["-m", "kernel", "tests"]
-GUEST_TIMEOUT = 45 * 60
+#: Minutes a guest may run (KERNEL_MATRIX_TIMEOUT); its tests past that are reported as not run.
+GUEST_TIMEOUT = int(os.environ.get("KERNEL_MATRIX_TIMEOUT", "45")) * 60
 MEMORY = "4G"  # the worktree, its .venv and the stdlib are copied into guest RAM (~0.5 GB)
 
 
@@ -186,6 +187,9 @@ def main(argv: list[str]) -> int:
     (OUT / "summary.md").write_text(table + "\n")
     print(table)
     ok = all(s["counts"] and s["pytest_rc"] == 0 for s in summaries)
+    if not ok and os.environ.get("KERNEL_MATRIX_STRICT", "1") == "0":
+        print("kernel-matrix: failures above are reported, not gating (KERNEL_MATRIX_STRICT=0)", flush=True)
+        return 0
     return 0 if ok else 1
 
 
