@@ -195,7 +195,7 @@ def _members(btf: Btf, names: _Names, t: Struct, prefix: str, base_bit: int, dep
         raise BtfError("anonymous members nested too deep", type_id=t.id)
     for i, m in enumerate(t.members):
         bit = base_bit + m.bit_offset
-        inner = btf[btf.resolve(m.type_id)]
+        inner = btf[m.type_id]  # directly anonymous only: a typedef (kernel_cap_t) is a type of its own
         if isinstance(inner, Struct) and not inner.name:
             # an anonymous struct/union: its members belong to the parent (named: under the member's name)
             if m.name:
@@ -203,6 +203,10 @@ def _members(btf: Btf, names: _Names, t: Struct, prefix: str, base_bit: int, dep
             _members(btf, names, inner, f"{prefix}{m.name}." if m.name else prefix, bit, depth + 1, out)
             continue
         path = f"{prefix}{m.name or f'<anon {i}>'}"
+        if isinstance(inner, Enum) and not inner.name:  # enum { A, B } member: its values are its type
+            spelled = ", ".join(f"{v.name}={v.value}" for v in inner.values)
+            out[path] = (bit, m.bitfield_size, f"enum {{{spelled}}}")
+            continue
         out[path] = (bit, m.bitfield_size, names[m.type_id])
 
 
