@@ -49,7 +49,15 @@ class Section:
 
 
 def sections(data: bytes) -> list[Section]:
-    """The section headers of a well-formed little-endian ELF64 file."""
+    """The section headers of a well-formed little-endian ELF64 file; [] when an earlier
+    mutation broke the headers (stacked mutations then target what is left)."""
+    try:
+        return _sections(data)
+    except (struct.error, OverflowError, ValueError, IndexError, UnicodeDecodeError):
+        return []
+
+
+def _sections(data: bytes) -> list[Section]:
     shoff, = struct.unpack_from("<Q", data, 40)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 58)
     raw = []
@@ -87,6 +95,8 @@ def set_elf_header(data: bytes, field: str, value: int) -> bytes:
 
 def set_section_header(data: bytes, index: int, field: str, value: int) -> bytes:
     secs = sections(data)
+    if not secs:
+        return data  # headers already broken: nothing to aim at
     s = secs[index % len(secs)]
     off, fmt = SECTION_HEADER_FIELDS[field]
     return _put(data, s.header + off, fmt, value)
