@@ -145,6 +145,18 @@ def _c_blocks(path) -> dict[tuple[str, str], str]:
             for m in _BLOCK.finditer(text) if "___" not in m.group(0)}
 
 
+def _against_bpftool(old: Btf, new: Btf, tmp_path) -> tuple[set, dict]:
+    """(types bpftool prints differently, our changed types among those bpftool prints in both)."""
+    a, b = tmp_path / "a.btf", tmp_path / "b.btf"
+    a.write_bytes(old.to_bytes())
+    b.write_bytes(new.to_bytes())
+    old_c, new_c = _c_blocks(a), _c_blocks(b)
+    common = old_c.keys() & new_c.keys()
+    expected = {key for key in common if old_c[key] != new_c[key]}
+    diff = old.diff(new, names=sorted({name for _, name in common}))
+    return expected, {(t.kind, t.name): t for t in diff.changed if (t.kind, t.name) in common}
+
+
 def _pairs():
     yield "older edit", lambda snap, tmp: older_kernel(snap)
     yield "running kernel", lambda snap, tmp: Btf.from_sys_fs()
@@ -154,16 +166,8 @@ def _pairs():
 @pytest.mark.parametrize("label,make", list(_pairs()), ids=[p[0] for p in _pairs()])
 def test_changed_types_match_bpftool_c(snapshot, tmp_path, label, make) -> None:
     """A struct/union/enum is "changed" exactly when bpftool prints its definition differently."""
-    other = make(snapshot, tmp_path)
-    a, b = tmp_path / "a.btf", tmp_path / "b.btf"
-    a.write_bytes(examples.kernel_btf_bytes())
-    b.write_bytes(other.to_bytes())
-    old_c, new_c = _c_blocks(a), _c_blocks(b)
-    common = old_c.keys() & new_c.keys()
-    expected = {key for key in common if old_c[key] != new_c[key]}
-    diff = snapshot.diff(other, names=sorted({name for _, name in common}))
-    found = {(t.kind, t.name) for t in diff.changed if (t.kind, t.name) in common}
-    assert found == expected
+    expected, found = _against_bpftool(snapshot, make(snapshot, tmp_path), tmp_path)
+    assert set(found) == expected
     if label == "older edit":
         assert expected == {("struct", "task_struct"), ("enum", "pid_type")}
 
@@ -196,15 +200,7 @@ def test_debian_6_1_to_6_12_hand_checked(debian) -> None:
 
 @pytest.mark.skipif(shutil.which("bpftool") is None, reason="needs bpftool (apt-get install bpftool)")
 def test_debian_changed_structs_match_bpftool_c(debian, tmp_path) -> None:
-    old, new = debian
-    a, b = tmp_path / "a.btf", tmp_path / "b.btf"
-    a.write_bytes(old.to_bytes())
-    b.write_bytes(new.to_bytes())
-    old_c, new_c = _c_blocks(a), _c_blocks(b)
-    common = old_c.keys() & new_c.keys()
-    expected = {key for key in common if old_c[key] != new_c[key]}
-    diff = old.diff(new, names=sorted({name for _, name in common}))
-    found = {(t.kind, t.name): t for t in diff.changed if (t.kind, t.name) in common}
+    expected, found = _against_bpftool(*debian, tmp_path)
     assert expected <= set(found)
     # the C text names an embedded struct, so it stays the same when only that struct's size moved
     # the outer one's offsets: those, and only those, are the extra changes the diff sees
