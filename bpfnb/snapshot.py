@@ -108,8 +108,8 @@ def _schema(df: pandas.DataFrame) -> Any:
     schema = pa.Schema.from_pandas(df, preserve_index=False)
     for column, item in _LIST_COLUMNS.items():
         if column in df.columns:
-            schema = schema.set(schema.get_field_index(column), pa.field(column, pa.list_(pa.from_numpy_dtype(
-                "int64") if item == "int64" else pa.string())))
+            item_type = pa.type_for_alias(item)  # "int64", "string"
+            schema = schema.set(schema.get_field_index(column), pa.field(column, pa.list_(item_type)))
     return schema
 
 
