@@ -33,7 +33,8 @@ from bpfnb.obj import Object
 
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not available(), reason="libbpf.so.1 not installed")]
 
-CORE_FIXTURES = [p for p in all_fixtures() if p.name.startswith("core_")]
+#: The kernel-portable CO-RE fixtures (the self-checks read types of their own: tests/test_core_selfcheck.py).
+CORE_FIXTURES = [p for p in all_fixtures() if p.name.startswith("core_") and not p.name.startswith("core_selfcheck")]
 
 
 @pytest.fixture(scope="module")
