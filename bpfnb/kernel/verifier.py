@@ -43,6 +43,9 @@ __all__ = ["POISON_CALL", "VerifierLog", "VerifierRow", "explain_poisoned"]
 POISON_CALL = "unknown#195896080"
 _POISONED_AT = re.compile(r"^(\d+): \(85\) call " + POISON_CALL)
 _KFUNC_NOT_ELIMINATED = "invalid kernel function call not eliminated in verifier pass"
+#: The verifier's words for a register holding a plain number where it needs a pointer.
+_SCALAR_USED = re.compile(r"\b(R\d+) (?:type=scalar expected=|invalid mem access 'scalar')")
+_MOV_REG = re.compile(r"^(r\d+) = (r\d+)$")
 
 _INSN = re.compile(r"^(\d+): \(([0-9a-f]{2})\) (.*)$")
 _STATE = re.compile(r"^(\d+): ((?:R\d+|fp-?\d+|frame\d+|refs=).*)$")
@@ -316,12 +319,46 @@ def explain_poisoned(text: str, relocated: RelocatedProgram) -> dict[int, str]:
             for s in (slot, slot + 1):
                 if s in poisoned:
                     out[s] = why
+    out.update(_explain_weak_variables(text, relocated))
     if _KFUNC_NOT_ELIMINATED in text:
         for applied in relocated.applied:
             if applied.kind.value == "kfunc" and applied.after.imm == 0 and applied.after.is_call:
                 out[applied.slot] = (f"weak kfunc {applied.symbol!r} is not in this kernel and its call at insn "
                                      f"{applied.slot} is reachable (guard it with bpf_ksym_exists())")
     return out
+
+
+def _explain_weak_variables(text: str, relocated: RelocatedProgram) -> dict[int, str]:
+    """A weak ``__ksym`` variable the kernel lacks reads as address 0: name it where a pointer was needed.
+
+    The verifier only says "R1 type=scalar"; following that register back
+    through the walked instructions (and plain register moves) to the
+    ``ld_imm64`` the loader neutralised names the variable.
+    """
+    neutral = {a.slot: a.symbol for a in relocated.applied
+               if a.kind.value == "extern" and a.after.is_ld_imm64 and a.after.src == 0 and a.after.imm == 0}
+    if not neutral:
+        return {}
+    vlog = VerifierLog(text, loaded=False)
+    m = next((m for line in vlog.error_lines if (m := _SCALAR_USED.search(line))), None)
+    if m is None or vlog.error_index is None:
+        return {}
+    reg = m.group(1).lower()
+    insns = [r for r in vlog.rows if r.kind == "insn"]
+    at = max((k for k, r in enumerate(insns) if r.index == vlog.error_index), default=len(insns))
+    for row in reversed(insns[:at]):
+        dst = row.text.split(" ", 1)[0]
+        if dst != reg:
+            continue
+        if row.index in neutral:
+            return {vlog.error_index: (f"weak ksym {neutral[row.index]!r} is not in this kernel: its address "
+                                       f"(insn {row.index}) is 0, used as a pointer at insn {vlog.error_index} "
+                                       "(guard it with bpf_ksym_exists())")}
+        mov = _MOV_REG.match(row.text.strip())
+        if mov is None:
+            return {}
+        reg = mov.group(2)
+    return {}
 
 
 def _libbpf_spec(rec) -> str:
