@@ -78,6 +78,15 @@ def test_every_check_has_its_own_line() -> None:
     assert "bpf_core_field_offset(struct cs_basic, c)" in _explain("core_selfcheck.bpf.c", _check_line("cs_basic, c)"))
 
 
+def test_selfcheck_covers_every_kind() -> None:
+    """Every CO-RE relocation kind bpfnb supports is checked by core_selfcheck, and by the kernel one too."""
+    from bpfnb.uapi import CoreReloKind
+
+    for path in (SELF, KERNEL):
+        relos = Object.from_file(path).btf_ext.core_relos.values()
+        assert {r.kind for rs in relos for r in rs} == set(CoreReloKind), path.name
+
+
 def _check_line(text: str, source: str = "core_selfcheck.bpf.c") -> int:
     return next(n for n, line in enumerate((BPF_DIR / source).read_text().splitlines(), 1)
                 if "CHECK(" in line and text in line)
@@ -407,6 +416,98 @@ def twisted_target(tmp: Path) -> Target:
     return _written("twisted", s.b.to_bytes(), tmp)
 
 
+def random_target(seed: int, tmp: Path) -> Target:
+    """A random but valid layout of every type the self-check reads (deterministic per seed).
+
+    Members of cs_basic in random order with random padding, integer widths
+    and signs where the program allows it, the bitfields at random places in
+    one 8-byte unit, array lengths, typedef/const wrappers, flavour suffixes,
+    ``s1``/``s2`` direct or anonymous, ``ptr``/``CS_BLUE``/``cs_absent`` present
+    or not, random enumerator values.
+    """
+    import random
+
+    rng = random.Random(seed)
+    s = _Spec(padding=rng.randrange(60))
+    for name, size, signed in [("char", 1, True), ("short", 2, True), ("int", 4, True), ("unsigned int", 4, False),
+                               ("long", 8, True), ("long long", 8, True), ("long long unsigned int", 8, False)]:
+        s.int(name, size, signed)
+    i = s.ids
+
+    def wrap(tid: int) -> int:
+        roll = rng.random()
+        if roll < 0.2:
+            return s.add(Typedef(0, f"cs_t{s.b.count}", tid))
+        if roll < 0.35:
+            return s.add(Const(0, "", tid))
+        return tid
+
+    def flavour(name: str) -> str:
+        return name + rng.choice(["", "", "___r", f"___{seed}x"])
+
+    order = [("a", i["int"], 0), ("b", i["short"], 32)] if rng.random() < 0.5 else [("b", i["short"], 0),
+                                                                                   ("a", i["int"], 32)]
+    inner = s.add(Struct(0, flavour("cs_inner"), 8, tuple(Member(n, wrap(t), o) for n, t, o in order)))
+    s.add(Struct(0, flavour("cs_pair"), 16, (Member("x", i["int"], 0),
+                                            Member("y", rng.choice([i["int"], i["long"]]), 64))))
+    names = ["CS_RED", "CS_GREEN"] + (["CS_BLUE"] if rng.random() < 0.6 else [])
+    values = rng.sample(range(-1000, 100000), len(names))
+    values[1] = abs(values[1])  # col holds CS_GREEN and is compared as an unsigned local enum
+    color = s.add(Enum(0, "cs_color", 4, min(values) < 0, tuple(EnumValue(n, v) for n, v in zip(names, values))))
+    big = s.add(Enum64(0, "cs_big", 8, False, (EnumValue("CS_HUGE", rng.getrandbits(64)), EnumValue("CS_SMALL", 3))))
+    if rng.random() < 0.5:
+        s.add(Struct(0, "cs_absent", 4, (Member("z", i["int"], 0),)))
+    # (name, type, size, align) of each top-level piece; bitfields and s1/s2 come as groups
+    pieces: list[tuple] = [
+        ("c", wrap(i["char"]), 1, 1), ("i", wrap(rng.choice([i["int"], i["unsigned int"]])), 4, 4),
+        ("ll", i["long long"], 8, 8),
+        ("grow", *rng.choice([(i["unsigned int"], 4, 4), (i["long long unsigned int"], 8, 8)])),
+    ]
+    n = rng.randrange(3, 7)
+    pieces.append(("arr", wrap(s.array(i["short"], n)), 2 * n, 2))
+    n = rng.randrange(2, 4)
+    pieces.append(("in", s.array(wrap(inner), n), 8 * n, 4))
+    rows, cols = rng.randrange(2, 4), rng.randrange(3, 5)
+    pieces.append(("grid", s.array(s.array(i["int"], cols), rows), 4 * rows * cols, 4))
+    pieces += [("col", color, 4, 4), ("big", big, 8, 8)]
+    if rng.random() < 0.7:
+        pieces.append(("ptr", s.add(Ptr(0, "", inner)), 8, 8))
+    if rng.random() < 0.5:
+        pieces.append(("s1+s2", None, 4, 2))
+    else:
+        inner_s = s.add(Struct(0, "", 4, (Member("s1", i["short"], 0), Member("s2", i["short"], 16))))
+        pieces.append(("", s.add(Union(0, "", 4, (Member("u1", i["int"], 0), Member("", inner_s, 0)))), 4, 4))
+    pieces.append(("bits", None, 8, 8))
+    rng.shuffle(pieces)
+    members, at = [], 0
+    for name, tid, size, align in pieces:
+        at += rng.randrange(3) * align
+        at = (at + align - 1) // align * align
+        if name == "s1+s2":
+            members += [Member("s1", i["short"], 8 * at), Member("s2", i["short"], 8 * at + 16)]
+        elif name == "bits":
+            widths = [("wide", i["long long unsigned int"], 40), ("sb", i["int"], 5),
+                      ("ub", wrap(i["unsigned int"]), 3)]
+            rng.shuffle(widths)
+            bit, spare = 0, 64 - 48
+            for fname, ftid, width in widths:
+                gap = rng.randrange(spare + 1)
+                spare -= gap
+                bit += gap
+                members.append(Member(fname, ftid, 8 * at + bit, width))
+                bit += width
+        else:
+            members.append(Member(name, tid, 8 * at))
+        at += size
+    s.add(Struct(0, flavour("cs_basic"), (at + 7) // 8 * 8, tuple(members)))
+    fresh_first = rng.random() < 0.5
+    flav = [Member("fresh", i["long"], 0 if fresh_first else 64)]
+    if rng.random() < 0.5:
+        flav.append(Member("stale", i["long"], 64 if fresh_first else 0))
+    s.add(Struct(0, flavour("cs_flav"), 16, tuple(flav)))
+    return _written(f"random{seed}", s.b.to_bytes(), tmp)
+
+
 TARGETS = ["own", "shifted", "twisted"]
 
 
@@ -537,6 +638,19 @@ def test_selfcheck_fails_on_wrong_expectations(loader, targets, pin_root) -> Non
     code = _bpfnb_run(SELF, "selfcheck", t.btf, g) if loader == "bpfnb" else _libbpf_run(
         SELF, "selfcheck", pin_root, t.path, g)[0]
     assert code == _check_line("obj->in[1].b == V_IN1B"), _explain("core_selfcheck.bpf.c", code)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("seed", range(8))
+def test_selfcheck_on_random_targets(seed, tmp_path, pin_root) -> None:
+    """Random layouts: bpfnb's run returns 0, and so does libbpf's on the same target."""
+    t = random_target(seed, tmp_path)
+    g = selfcheck_globals(Object.from_file(SELF).btf, t.btf)
+    code = _bpfnb_run(SELF, "selfcheck", t.btf, g)
+    assert code == 0, _explain("core_selfcheck.bpf.c", code)
+    if available():
+        theirs, log = _libbpf_run(SELF, "selfcheck", pin_root, t.path, g)
+        assert theirs == 0, _explain("core_selfcheck.bpf.c", theirs) if theirs is not None else log[-8:]
 
 
 # --- (c) the running kernel --------------------------------------------------------------------------
