@@ -179,7 +179,8 @@ def random_target(seed: int, tmp: Path) -> Target:
     and signs where the program allows it, the bitfields at random places in
     one 8-byte unit, array lengths, typedef/const wrappers, flavour suffixes,
     ``s1``/``s2`` direct or anonymous, ``ptr``/``CS_BLUE``/``cs_absent`` present
-    or not, random enumerator values.
+    or not, random enumerator values; sometimes the bitfields are whole
+    members of their own.
     """
     import random
 
@@ -233,7 +234,11 @@ def random_target(seed: int, tmp: Path) -> Target:
     else:
         inner_s = s.add(Struct(0, "", 4, (Member("s1", i["short"], 0), Member("s2", i["short"], 16))))
         pieces.append(("", s.add(Union(0, "", 4, (Member("u1", i["int"], 0), Member("", inner_s, 0)))), 4, 4))
-    pieces.append(("bits", None, 8, 8))
+    if rng.random() < 0.3:  # the bitfields became whole members (BPF_CORE_READ_BITFIELD reads those too)
+        pieces += [("ub", s.int("unsigned char", 1, False), 1, 1), ("sb", s.int("signed char", 1, True), 1, 1),
+                   ("wide", i["long long unsigned int"], 8, 8)]
+    else:
+        pieces.append(("bits", None, 8, 8))
     rng.shuffle(pieces)
     members, at = [], 0
     for name, tid, size, align in pieces:

@@ -176,6 +176,18 @@ def test_selfcheck_fails_on_wrong_expectations(loader, targets, pin_root) -> Non
     assert code == _check_line("obj->in[1].b == V_IN1B"), _explain("core_selfcheck.bpf.c", code)
 
 
+def test_random_targets_vary(tmp_path) -> None:
+    """The eight seeds cover each variation at least once, both ways."""
+    seen = []
+    for seed in range(8):
+        t = random_target(seed, tmp_path).btf
+        [basic] = named(t, "cs_basic", "struct")
+        members = {m.name: m for m in basic.members}
+        seen.append(("___" in basic.name, "ptr" in members, members["ub"].bitfield_size > 0, "s2" in members,
+                     field(t, "cs_flav", "stale") is not None, field(t, "cs_absent", "z") is not None))
+    assert all(len({row[k] for row in seen}) == 2 for k in range(len(seen[0]))), seen
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize("seed", range(8))
 def test_selfcheck_on_random_targets(seed, tmp_path, pin_root) -> None:
