@@ -206,10 +206,13 @@ def task_comm() -> bytes:
     return Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_bytes().rstrip(b"\n")[:15].ljust(16, b"\0")
 
 
-def kernel_globals(local: Btf, vmlinux: Btf) -> dict[str, object]:
-    """Every ``.rodata`` global of core_selfcheck_kernel.bpf.c: this task, and what vmlinux's BTF says."""
-    g: dict[str, object] = {"exp_pid": threading.get_native_id(), "exp_tgid": os.getpid(), "exp_ppid": os.getppid(),
-                            "exp_comm": task_comm()}
+def kernel_globals(local: Btf, vmlinux: Btf, *, running: bool = True) -> dict[str, object]:
+    """Every ``.rodata`` global of core_selfcheck_kernel.bpf.c: what ``vmlinux`` says and, when it is the
+    running kernel's BTF, this task's pid, tgid, parent and comm (the program reads them)."""
+    g: dict[str, object] = {"check_task": int(running)}
+    if running:
+        g.update(exp_pid=threading.get_native_id(), exp_tgid=os.getpid(), exp_ppid=os.getppid(),
+                 exp_comm=task_comm())
     g["exp_off_pid"] = field_offset(vmlinux, "task_struct", "pid")
     g["exp_off_tgid"] = field_offset(vmlinux, "task_struct", "tgid")
     g["exp_off_comm1"] = field_offset(vmlinux, "task_struct", "comm[1]")

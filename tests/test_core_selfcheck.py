@@ -234,6 +234,52 @@ def test_kernel_selfcheck_sees_another_task(vmlinux) -> None:
     assert code == _check_line("BPF_CORE_READ(t, pid)", "core_selfcheck_kernel.bpf.c")
 
 
+KERNELS = Path(__file__).parent / "testdata" / "kernels"
+OTHER_KERNELS = ["debian-6.1.0-57", "debian-6.12.118+deb12", "snapshot"]
+
+
+@pytest.fixture(scope="module")
+def other_kernels(tmp_path_factory) -> dict[str, Path]:
+    """Other kernels' BTF as plain files (libbpf reads no .xz): Debian 6.1, 6.12 and the committed snapshot."""
+    import lzma
+
+    from bpfnb import examples
+
+    tmp = tmp_path_factory.mktemp("kernels")
+    out = {}
+    for name in OTHER_KERNELS:
+        data = examples.kernel_btf_bytes() if name == "snapshot" else lzma.decompress(
+            (KERNELS / f"{name}.btf.xz").read_bytes())
+        out[name] = tmp / f"{name}.btf"
+        out[name].write_bytes(data)
+    return out
+
+
+def test_other_kernels_answer_differently(other_kernels) -> None:
+    """Debian 6.1, 6.12 and the snapshot disagree on task_struct (offsets, id): the checks below are not one."""
+    local = Object.from_file(KERNEL).btf
+    gs = [kernel_globals(local, Btf.from_file(other_kernels[k]), running=False) for k in OTHER_KERNELS]
+    for key in ("exp_off_pid", "exp_id_task", "exp_rof_off"):
+        assert len({g[key] for g in gs}) == 3, key
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("loader", ["bpfnb", pytest.param("libbpf", marks=needs_libbpf)])
+@pytest.mark.parametrize("kernel", OTHER_KERNELS)
+def test_kernel_selfcheck_against_other_kernels(kernel, loader, other_kernels, pin_root) -> None:
+    """The kernel self-check's relocations against another kernel's BTF (``btf_custom_path``) on this one.
+
+    Only the relocated constants are checked (``check_task`` off): the reads of
+    the current task would use the other kernel's offsets.
+    """
+    path = other_kernels[kernel]
+    btf = Btf.from_file(path)
+    g = kernel_globals(Object.from_file(KERNEL).btf, btf, running=False)
+    code = (_bpfnb_run(KERNEL, "selfcheck_kernel", btf, g) if loader == "bpfnb"
+            else libbpf_run(KERNEL, "selfcheck_kernel", pin_root, path, g)[0])
+    assert code == 0, _explain("core_selfcheck_kernel.bpf.c", code)
+
+
 # --- libbpf decides every record as bpfnb does -------------------------------------------------------
 
 
