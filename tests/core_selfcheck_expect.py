@@ -27,8 +27,10 @@ __all__ = ["FLAV_VALUES", "VALUES", "field", "field_offset", "kernel_globals", "
 
 
 def essential_name(name: str) -> str:
-    """libbpf's "essential" name: a ``___flavour`` suffix dropped."""
-    return re.sub(r"___[^_].*$", "", name)
+    """libbpf's "essential" name: cut at the last ``X___Y`` (X and Y not underscores)."""
+    for m in reversed(list(re.finditer(r"(?=[^_]___[^_])", name))):
+        return name[: m.start() + 1]
+    return name
 
 
 _BY_ESSENTIAL: weakref.WeakKeyDictionary[Btf, dict[str, list[int]]] = weakref.WeakKeyDictionary()
