@@ -83,7 +83,6 @@ def test_shipped_snapshots_hold_what_their_recording_did() -> None:
     assert [int(t) for _, t in totals] == [4, 10]
 
 
-@pytest.mark.kernel
 def test_shipped_snapshots_match_the_shipped_objects() -> None:
     """Rerun tools/record_example_snapshots.py when an example changes: the manifest must agree.
 
