@@ -131,7 +131,11 @@ def _loader(path: Path, program: str, target: Btf | None, globals: dict[str, obj
 
 
 def _bpfnb_run(path: Path, program: str, target: Btf | None, globals: dict[str, object]) -> int:
-    with _loader(path, program, target, globals).load_file(path) as ebpf:
+    """Load ``program`` alone with ``globals`` against ``target``; its test run's return value."""
+    with _loader(path, program, target, globals).pipeline(path) as p:
+        ebpf = p.run_all()
+        if program not in ebpf.programs:
+            raise p.program_errors[program]  # the load failed: say why, not KeyError
         return ebpf.programs[program].test_run(ctx_in=bytes(8)).retval
 
 
