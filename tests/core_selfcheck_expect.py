@@ -22,7 +22,7 @@ from bpfnb.btf import Btf, Member, Struct
 from bpfnb.btf.types import Int, IntEncoding, Ptr
 from bpfnb.errors import BpfnbError
 
-__all__ = ["FLAV_VALUES", "VALUES", "field", "field_offset", "kernel_globals", "named", "put_bits",
+__all__ = ["FLAV_VALUES", "VALUES", "enum_value", "field", "field_offset", "kernel_globals", "named", "put_bits",
            "selfcheck_globals"]
 
 
@@ -107,10 +107,16 @@ def field_size(btf: Btf, root: str, path: str) -> int:
 
 
 def enum_value(btf: Btf, enum: str, name: str) -> int | None:
+    """The enumerator's value as libbpf 1.1 relocates it: 64 bits, a 32-bit enumerator sign-extended
+    (``btf_enum.val`` is an ``__s32``), even in an unsigned enum."""
     for t in named(btf, enum, "enum") + named(btf, enum, "enum64"):
         for v in t.values:
-            if v.name == name:
-                return v.value & ((1 << 64) - 1)
+            if v.name != name:
+                continue
+            if t.kind.name == "ENUM":
+                raw = v.value & 0xFFFFFFFF
+                return (raw - (1 << 32) if raw >> 31 else raw) & ((1 << 64) - 1)
+            return v.value & ((1 << 64) - 1)
     return None
 
 

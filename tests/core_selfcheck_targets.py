@@ -210,6 +210,8 @@ def random_target(seed: int, tmp: Path) -> Target:
     names = ["CS_RED", "CS_GREEN"] + (["CS_BLUE"] if rng.random() < 0.6 else [])
     values = rng.sample(range(-1000, 100000), len(names))
     values[1] = abs(values[1])  # col holds CS_GREEN and is compared as an unsigned local enum
+    if len(names) == 3 and rng.random() < 0.4:
+        values = [abs(v) for v in values[:2]] + [(1 << 31) + rng.randrange(1000)]  # an unsigned enum's top bit
     color = s.add(Enum(0, "cs_color", 4, min(values) < 0, tuple(EnumValue(n, v) for n, v in zip(names, values))))
     big = s.add(Enum64(0, "cs_big", 8, False, (EnumValue("CS_HUGE", rng.getrandbits(64)), EnumValue("CS_SMALL", 3))))
     if rng.random() < 0.5:

@@ -36,7 +36,9 @@ from pathlib import Path
 
 import pytest
 
-from core_selfcheck_expect import field, field_offset, kernel_globals, named, put_bits, selfcheck_globals
+from core_selfcheck_expect import (
+    enum_value, field, field_offset, kernel_globals, named, put_bits, selfcheck_globals,
+)
 from core_selfcheck_targets import (
     Target, neg_target, own_target, random_target, shifted_target, twisted_target,
 )
@@ -188,7 +190,8 @@ def test_random_targets_vary(tmp_path) -> None:
         [basic] = named(t, "cs_basic", "struct")
         members = {m.name: m for m in basic.members}
         seen.append(("___" in basic.name, "ptr" in members, members["ub"].bitfield_size > 0, "s2" in members,
-                     field(t, "cs_flav", "stale") is not None, field(t, "cs_absent", "z") is not None))
+                     field(t, "cs_flav", "stale") is not None, field(t, "cs_absent", "z") is not None,
+                     (enum_value(t, "cs_color", "CS_BLUE") or 0) >> 63 == 1))  # a 32-bit top bit, sign-extended
     assert all(len({row[k] for row in seen}) == 2 for k in range(len(seen[0]))), seen
 
 
