@@ -233,4 +233,4 @@ def test_a_linux_612_log_marks_written_registers() -> None:
     store = next(r for r in vlog.instructions if r.index == 11)
     assert store.registers.keys() == {"R0", "R1"} and store.written == frozenset()  # read only: no marks
     assert {r.source_file for r in vlog.instructions} == {"reject.bpf.c"}
-    assert next(r for r in vlog.instructions if r.index == 9).source_line == _reject_line("*v += 1;")
+    assert next(r for r in vlog.instructions if r.index == 9).source_line == _reject_line("if (v)") + 1
