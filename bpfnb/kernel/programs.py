@@ -384,7 +384,8 @@ def _explain(exc: VerifierError, relocated: RelocatedProgram) -> None:
 
 def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, log_level: int = 0,
                  kern_version: int | None = None, prog_flags: int = 0, attach_prog_fd: FdLike | None = None,
-                 target_btf: Btf | None = None, name: str | None = None) -> Program:
+                 target_btf: Btf | None = None, name: str | None = None,
+                 attach_btf: AttachBtfTarget | None = None) -> Program:
     """Load one relocated program; the verifier's verdict decides what comes back.
 
     ``btf_fd`` is the object's BTF as loaded (``BPF_BTF_LOAD``): with it the
@@ -393,7 +394,9 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
     ``Program.verifier_log``; a failed load always carries one (level 1 is
     asked for on retry).  ``target_btf`` replaces ``/sys/kernel/btf/vmlinux``
     when looking up an attach target; ``attach_prog_fd`` is the program a
-    ``freplace`` (EXT) program replaces a function of.
+    ``freplace`` (EXT) program replaces a function of.  ``attach_btf`` is a
+    target the caller resolved (a struct_ops program's kernel struct, which
+    its map decides, not its section).
     """
     spec = relocated.spec
     label = name or spec.name
@@ -405,7 +408,7 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
         flags |= BPF_F_SLEEPABLE
     if spec.prog_type == ProgType.XDP and _xdp_frags(spec):
         flags |= BPF_F_XDP_HAS_FRAGS
-    target = resolve_attach_btf(spec, target_btf=target_btf)
+    target = attach_btf if attach_btf is not None else resolve_attach_btf(spec, target_btf=target_btf)
     attach_btf_id = target.btf_id if target is not None else 0
     attach_obj_fd: Fd | None = None
     if spec.prog_type == ProgType.EXT:
