@@ -357,7 +357,7 @@ class Pipeline:
         self.ksyms = self._resolve_ksyms(obj)
         for spec in loading:
             try:
-                self.relocated[spec.name] = relocate(obj, self._struct_ops_spec(self._typed_spec(spec)), self.map_fds, core=self.core,
+                self.relocated[spec.name] = relocate(obj, self._typed_spec(spec), self.map_fds, core=self.core,
                                                      ksyms=self.ksyms)
             except UnknownSymbol as exc:
                 if getattr(exc, "ksym", None) is None:
@@ -408,14 +408,16 @@ class Pipeline:
         from .kernel.programs import load_program
         from .programs import as_typed
 
+        struct_ops = self._struct_ops_targets()  # program -> (kernel struct, member index)
         for name, rel in self.relocated.items():
             if name in self.options.extensions:
                 continue  # freplace programs load when their target is known
             try:
                 # typed: Xdp, TracePoint... each with its own attach(); closing one detaches its links
+                attach_btf, member = struct_ops.get(name, (None, None))
                 self.programs[name] = as_typed(load_program(
                     rel, btf_fd=self._btf_fd(), log_level=self.options.log_level,
-                    attach_btf=self._struct_ops_targets().get(name, (None,))[0],
+                    attach_btf=attach_btf, expected_attach_type=member,
                 ))
             except (KernelError, UnknownName) as exc:
                 # the verifier's verdict, or an attach target / program type this kernel lacks:
@@ -472,11 +474,6 @@ class Pipeline:
         from .kernel.struct_ops import attach_targets
 
         return attach_targets(layouts)
-
-    def _struct_ops_spec(self, spec: Any) -> Any:
-        """A struct_ops program's expected attach type is its member's index in the kernel struct."""
-        found = self._struct_ops_targets().get(spec.name) if spec.prog_type == ProgType.STRUCT_OPS else None
-        return replace(spec, expected_attach_type=found[1]) if found is not None else spec
 
     def _bind_struct_ops(self) -> None:
         """Each struct_ops map with its layout and loaded programs, ready to register."""

@@ -24,6 +24,7 @@ from bpfnb import Btf, Object, examples
 from bpfnb.errors import AttachError, StructOpsError, UnknownName
 from bpfnb.loader import EbpfLoader
 from bpfnb.obj.struct_ops import BPF_F_LINK, essential_name, match_struct_ops
+from bpfnb.programs import StructOpsProgram
 from bpfnb.uapi import LinkType, MapType, ProgType
 from helpers import fixture_path, kernel_feature
 
@@ -204,6 +205,9 @@ def test_struct_ops_map_and_programs_as_the_kernel_sees_them():
         for prog in ebpf.programs.values():
             pinfo = prog.info()
             assert (pinfo.type, pinfo.attach_btf_id) == (ProgType.STRUCT_OPS, kstruct.id)
+            assert isinstance(prog, StructOpsProgram) and prog.expected_attach_type is None
+            with pytest.raises(AttachError, match="struct_ops callback"):
+                prog.attach()
         assert m.layout.attach == {p: [x.name for x in kstruct.members].index(mem)
                                    for mem, p in CALLBACKS["struct_ops_ca"]["bpfnb_ca"].items()}
 
