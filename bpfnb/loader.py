@@ -458,7 +458,8 @@ class Pipeline:
         """A struct_ops program no struct_ops variable uses is not loaded (libbpf 1.4+): it has no struct to attach to."""
         if spec.prog_type != ProgType.STRUCT_OPS:
             return True
-        return any(spec.name in ops.programs.values() for ops in self._require_obj().struct_ops.values())
+        return any(spec.name in ops.programs.values() for ops in self._require_obj().struct_ops.values()
+                   if ops.autocreate)
 
     def _struct_ops_layouts(self) -> dict[str, Any]:
         """map name -> KernelStructOps, as the maps stage laid each struct_ops map out."""

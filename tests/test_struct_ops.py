@@ -37,7 +37,8 @@ CALLBACKS = {
                                    "undo_cwnd": "bpfnb_ca_undo_cwnd"}},
     "struct_ops_link": {"bpfnb_ca_link": {"init": "bpfnb_link_init", "ssthresh": "bpfnb_link_ssthresh",
                                           "cong_avoid": "bpfnb_link_cong_avoid",
-                                          "undo_cwnd": "bpfnb_link_undo_cwnd"}},
+                                          "undo_cwnd": "bpfnb_link_undo_cwnd"},
+                        "bpfnb_ca_off": {"ssthresh": "bpfnb_off_ssthresh"}},
     "struct_ops_dummy": {"bpfnb_dummy": {"test_1": "bpfnb_dummy_1", "test_2": "bpfnb_dummy_2"}},
 }
 
@@ -71,7 +72,8 @@ def test_struct_ops_variables_become_maps(name):
         struct_t = obj.btf.find(ops.type_name, kind="STRUCT")
         assert spec.map_type == MapType.STRUCT_OPS and spec.type_name == "struct_ops"
         assert (spec.key_size, spec.value_size, spec.max_entries) == (4, struct_t.size, 1)
-        assert spec.map_flags == (BPF_F_LINK if ops.section == ".struct_ops.link" else 0)
+        assert spec.map_flags == (BPF_F_LINK if ops.section.lstrip("?") == ".struct_ops.link" else 0)
+        assert ops.autocreate == (not ops.section.startswith("?"))
         assert ops.data == obj.section_data(ops.section)[ops.offset : ops.offset + struct_t.size]
         for prog in ops.programs.values():
             assert obj.programs[prog].prog_type == ProgType.STRUCT_OPS
@@ -165,6 +167,50 @@ def test_unknown_struct_ops_type_suggests_the_kernel_one():
     assert "bpf_struct_ops_tcp_congestion_opz" in text and "did you mean 'tcp_congestion_ops'?" in text
 
 
+def _parse_ca_with(relocation_offset: int, symbol_name: str):
+    """The ``struct_ops_ca`` section re-parsed with one relocation replaced (pure)."""
+    from bpfnb.obj.struct_ops import parse_struct_ops
+
+    obj = _obj("struct_ops_ca")
+    sec = obj.section(".struct_ops")
+    symbols = [s for s in obj.symbols if s.section == ".struct_ops"]
+    target = next(s for s in obj.symbols if s.name == symbol_name)
+    return parse_struct_ops(obj.btf, sec.name, obj.section_data(sec), symbols, [(relocation_offset, 1, target)],
+                            obj.programs)
+
+
+def test_relocations_that_fill_no_callback_are_refused():
+    from bpfnb.errors import SectionError
+
+    ops = _obj("struct_ops_ca").struct_ops["bpfnb_ca"]
+    undo = ops.member("undo_cwnd").offset
+    assert _parse_ca_with(undo, "bpfnb_ca_ssthresh")[0].programs == {"undo_cwnd": "bpfnb_ca_ssthresh"}
+    with pytest.raises(StructOpsError, match="member 'name' is not a function pointer"):
+        _parse_ca_with(ops.member("name").offset, "bpfnb_ca_ssthresh")
+    with pytest.raises(SectionError, match=r"relocation at \+0x21 is not at a member"):
+        _parse_ca_with(undo - 15, "bpfnb_ca_ssthresh")
+    with pytest.raises(StructOpsError, match="not a SEC"):
+        _parse_ca_with(undo, "bpfnb_ca")  # the variable itself, not a program
+
+
+def test_one_program_serves_one_member_of_one_struct():
+    from dataclasses import replace
+
+    from bpfnb.kernel.struct_ops import attach_targets
+
+    obj = _obj("struct_ops_mismatch")
+    kbtf = examples.kernel_btf()
+    first = match_struct_ops(obj.struct_ops["future_zero"], obj.btf, kbtf)
+    ops = obj.struct_ops["future_zero"]
+    moved = replace(ops, name="moved", members=tuple(
+        replace(m, program="mm_ssthresh") if m.name == "undo_cwnd" else m for m in ops.members))
+    second = match_struct_ops(moved, obj.btf, kbtf)
+    index = [m.name for m in kbtf.find("tcp_congestion_ops", kind="STRUCT").members].index
+    assert attach_targets({"future_zero": first})["mm_ssthresh"][1] == index("ssthresh")
+    with pytest.raises(StructOpsError, match="'mm_ssthresh' is used by struct_ops 'moved'"):
+        attach_targets({"future_zero": first, "moved": second})
+
+
 def test_views_name_members_and_programs():
     obj = _obj("struct_ops_link")
     ops = obj.struct_ops["bpfnb_ca_link"]
@@ -172,7 +218,7 @@ def test_views_name_members_and_programs():
     assert "BPF_LINK_CREATE" in html and "bpfnb_link_init" in html and "&#x27;bpfnb_ca_link&#x27;" in html
     frame = ops.to_dataframe()
     assert dict(zip(frame.member, frame.value))["init"] == "bpfnb_link_init"
-    assert "struct_ops (1)" in obj._repr_html_()
+    assert "struct_ops (2)" in obj._repr_html_()
     text = obj.summary()
     assert "bpfnb_ca_link: struct tcp_congestion_ops (64 bytes, registered by link)" in text
     layout = match_struct_ops(ops, obj.btf, examples.kernel_btf())
@@ -183,6 +229,7 @@ def test_views_name_members_and_programs():
 def test_dry_run_skips_struct_ops_programs_no_variable_uses():
     p = EbpfLoader().dry_run().pipeline(fixture_path("struct_ops_mismatch")).run("relocate")
     assert "mm_unused" not in p.relocated and {"mm_ssthresh", "mm_hook"} <= set(p.relocated)
+    assert "mm_optional" not in p.relocated  # only used by a "?.struct_ops" variable
     with EbpfLoader().dry_run().set_autoload("mm_unused", True).pipeline(fixture_path("struct_ops_mismatch")) as p2:
         assert "mm_unused" in p2.run("relocate").relocated
 
@@ -269,7 +316,11 @@ def test_link_registers_and_closing_it_unregisters():
     with kernel_feature("struct_ops links"), EbpfLoader().load_file(fixture_path("struct_ops_link")) as ebpf:
         m = ebpf.maps["bpfnb_ca_link"]
         assert m.info().map_flags == BPF_F_LINK
-        link = ebpf.attach()["bpfnb_ca_link"]
+        # the "?.struct_ops.link" variable: no map, its program not loaded, nothing to attach
+        assert "bpfnb_ca_off" not in ebpf.maps and "bpfnb_off_ssthresh" not in ebpf.programs
+        attached = ebpf.attach()
+        assert set(attached) == {"bpfnb_ca_link"}
+        link = attached["bpfnb_ca_link"]
         assert m.state == "ready"  # filled; the link, not the map, is the registration
         info = link.info()
         assert (info.type, info.details["map_id"]) == (LinkType.STRUCT_OPS, m.info().id)

@@ -774,6 +774,11 @@ def create_maps(obj: Object, *, btf_fd: Any = None, pin_root: str | os.PathLike[
                 if spec.name in obj.struct_ops:  # laid out for this kernel's struct first (kernel/struct_ops.py)
                     from .struct_ops import create_struct_ops_map
 
+                    if not obj.struct_ops[spec.name].autocreate:
+                        result.records.append(CreatedMap(spec.name, spec, None, "skipped",
+                                                         reason=f"{spec.section}: not created unless asked"))
+                        continue
+
                     result.records.append(create_struct_ops_map(obj.struct_ops[spec.name], obj.btf, btf_fd=btf_fd,
                                                                 features=features))
                     continue

@@ -102,6 +102,11 @@ class StructOpsSpec:
         return self.section.lstrip("?") == _LINK_SECTION
 
     @property
+    def autocreate(self) -> bool:
+        """``SEC("?.struct_ops")``: the map is not created (nor its programs loaded) unless asked."""
+        return not self.section.startswith("?")
+
+    @property
     def kernel_type_name(self) -> str:
         return essential_name(self.type_name)
 

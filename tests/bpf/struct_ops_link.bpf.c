@@ -39,4 +39,17 @@ struct tcp_congestion_ops bpfnb_ca_link = {
 	.flags = 0,
 };
 
+/* "?.struct_ops.link": declared, but neither created nor loaded unless asked */
+SEC("struct_ops/bpfnb_off_ssthresh")
+__u32 BPF_PROG(bpfnb_off_ssthresh, struct sock *sk)
+{
+	return 2;
+}
+
+SEC("?.struct_ops.link")
+struct tcp_congestion_ops bpfnb_ca_off = {
+	.ssthresh = (void *)bpfnb_off_ssthresh,
+	.name = "bpfnb_ca_off",
+};
+
 char _license[] SEC("license") = "GPL";

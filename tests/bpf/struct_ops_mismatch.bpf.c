@@ -86,3 +86,15 @@ __u32 BPF_PROG(mm_unused, struct sock *sk)
 }
 
 char _license[] SEC("license") = "GPL";
+
+/* "?.struct_ops": not created by default, and its only program not loaded */
+SEC("struct_ops/mm_optional")
+__u32 BPF_PROG(mm_optional, struct sock *sk)
+{
+	return 1;
+}
+
+SEC("?.struct_ops")
+struct tcp_congestion_ops___future optional = {
+	.ssthresh = (void *)mm_optional,
+};
