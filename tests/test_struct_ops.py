@@ -380,3 +380,15 @@ def test_program_tags_and_maps_equal_libbpf(name, pin_root, differential):
                 i.btf_key_type_id, i.btf_value_type_id, bool(i.btf_id))
 
     assert {n: shape(i) for n, i in our_maps.items()} == {n: shape(i) for n, i in their_maps.items()}
+
+
+@pytest.mark.kernel
+def test_without_the_object_btf_loaded_no_struct_ops_map():
+    """The kernel finds the value's counterpart through the object's BTF: without it, a typed refusal first."""
+    from bpfnb.kernel.struct_ops import create_struct_ops_map
+
+    obj = _obj("struct_ops_ca")
+    before = _fds()
+    with pytest.raises(StructOpsError, match="refused the object's BTF"):
+        create_struct_ops_map(obj.struct_ops["bpfnb_ca"], obj.btf, btf_fd=None)
+    assert _fds() == before

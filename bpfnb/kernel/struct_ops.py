@@ -101,6 +101,9 @@ def create_struct_ops_map(spec: StructOpsSpec, obj_btf: Btf, *, btf_fd: Any = No
         raise UnsupportedFeature("struct_ops maps", f"struct_ops {spec.name!r}: this kernel has no struct_ops maps",
                                  min_version=_STRUCT_OPS_SINCE)
     layout = kernel_struct_ops(spec, obj_btf)
+    if btf_fd is None:  # the kernel finds its counterpart through the object's BTF, so it must be loaded
+        raise StructOpsError(f"struct_ops {spec.name!r}: the kernel refused the object's BTF, and a struct_ops map "
+                             "cannot be created without it (see the btf stage)")
     mspec = layout.map_spec()
     kernel_name = sanitize_name(spec.name).decode()
     mod_fd = _module_btf_fd(layout)

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..btf.core_spec import core_essential_name
 from ..btf.types import FuncProto, Ptr, Struct, Var
 from ..errors import BpfnbError, BtfError, SectionError, StructOpsError, UnknownName, did_you_mean
 from ..uapi import MapType, ProgType
@@ -61,9 +62,9 @@ _NOT_WRAPPERS = frozenset({"arg_info", "desc", "common_value", "value", "map", "
 
 
 def essential_name(name: str) -> str:
-    """``tcp_congestion_ops___v2`` → ``tcp_congestion_ops``: a flavour suffix names the same kernel type."""
-    cut = name.find("___")
-    return name if cut < 0 else name[:cut]
+    """``tcp_congestion_ops___v2`` → ``tcp_congestion_ops``: a flavour suffix names the same kernel type
+    (libbpf strips it as CO-RE does, at the last ``x___y`` separator)."""
+    return core_essential_name(name)
 
 
 @dataclass(frozen=True, slots=True)
