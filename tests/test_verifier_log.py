@@ -181,3 +181,56 @@ def test_liveness_marks_are_not_part_of_register_names() -> None:
     call = next(r for r in VerifierLog(OLDER_LOG, loaded=False).rows if r.text.startswith("call"))
     assert call.registers == {"R0": "map_value_or_null(id=1,off=0,ks=4,vs=8,imm=0)", "fp-8": "mmmm"}
     assert call.written == {"R0", "fp-8"}
+
+
+def _reject_program(name: str):
+    from helpers import fixture_path
+
+    from bpfnb.obj import Object
+    from bpfnb.obj.relocate import relocate
+
+    obj = Object.from_file(fixture_path("reject"))
+    fds = {m: 100 + i for i, m in enumerate([*obj.maps, *obj.data])}
+    return relocate(obj, name, fds)
+
+
+def _reject_line(text: str) -> int:
+    from helpers import fixture_path
+
+    lines = (fixture_path("reject").parent.parent / "reject.bpf.c").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+def test_a_linux_61_log_gets_its_source_lines_from_the_programs_line_info() -> None:
+    """Logs recorded on Debian's 6.1 (tests/testdata/verifier): the kernel printed the source text only."""
+    from pathlib import Path
+
+    from bpfnb.kernel.verifier import source_positions
+
+    data = Path(__file__).parent / "testdata" / "verifier"
+    failed = VerifierLog((data / "linux-6.1-unchecked_deref.log").read_text(), loaded=False,
+                         line_info=source_positions(_reject_program("unchecked_deref")))
+    row = failed.row_of_error()
+    assert failed.error == "R0 invalid mem access 'map_value_or_null'" and row.text == "r1 = *(u64 *)(r0 +0)"
+    assert (row.source_file, row.source_line) == ("reject.bpf.c", _reject_line("*v += 1;"))
+    passed = VerifierLog((data / "linux-6.1-checked_deref-level2.log").read_text(), loaded=True,
+                         line_info=source_positions(_reject_program("checked_deref")))
+    call = next(r for r in passed.instructions if r.text.startswith("call bpf_map_lookup_elem"))
+    assert call.registers["R0"].startswith("map_value_or_null(") and "R0" in call.written
+    assert {r.source_line for r in passed.instructions if r.source_file} >= {_reject_line("if (v)")}
+    branch = next(r for r in passed.rows if r.kind == "branch")
+    assert (branch.branch_from, branch.index, branch.state) == (8, 12, "safe")
+
+
+def test_a_linux_612_log_marks_written_registers() -> None:
+    """6.12 prints "@ file:line" itself and liveness marks (R0_w): names come without them."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "testdata" / "verifier" / "linux-6.12-checked_deref-level2.log").read_text()
+    vlog = VerifierLog(text, loaded=True)
+    call = next(r for r in vlog.instructions if r.text.startswith("call bpf_map_lookup_elem"))
+    assert call.registers["R0"].startswith("map_value_or_null(") and call.written == {"R0"}
+    store = next(r for r in vlog.instructions if r.index == 11)
+    assert store.registers.keys() == {"R0", "R1"} and store.written == frozenset()  # read only: no marks
+    assert {r.source_file for r in vlog.instructions} == {"reject.bpf.c"}
+    assert next(r for r in vlog.instructions if r.index == 9).source_line == _reject_line("if (v)") + 1
