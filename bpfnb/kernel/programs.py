@@ -516,7 +516,9 @@ def _refine_eperm(exc: KernelError, spec: ProgramSpec, label: str, target: Attac
     feature, since = _btf_feature(spec)
     what = f" to {target.name} (BTF id {target.btf_id})" if target is not None else ""
     if exc.errno == _errno.EPERM and is_privileged():
-        kind = {"bpf iterators": "bpf iterators are", _TRAMPOLINES: "trampoline programs are"}.get(
+        # struct_ops programs use trampolines too and may load where these do not: name what is refused
+        kind = {"bpf iterators": "bpf iterators are",
+                _TRAMPOLINES: "programs attached at kernel functions through trampolines are"}.get(
             feature, f"{feature} programs are")
         err = UnsupportedFeature(
             feature,
