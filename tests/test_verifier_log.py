@@ -220,3 +220,17 @@ def test_a_linux_61_log_gets_its_source_lines_from_the_programs_line_info() -> N
     assert {r.source_line for r in passed.instructions if r.source_file} >= {_reject_line("if (v)")}
     branch = next(r for r in passed.rows if r.kind == "branch")
     assert (branch.branch_from, branch.index, branch.state) == (8, 12, "safe")
+
+
+def test_a_linux_612_log_marks_written_registers() -> None:
+    """6.12 prints "@ file:line" itself and liveness marks (R0_w): names come without them."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "testdata" / "verifier" / "linux-6.12-checked_deref-level2.log").read_text()
+    vlog = VerifierLog(text, loaded=True)
+    call = next(r for r in vlog.instructions if r.text.startswith("call bpf_map_lookup_elem"))
+    assert call.registers["R0"].startswith("map_value_or_null(") and call.written == {"R0"}
+    store = next(r for r in vlog.instructions if r.index == 11)
+    assert store.registers.keys() == {"R0", "R1"} and store.written == frozenset()  # read only: no marks
+    assert {r.source_file for r in vlog.instructions} == {"reject.bpf.c"}
+    assert next(r for r in vlog.instructions if r.index == 9).source_line == _reject_line("if (v)") + 1
