@@ -390,13 +390,15 @@ class Pipeline:
         """
         if obj.btf_ext is None or not obj.btf_ext.core_relos:
             return None
-        from .btf.core import core_relocations
+        from .btf import Btf
         from .obj.callgraph import reachable_functions
+        from .obj.core import core_relocations
 
         only = {spec.name for spec in loading}
         for spec in loading:
             only.update(f.name for f in reachable_functions(obj, spec))
-        return core_relocations(obj, self.options.target_btf, only=only)
+        target = self.options.target_btf if self.options.target_btf is not None else Btf.from_sys_fs()
+        return core_relocations(obj, target, only=only)  # the running kernel unless told otherwise, as aya does
 
     def _run_load(self) -> StageResult:
         if self.dry_run:

@@ -20,9 +20,10 @@ from helpers import fixture_path
 from bpfnb import examples
 from bpfnb.btf import Btf
 from bpfnb.btf import btf as btf_module
-from bpfnb.btf.core import core_relocations
+from bpfnb.obj.core import core_relocations
 from bpfnb.cli.core_check import add_core_parser
-from bpfnb.btf.core_portability import check_portability, edit_btf
+from bpfnb.btf.core_portability import edit_btf
+from bpfnb.obj.core import check_portability
 from bpfnb.obj import Object
 
 
