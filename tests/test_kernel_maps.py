@@ -38,8 +38,6 @@ from bpfnb.kernel.maps import (
     create_map,
     create_maps,
     internal_map_name,
-    object_name,
-    pin_path,
 )
 from bpfnb.obj import Object
 from bpfnb.obj.maps import MapSpec, PinningType
@@ -81,33 +79,12 @@ def with_maps(obj: Object, maps: dict[str, MapSpec]) -> Object:
     return clone
 
 
-# --- pure: names and paths -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("obj_name,section,expected", [
-    ("multi.bpf.o", ".rodata", "multi.rodata"),
-    ("multi", ".bss", "multi.bss"),
-    ("packet_counter.bpf.o", ".rodata", "packet_c.rodata"),
-    ("packet_counter.bpf.o", ".bss", "packet_c.bss"),
-    ("prog_flags.bpf.o", ".bss", "prog_fla.bss"),
-    ("multi.bpf.o", ".data.foo", ".data.foo"),
-    ("multi.bpf.o", ".rodata.a_very_long_custom_name", ".rodata.a_very_"),
-    ("my-obj.bpf.o", ".kconfig", "my_obj.kconfig"),
-    ("/some/dir/x.o", ".data", "x.data"),
-])
-def test_internal_map_name_rule(obj_name: str, section: str, expected: str) -> None:
-    assert internal_map_name(obj_name, section) == expected
-    assert len(expected) <= 15
-
-
-def test_object_name_is_basename_up_to_first_dot() -> None:
-    assert object_name("/a/b/packet_counter.bpf.o") == "packet_counter"
+# --- refused before any syscall -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "..", ".", "", "x\0y", "tab\there", "/abs", "x" * 256])
 def test_hostile_names_never_become_paths(name: str, tmp_path) -> None:
-    with pytest.raises(UnsafeName):
-        pin_path(tmp_path, name)
+    """The rule itself is tested in test_obj_map_rules; here: refused before any map is created."""
     spec = MapSpec(name=name, map_type=MapType.HASH, key_size=4, value_size=4, max_entries=1,
                    pinning=PinningType.BY_NAME)
     before = fd_count()
@@ -115,10 +92,6 @@ def test_hostile_names_never_become_paths(name: str, tmp_path) -> None:
         create_map(spec, pin_root=tmp_path)
     assert fd_count() == before
     assert os.listdir(tmp_path) == [] and not os.path.exists(tmp_path.parent / "x")
-
-
-def test_pin_path_stays_inside_the_root(tmp_path) -> None:
-    assert pin_path(tmp_path, "counts") == os.path.join(os.path.abspath(tmp_path), "counts")
 
 
 def test_unknown_override_names_fail_before_any_map() -> None:
