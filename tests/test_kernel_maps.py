@@ -314,6 +314,51 @@ def test_unsupported_by_the_probes() -> None:
     assert fd_count() == before
 
 
+@pytest.mark.kernel
+def test_a_load_that_succeeds_probes_no_map_type() -> None:
+    """Map types are probed only to explain a refused create (cilium's map.go), never up front."""
+    from bpfnb.kernel import features
+
+    features.cache_clear()
+    try:
+        with create_maps(OBJECTS["map_kinds"]) as result:
+            assert len(result.created) == len(OBJECTS["map_kinds"].maps) + len(OBJECTS["map_kinds"].data) >= 5
+        assert features().map_type_support.probed == {} and features().prog_type_support.probed == {}
+    finally:
+        features.cache_clear()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("verdict", ["NO", "YES"])
+def test_a_refused_create_is_explained_by_its_one_probe(verdict: str) -> None:
+    """EINVAL from BPF_MAP_CREATE (bad flags here) asks the probe of that map type only: a "no" becomes
+    UnsupportedFeature naming the type, a "yes" leaves the kernel's own error."""
+    import dataclasses
+
+    from bpfnb.kernel import Support, features
+    from bpfnb.kernel.features import LazySupport
+
+    asked: list[MapType] = []
+
+    def probe(t: MapType) -> Support:
+        asked.append(t)
+        return Support[verdict]
+
+    fake = dataclasses.replace(features(), map_type_support=LazySupport(probe, (MapType.HASH, MapType.ARRAY)))
+    spec = MapSpec("bad_flags", MapType.HASH, 4, 4, 1, map_flags=1 << 30)
+    before = fd_count()
+    with pytest.raises(KernelError) as info:
+        create_map(spec, features=fake)
+    assert fd_count() == before and asked == [MapType.HASH]  # after the refusal, and ARRAY not at all
+    assert info.value.errno == errno.EINVAL
+    assert isinstance(info.value, UnsupportedFeature) == (verdict == "NO")
+    if verdict == "NO":
+        assert "no hash maps" in str(info.value) and "bad_flags" in str(info.value)
+        with pytest.raises(UnsupportedFeature):  # now known: refused before any syscall, not probed again
+            create_map(spec, features=fake)
+        assert asked == [MapType.HASH] and fd_count() == before
+
+
 # --- kernel: global data ----------------------------------------------------------------------------
 
 

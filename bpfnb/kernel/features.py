@@ -19,8 +19,9 @@ import errno as _errno
 import functools
 import os
 import struct
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Generic, TypeVar
 
 from ..errors import KernelError, NotPrivileged, UnsupportedFeature
 from ..uapi import AttachType, Cmd, FuncId, MapType, ProgType
@@ -30,7 +31,8 @@ from .privilege import is_privileged
 from .version import KernelVersion, running_kernel
 from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, _raw, btf_load, map_create, prog_load
 
-__all__ = ["CONFIG_NEEDED", "FEATURE_NAMES", "MIN_KERNEL", "Features", "Support", "can_use_bpf", "features"]
+__all__ = ["CONFIG_NEEDED", "FEATURE_NAMES", "MIN_KERNEL", "Features", "LazySupport", "Support", "can_use_bpf",
+           "features"]
 
 _ENOTSUPP = 524
 #: errnos that mean "this kernel does not know that type/kind/flag".
@@ -268,6 +270,46 @@ def _probe_kprobe_attach() -> Support:
 
 # --- the model -------------------------------------------------------------------
 
+_K = TypeVar("_K", ProgType, MapType)
+
+
+class LazySupport(Mapping[_K, Support], Generic[_K]):
+    """Support per program or map type, probed the first time each type is asked about.
+
+    A load needs the answer for at most the few types it creates, and only
+    to explain a refusal (cilium/ebpf's ``map.go`` probes after a failed
+    create); probing all ~70 types up front cost every first load ~100
+    bpf() calls.  Iterating (``prog_types``, the features table) probes the
+    rest.
+    """
+
+    def __init__(self, probe: Callable[[_K], Support], keys: tuple[_K, ...]):
+        self._probe = probe
+        self._keys = keys
+        self._known: dict[_K, Support] = {}
+
+    def __getitem__(self, key: _K) -> Support:
+        if key not in self._keys:
+            raise KeyError(key)
+        if key not in self._known:
+            self._known[key] = self._probe(key)
+        return self._known[key]
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @property
+    def probed(self) -> dict[_K, Support]:
+        """The answers so far, without probing anything more."""
+        return dict(self._known)
+
+    def __repr__(self) -> str:
+        return f"<LazySupport {len(self._known)} of {len(self._keys)} probed>"
+
+
 #: Named feature probes, in display order.
 FEATURE_NAMES: tuple[str, ...] = (
     "prog_name", "probe_read_kernel", "perf_link", "bpf_global_data", "bpf_cookie", "cpumap_prog_id",
@@ -317,8 +359,9 @@ class Features:
     tcx: Support
     netkit: Support
     kprobe_attach: Support
-    prog_type_support: dict[ProgType, Support] = field(default_factory=dict, hash=False, repr=False)
-    map_type_support: dict[MapType, Support] = field(default_factory=dict, hash=False, repr=False)
+    #: Per type, probed on first access when they came from :func:`features` (:class:`LazySupport`).
+    prog_type_support: Mapping[ProgType, Support] = field(default_factory=dict, hash=False, repr=False)
+    map_type_support: Mapping[MapType, Support] = field(default_factory=dict, hash=False, repr=False)
 
     @property
     def prog_types(self) -> frozenset[ProgType]:
@@ -397,6 +440,9 @@ def _unknown(note: str) -> Features:
 def features() -> Features:
     """Probe once per process (``features.cache_clear()`` to probe again).
 
+    The named features are probed here; program and map types when first
+    asked about (:class:`LazySupport`).
+
     Never raises: without privileges every answer is UNKNOWN and ``note``
     says why.
     """
@@ -416,8 +462,8 @@ def features() -> Features:
         "netkit": _probe_link(ProgType.SCHED_CLS, "NETKIT_PRIMARY", _errno.ENODEV),
         "kprobe_attach": _probe_kprobe_attach(),
     }
-    progs = {t: probe_prog_type(t) for t in ProgType if t != ProgType.UNSPEC}
-    maps = {t: probe_map_type(t) for t in MapType if t != MapType.UNSPEC}
+    progs = LazySupport(probe_prog_type, tuple(t for t in ProgType if t != ProgType.UNSPEC))
+    maps = LazySupport(probe_map_type, tuple(t for t in MapType if t != MapType.UNSPEC))
     return Features(privileged=True, note="probed with bpf() on this kernel", **values,
                     prog_type_support=progs, map_type_support=maps)
 

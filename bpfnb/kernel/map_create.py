@@ -271,21 +271,40 @@ def create_map(spec: MapSpec, *, btf_fd: Any = None, name: str | None = None,
 
 
 def _check_supported(spec: MapSpec, features: Features | None) -> None:
-    """UnsupportedFeature when the probes say this kernel lacks the map type."""
-    from .features import Support
+    """UnsupportedFeature when ``features`` already know that this kernel lacks the map type.
+
+    Nothing is probed before a create: a type not probed yet is tried, and
+    a refusal explained afterwards (:func:`_unsupported_or`).
+    """
+    from .features import LazySupport, Support
 
     if features is None or not isinstance(spec.map_type, MapType):
         return
-    if features.map_type_support.get(spec.map_type) is Support.NO:
+    table = features.map_type_support
+    known = table.probed if isinstance(table, LazySupport) else table
+    if known.get(spec.map_type) is Support.NO:
         raise UnsupportedFeature(f"{spec.type_name} maps", f"map {spec.name!r}: this kernel has no {spec.type_name} maps")
 
 
 def _unsupported_or(exc: KernelError, spec: MapSpec, features: Features | None) -> KernelError:
-    """An EINVAL for a map type this kernel does not know is UnsupportedFeature; else ``exc``."""
+    """Explain a refused create: UnsupportedFeature when the map type is what the kernel lacks, else ``exc``.
+
+    Only an errno that can mean "unknown type" (EINVAL, EOPNOTSUPP,
+    ENOTSUPP) is looked into, and then by probing this one map type (cached
+    per process), as cilium/ebpf's ``map.go`` does: a load that succeeds
+    probes nothing.
+    """
     if exc.errno not in _UNSUPPORTED_ERRNOS:
         return exc
     if not isinstance(spec.map_type, MapType):
         return UnsupportedFeature(f"map type {spec.map_type}", f"map {spec.name!r}: {exc}", err=exc.errno)
+    from .features import Support
+    from .features import features as probe
+
+    known = (features or probe()).map_type_support.get(spec.map_type)
+    if known is Support.NO:
+        return UnsupportedFeature(f"{spec.type_name} maps", f"map {spec.name!r}: this kernel has no "
+                                  f"{spec.type_name} maps (BPF_MAP_CREATE: {exc.strerror})", err=exc.errno)
     return exc
 
 

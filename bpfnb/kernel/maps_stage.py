@@ -126,7 +126,9 @@ def create_maps(obj: Object, *, btf_fd: Any = None, pin_root: str | os.PathLike[
     ``max_entries`` overrides (``set_max_entries``) and ``globals``
     (``set_global``) must name things the object has (UnknownName
     otherwise).  Map types the kernel lacks raise UnsupportedFeature unless
-    ``allow_unsupported``, which skips and reports them.  ``.kconfig``
+    ``allow_unsupported``, which skips and reports them; nothing is probed
+    up front (a refused create probes its one map type to say why), unless
+    ``features`` are given.  ``.kconfig``
     externs get their map (named ``.kconfig``) filled from the running
     kernel's configuration, or from ``kconfig`` (``CONFIG_X`` → value text)
     when given.  All or nothing: on
@@ -139,10 +141,6 @@ def create_maps(obj: Object, *, btf_fd: Any = None, pin_root: str | os.PathLike[
     from .kconfig import kconfig_data_section
 
     per_section = split_globals(obj, globals)
-    if features is None:
-        from .features import features as probe
-
-        features = probe()
     result = MapsResult()
     try:
         for spec in obj.maps.values():
