@@ -286,6 +286,7 @@ def test_virtual_and_weak_externs_equal_libbpfs(name: str, unique_name: str) -> 
         tags, theirs = _libbpf_load(fixture_path(name), root)
     finally:
         os.rmdir(root)
+    theirs = _with_bpfnb_version(theirs, externs.values())
     with EbpfLoader().load_file(fixture_path(name)) as ebpf:
         mine = ebpf.maps[".kconfig"].raw.lookup(bytes(4))
         assert mine == theirs
@@ -296,6 +297,28 @@ def test_virtual_and_weak_externs_equal_libbpfs(name: str, unique_name: str) -> 
     version = externs["LINUX_KERNEL_VERSION"]
     # every fixture copies LINUX_KERNEL_VERSION first: the program saw the bytes both loaders wrote
     assert seen[0] == int.from_bytes(theirs[version.offset : version.offset + version.size], "little") > 0
+
+
+def _with_bpfnb_version(theirs: bytes, externs) -> bytes:
+    """libbpf's .kconfig bytes with ``LINUX_KERNEL_VERSION`` as bpfnb fills it.
+
+    libbpf 1.1 takes the version from ``uname -r`` (Ubuntu's
+    /proc/version_signature aside), so Debian's "6.1.0-57-amd64" is 6.1.0;
+    bpfnb takes the upstream version the distribution states in ``uname -v``
+    ("Debian 6.1.1xx-1"), which is the kernel's own LINUX_VERSION_CODE.  Where
+    the two differ, libbpf's slot must hold the ``uname -r`` version.
+    """
+    from bpfnb.kernel.version import KernelVersion, running_kernel
+
+    version = next((e for e in externs if e.name == "LINUX_KERNEL_VERSION"), None)
+    if version is None:
+        return theirs
+    at = slice(version.offset, version.offset + version.size)
+    release = KernelVersion.parse(os.uname().release.split("-")[0])
+    assert int.from_bytes(theirs[at], "little") in (release.code, running_kernel().code)
+    out = bytearray(theirs)
+    out[at] = running_kernel().code.to_bytes(version.size, "little")
+    return bytes(out)
 
 
 def _config_readable() -> bool:
@@ -347,6 +370,7 @@ def test_kconfig_map_equals_libbpfs(unique_name: str) -> None:
         info = libbpf_loaded_maps(fixture_path("kconfig"), root)["kconfig.kconfig"]
     finally:
         os.rmdir(root)
+    theirs = _with_bpfnb_version(theirs, kconfig_externs(OBJ))
     from bpfnb.kernel.btf import load_object_btf
 
     before = fd_count()
