@@ -336,7 +336,7 @@ class Pipeline:
                 "maps", True, f"{len(self.map_fds)} maps would be created (placeholder fds)",
                 detail=dict(self.map_fds), note="BPF_MAP_CREATE needs CAP_BPF: fds are placeholders",
             )
-        from .kernel.maps import create_maps
+        from .kernel.maps_stage import create_maps
 
         self.maps = create_maps(
             obj,

@@ -2,7 +2,7 @@
 
 Typed views per map family and DataFrames (:mod:`bpfnb.maps`) build on it;
 creating maps from an object's specs is the maps stage's job
-(:mod:`.map_create`, :mod:`.maps_stage`).
+(:mod:`.map_from_spec`, :mod:`.maps_stage`).
 """
 
 from __future__ import annotations

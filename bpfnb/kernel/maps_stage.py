@@ -18,7 +18,7 @@ from ..errors import UnknownName, UnsupportedFeature
 from ..obj.initial_data import split_globals
 from ..uapi import MapType
 from .map import Map
-from .map_create import CreatedMap, create_data_map, create_map
+from .map_from_spec import CreatedMap, create_data_map, create_map
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -42,7 +42,7 @@ from .typed import Array, HashMap, LruHash, LruPerCpuHash, PerCpuArray, PerCpuHa
 
 if TYPE_CHECKING:
     from ..btf import Btf
-    from ..kernel.maps import Map
+    from ..kernel.map import Map
 
 __all__ = [
     "Array",
@@ -110,7 +110,7 @@ def open_map(*, id: int | None = None, pin: str | os.PathLike[str] | None = None
     Keys and values decode through the BTF the kernel keeps for the map
     (``btf_id``), unless ``btf`` + ``key_type``/``value_type`` say otherwise.
     """
-    from ..kernel.maps import Map
+    from ..kernel.map import Map
 
     if (id is None) == (pin is None):
         raise TypeError("open_map needs exactly one of id= or pin=")

@@ -33,7 +33,7 @@ from .typed import Array, Flags, HashMap, Layout, TypedMap, update_flags
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..kernel.maps import Map
+    from ..kernel.map import Map
 
 __all__ = ["ArrayOfMaps", "BloomFilter", "HashOfMaps", "LpmTrie", "PerfEventArray", "ProgArray", "Queue",
            "RingBuf", "Stack", "StackTraceMap"]
