@@ -31,6 +31,14 @@ from .uapi import AttachType, ProgType
 
 if TYPE_CHECKING:
     from .btf import Btf
+    from .btf.core import CoreRelocationTable
+    from .kernel.btf import LoadedObjectBtf
+    from .kernel.fd import Fd
+    from .kernel.ksyms import KsymTarget
+    from .kernel.maps_stage import MapsResult
+    from .maps import TypedMap
+    from .obj import ProgramSpec
+    from .programs import TypedProgram
 
 __all__ = ["STAGES", "Ebpf", "EbpfLoader", "Pipeline", "StageResult"]
 
@@ -235,13 +243,13 @@ class Pipeline:
         self.results: dict[str, StageResult] = {}
         self.errors: dict[str, BpfnbError] = {}
         self.obj: Object | None = None
-        self.btf: Any = None  # LoadedObjectBtf when loaded
-        self.maps: Any = None  # MapsResult (kernel) or None
+        self.btf: LoadedObjectBtf | None = None  # when the object's BTF is loaded
+        self.maps: MapsResult | None = None  # None in a dry run
         self.map_fds: dict[str, int] = {}
         self.relocated: dict[str, RelocatedProgram] = {}
-        self.core: Any = None  # CoreRelocationTable when the object has CO-RE records
-        self.ksyms: Any = None  # name -> KsymTarget when the object has __ksym externs
-        self.programs: dict[str, Any] = {}  # name -> kernel Program
+        self.core: CoreRelocationTable | None = None  # when the object has CO-RE records
+        self.ksyms: dict[str, KsymTarget] | None = None  # when the object has __ksym externs
+        self.programs: dict[str, TypedProgram] = {}  # name -> loaded program, typed (Xdp, TracePoint...)
         self.program_errors: dict[str, BpfnbError] = {}
         self._closed = False
 
@@ -370,7 +378,7 @@ class Pipeline:
             summary += f", {len(self.core.relocations)} CO-RE records resolved against {self.core.target}"
         return StageResult("relocate", self.dry_run, summary, detail={**self.relocated, **self.program_errors})
 
-    def _resolve_ksyms(self, obj: Object):
+    def _resolve_ksyms(self, obj: Object) -> dict[str, KsymTarget] | None:
         """``__ksym`` externs (kfuncs, kernel variables) looked up in the target kernel."""
         from .obj.ksyms import ksym_externs
 
@@ -380,7 +388,7 @@ class Pipeline:
 
         return resolve_ksyms(obj, strict=False)  # the running kernel's, whatever the CO-RE target
 
-    def _core_relocations(self, obj: Object, loading: list[Any]):
+    def _core_relocations(self, obj: Object, loading: list[ProgramSpec]) -> CoreRelocationTable | None:
         """CO-RE records of the programs that load (and their subprograms), against the target BTF.
 
         Resolved once per object with one candidate cache, in libbpf's
@@ -407,14 +415,14 @@ class Pipeline:
                 detail={n: None for n in self.relocated}, note="BPF_PROG_LOAD needs CAP_BPF; the relocated programs above are what would be sent",
             )
         from .kernel.programs import load_program
-        from .programs import as_typed
+        from .programs import typed
 
         for name, rel in self.relocated.items():
             if name in self.options.extensions:
                 continue  # freplace programs load when their target is known
             try:
                 # typed: Xdp, TracePoint... each with its own attach(); closing one detaches its links
-                self.programs[name] = as_typed(load_program(
+                self.programs[name] = typed(load_program(
                     rel, btf_fd=self._btf_fd(), log_level=self.options.log_level
                 ))
             except (KernelError, UnknownName) as exc:
@@ -454,7 +462,7 @@ class Pipeline:
     def _relocate_errors(self) -> list[str]:
         return [n for n in self.program_errors if n not in self.relocated]
 
-    def _typed_spec(self, spec: Any) -> Any:
+    def _typed_spec(self, spec: ProgramSpec) -> ProgramSpec:
         """The program's spec with a ``set_program_type`` override applied."""
         override = self.options.program_types.get(spec.name)
         if override is None:
@@ -473,7 +481,7 @@ class Pipeline:
             raise BpfnbError("the parse stage has not run")
         return self.obj
 
-    def _btf_fd(self) -> Any:
+    def _btf_fd(self) -> Fd | None:
         return self.btf.fd if self.btf is not None else None
 
     def close(self) -> None:
@@ -524,8 +532,8 @@ class Ebpf:
         live = pipeline.maps.maps if pipeline.maps is not None else {}
         from .maps import typed
 
-        self.maps: Mapping[str, Any] = {name: typed(m, btf) for name, m in live.items()}
-        self.programs: Mapping[str, Any] = dict(pipeline.programs)
+        self.maps: Mapping[str, TypedMap] = {name: typed(m, btf) for name, m in live.items()}
+        self.programs: Mapping[str, TypedProgram] = dict(pipeline.programs)
         self.btf = pipeline.btf
 
     def close(self) -> None:

@@ -293,7 +293,7 @@ class ArrayOfMaps(ProgArray):
 
     def inner(self, key: Any) -> TypedMap:
         """The inner map under ``key``, opened by id and typed through its kernel BTF."""
-        from . import open_map
+        from . import open as open_map
 
         return open_map(id=self[key])
 
@@ -304,7 +304,7 @@ class HashOfMaps(_FdValues, HashMap):
     map_types = (MapType.HASH_OF_MAPS,)
 
     def inner(self, key: Any) -> TypedMap:
-        from . import open_map
+        from . import open as open_map
 
         return open_map(id=self[key])
 
