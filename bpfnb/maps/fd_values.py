@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ValueEncodingError
+from .typed import Array, Layout, TypedMap
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..kernel.map import Map
 
 __all__: list[str] = []
@@ -42,3 +45,26 @@ class _FdValues:
 
     def encode_value(self, value: Any) -> bytes:
         return _fd_of(value).to_bytes(4, "little")
+
+
+class _FdArray(_FdValues, Array):
+    """An array of fds (programs or maps): slots are set or cleared, never all present as in an array.
+
+    The common base of :class:`~bpfnb.maps.ProgArray` and
+    :class:`~bpfnb.maps.ArrayOfMaps`, so neither passes for the other.
+    """
+
+    #: What the id read back from a slot names.
+    value_column = "id"
+
+    def delete(self, key: Any) -> bool:
+        return self.raw.delete(self.encode_key(key))
+
+    def __contains__(self, key: Any) -> bool:
+        return TypedMap.__contains__(self, key)
+
+    def to_dataframe(self, layout: Layout = "long", *, method: str = "auto") -> pd.DataFrame:
+        return super().to_dataframe(layout, method=method).rename(columns={"value": self.value_column})
+
+    def __len__(self) -> int:
+        return self.read().count

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..uapi import MapType
-from .fd_values import _FdValues
-from .prog_array import ProgArray
+from .fd_values import _FdArray, _FdValues
 from .typed import HashMap, Layout, TypedMap
 
 if TYPE_CHECKING:
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["ArrayOfMaps", "HashOfMaps"]
 
 
-class ArrayOfMaps(ProgArray):
+class ArrayOfMaps(_FdArray):
     """``BPF_MAP_TYPE_ARRAY_OF_MAPS``: set slots with maps, read inner map ids; ``inner(i)`` opens one."""
 
     map_types = (MapType.ARRAY_OF_MAPS,)
