@@ -203,9 +203,10 @@ EXPECTED_KINDS = {
 def test_btf_probe_blobs_parse_as_intended(probe: str) -> None:
     """The hand-packed probe blobs hold exactly the kinds they claim (read by bpfnb.btf)."""
     from bpfnb.btf import Btf
-    from bpfnb.kernel.features import _BTF_PROBES, _INT, _STRS, _btf_blob
+    from bpfnb.kernel.features import _BTF_PROBES, _INT, _STRS
+    from bpfnb.uapi.btf_layout import btf_blob
 
-    btf = Btf.from_bytes(_btf_blob(_INT + _BTF_PROBES[probe], _STRS))
+    btf = Btf.from_bytes(btf_blob(_INT + _BTF_PROBES[probe], _STRS))
     kinds = [btf[i].kind.name for i in range(1, len(EXPECTED_KINDS[probe]) + 1)]
     assert kinds == EXPECTED_KINDS[probe]
     assert btf[1].name == "int"

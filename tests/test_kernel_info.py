@@ -26,7 +26,8 @@ from bpfnb.kernel import (
     prog_test_run,
     enable_stats,
 )
-from bpfnb.kernel.features import _btf_blob, _btf_type, _strtab
+from bpfnb.kernel.features import _strtab
+from bpfnb.uapi.btf_layout import KIND_INT, btf_blob, int_data, pack_record
 from bpfnb.uapi import MapType, ProgType
 
 pytestmark = pytest.mark.kernel
@@ -43,7 +44,7 @@ def show(kind: str, object_id: int) -> dict:
 
 def int_btf() -> bytes:
     strs, off = _strtab("int")
-    return _btf_blob(_btf_type(off["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32), strs)
+    return btf_blob(pack_record(KIND_INT, off["int"], 4, fixed=(int_data(1, 0, 32),)), strs)
 
 
 def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:

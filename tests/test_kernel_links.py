@@ -11,7 +11,6 @@ import gc
 import json
 import os
 import shutil
-import struct
 import subprocess
 
 import pytest
@@ -39,7 +38,8 @@ from bpfnb.kernel import (
     prog_test_run,
     raw_tracepoint_open,
 )
-from bpfnb.kernel.features import _btf_blob, _btf_type, _strtab
+from bpfnb.kernel.features import _strtab
+from bpfnb.uapi.btf_layout import KIND_INT, KIND_STRUCT, btf_blob, int_data, pack_record
 from bpfnb.uapi import AttachType, LinkType, ProgType
 
 pytestmark = pytest.mark.kernel
@@ -152,11 +152,10 @@ def test_enable_stats_counts_runs() -> None:
 
 def tiny_btf(valid: bool = True) -> bytes:
     strs, off = _strtab("int", "pair", "a", "b")
-    int_t = _btf_type(off["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)
+    int_t = pack_record(KIND_INT, off["int"], 4, fixed=(int_data(1, 0, 32),))
     # struct pair { int a; int b; }; -- the invalid one claims size 4 for 8 bytes of members
-    pair = _btf_type(off["pair"], 4, 2, 8 if valid else 4) + struct.pack("<III", off["a"], 1, 0) \
-        + struct.pack("<III", off["b"], 1, 32)
-    return _btf_blob(int_t + pair, strs)
+    pair = pack_record(KIND_STRUCT, off["pair"], 8 if valid else 4, items=[(off["a"], 1, 0), (off["b"], 1, 32)])
+    return btf_blob(int_t + pair, strs)
 
 
 def test_btf_load_info_and_ids() -> None:

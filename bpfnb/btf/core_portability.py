@@ -19,7 +19,6 @@ and with the value compiled in.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BtfError
 from ..uapi import CoreReloKind
 from .core import CoreRelocation, CoreRelocationTable
+from ..uapi.btf_layout import btf_blob
 
 if TYPE_CHECKING:
     import pandas
@@ -76,10 +76,9 @@ def edit_btf(btf: Btf, replace: Mapping[int, BtfType] | None = None, add: Sequen
         parts.append(_encode(builder, t))
     types = b"".join(parts)
     strings = bytes(builder._strings)
-    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
     from .btf import Btf as _Btf
 
-    return _Btf.from_bytes(header + types + strings, base=btf.base, source=source)
+    return _Btf.from_bytes(btf_blob(types, strings), base=btf.base, source=source)
 
 
 def _encode(builder: Any, t: BtfType) -> bytes:
