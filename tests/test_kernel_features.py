@@ -10,12 +10,11 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
-import shutil
-import subprocess
 
 import pytest
+
+from oracles.bpftool import bpftool
 
 from bpfnb.kernel import Features, Support, features
 from bpfnb.kernel.features import FEATURE_NAMES, _unknown, probe_map_type, probe_prog_type
@@ -37,10 +36,7 @@ def kernel_config() -> dict[str, str] | None:
 
 
 def bpftool_features() -> dict:
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run(["bpftool", "feature", "probe", "kernel", "-j"], check=True, capture_output=True)
-    return json.loads(out.stdout)
+    return bpftool("feature", "probe", "kernel")
 
 
 def _names(enum, value) -> list[str]:

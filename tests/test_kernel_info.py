@@ -7,13 +7,12 @@ cdef shows up here as a wrong value even if the layout test were fooled.
 
 from __future__ import annotations
 
-import json
-import shutil
 import struct
-import subprocess
 import time
 
 import pytest
+
+from oracles.bpftool import bpftool
 
 from bpfnb.kernel import (
     btf_info,
@@ -27,19 +26,13 @@ from bpfnb.kernel import (
     enable_stats,
 )
 from bpfnb.kernel.features import _strtab
-from bpfnb.uapi.btf_layout import KIND_INT, btf_blob, int_data, pack_record
 from bpfnb.uapi import MapType, ProgType
+from bpfnb.uapi.btf_layout import KIND_INT, btf_blob, int_data, pack_record
 
 pytestmark = pytest.mark.kernel
 
-BPFTOOL = shutil.which("bpftool")
-
-
 def show(kind: str, object_id: int) -> dict:
-    if BPFTOOL is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run([BPFTOOL, kind, "show", "id", str(object_id), "-j"], check=True, capture_output=True)
-    return json.loads(out.stdout)
+    return bpftool(kind, "show", "id", str(object_id))
 
 
 def int_btf() -> bytes:

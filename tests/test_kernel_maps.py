@@ -21,6 +21,7 @@ import sys
 import pytest
 
 from helpers import fixture_path
+from oracles.bpftool import bpftool
 
 from bpfnb import examples
 from bpfnb.errors import (
@@ -60,9 +61,7 @@ def fd_count() -> int:
 
 
 def bpftool_map(map_id: int) -> dict:
-    out = subprocess.run(["bpftool", "map", "show", "id", str(map_id), "-j"], capture_output=True, text=True,
-                         check=True, timeout=60)
-    return json.loads(out.stdout)
+    return bpftool("map", "show", "id", str(map_id), timeout=60)
 
 
 def loaded_btf(obj: Object):

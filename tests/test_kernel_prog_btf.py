@@ -8,18 +8,17 @@ and bpftool's annotated dump are the oracles.
 from __future__ import annotations
 
 import errno
-import json
-import shutil
 import struct
-import subprocess
 
 import pytest
+
+from oracles.bpftool import BPFTOOL, bpftool
 
 from bpfnb.errors import VerifierError
 from bpfnb.kernel import btf_info, btf_load, prog_info, prog_load
 from bpfnb.kernel.features import _strtab
-from bpfnb.uapi.btf_layout import KIND_FUNC, KIND_FUNC_PROTO, KIND_INT, btf_blob, int_data, pack_record
 from bpfnb.uapi import ProgType
+from bpfnb.uapi.btf_layout import KIND_FUNC, KIND_FUNC_PROTO, KIND_INT, btf_blob, int_data, pack_record
 
 pytestmark = pytest.mark.kernel
 
@@ -50,13 +49,11 @@ def test_func_and_line_info_are_accepted() -> None:
         info = prog_info(prog)
         assert info.btf_id == btf_info(btf).id
         assert (info.nr_func_info, info.nr_line_info) == (1, 2)
-        if shutil.which("bpftool"):
-            dump = json.loads(subprocess.run(["bpftool", "prog", "dump", "xlated", "id", str(info.id), "-j"],
-                                             check=True, capture_output=True).stdout)
+        if BPFTOOL is not None:
+            dump = bpftool("prog", "dump", "xlated", "id", str(info.id))
             assert dump[0]["proto"] == "int entry()"  # bpftool renders FUNC #3 from our BTF
             assert [i["src"] for i in dump] == ["int entry(void) {", "return 0;"]
-            linum = subprocess.run(["bpftool", "prog", "dump", "xlated", "id", str(info.id), "linum"],
-                                   check=True, capture_output=True, text=True).stdout
+            linum = bpftool("prog", "dump", "xlated", "id", str(info.id), "linum", json=False)
             assert "[file:prog.c line_num:2 line_col:5]" in linum
 
 

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from core_targets import conflict_kernel
-from helpers import fixture_path
-from oracles.libbpf import available as libbpf_available
+from helpers import fixture_path, needs_libbpf
 
 from bpfnb import EbpfLoader, Object, examples
 from bpfnb.asm import PseudoCall, PseudoLdImm64
@@ -30,7 +29,6 @@ from bpfnb.cli import main
 from bpfnb.errors import ConflictingCandidates, UnknownName, UnknownSymbol, VerifierError
 from bpfnb.uapi import AttachType, MapType, ProgType
 
-needs_libbpf = pytest.mark.skipif(not libbpf_available(), reason="libbpf.so.1 not installed")
 CORE = fixture_path("parity_core")
 #: parity_core programs that fail whatever the target: their CO-RE records are poisoned
 POISONED = ("poisoned", "poisoned_ld")

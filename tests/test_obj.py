@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -16,10 +15,8 @@ from bpfnb.errors import ElfError, InvalidRelocationOffset, ParseError, SectionE
 from bpfnb.obj import EdgeKind, Object, RelocationKind, SectionKind, call_edges, reachable_functions
 from bpfnb.uapi import AttachType, MapType, ProgType
 
-from helpers import all_fixtures, fixture_path
+from helpers import READELF, all_fixtures, fixture_path, needs_readelf
 
-READELF = shutil.which("llvm-readelf-19")
-needs_readelf = pytest.mark.skipif(READELF is None, reason="llvm-readelf-19 (llvm-19) not installed")
 
 
 def readelf_json(path, *flags):
