@@ -51,6 +51,8 @@ _INSN = re.compile(r"^(\d+): \(([0-9a-f]{2})\) (.*)$")
 _STATE = re.compile(r"^(\d+): ((?:R\d+|fp-?\d+|frame\d+|refs=).*)$")
 _BRANCH = re.compile(r"^from (\d+) to (\d+): (.*)$")
 _SOURCE = re.compile(r"^; (.*)$")
+#: Liveness marks after a register's name (older kernels: 6.12 prints them, 6.18 not): read, written, done.
+_LIVENESS = re.compile(r"_(?=[rwD])r?w?D?$")
 _SOURCE_AT = re.compile(r"^(.*) @ ([^\s@]+):(\d+)$")
 _SUMMARY = re.compile(
     r"^processed (\d+) insns \(limit (\d+)\) max_states_per_insn (\d+) total_states (\d+) "
@@ -85,8 +87,18 @@ class VerifierRow:
 
     @property
     def registers(self) -> dict[str, str]:
-        """``R1=ctx() R10=fp0`` as ``{"R1": "ctx()", "R10": "fp0"}`` (also ``fp-8`` slots)."""
-        return _split_state(self.state)
+        """``R1=ctx() R10=fp0`` as ``{"R1": "ctx()", "R10": "fp0"}`` (also ``fp-8`` slots).
+
+        Names come without the liveness marks older kernels print (6.12 does, 6.18 not)
+        (``R0_w=``, ``fp-8_rw=``): see :attr:`written` for those.
+        """
+        return {_LIVENESS.sub("", name): value for name, value in _split_state(self.state).items()}
+
+    @property
+    def written(self) -> frozenset[str]:
+        """Registers and slots the log marks as written here (``R0_w``), on kernels that mark them."""
+        return frozenset(_LIVENESS.sub("", n) for n in _split_state(self.state) if _LIVENESS.search(n)
+                         and "w" in _LIVENESS.search(n).group())  # type: ignore[union-attr]
 
 
 def _split_state(state: str) -> dict[str, str]:
