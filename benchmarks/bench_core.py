@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bpfnb.btf import Btf  # noqa: E402
-from bpfnb.btf.core import core_relocations  # noqa: E402
+from bpfnb.obj.core import core_relocations  # noqa: E402
 from bpfnb.obj import Object  # noqa: E402
 
 VMLINUX = "/sys/kernel/btf/vmlinux"

@@ -31,6 +31,15 @@ from .uapi import AttachType, ProgType
 
 if TYPE_CHECKING:
     from .btf import Btf
+    from .btf.core import CoreRelocationTable
+    from .kernel.btf import LoadedObjectBtf
+    from .kernel.fd import Fd
+    from .kernel.ksyms import KsymTarget
+    from .kernel.maps_stage import MapsResult
+    from .kernel.struct_ops import StructOps
+    from .maps import TypedMap
+    from .obj import ProgramSpec
+    from .programs import TypedProgram
 
 __all__ = ["STAGES", "Ebpf", "EbpfLoader", "Pipeline", "StageResult"]
 
@@ -235,14 +244,14 @@ class Pipeline:
         self.results: dict[str, StageResult] = {}
         self.errors: dict[str, BpfnbError] = {}
         self.obj: Object | None = None
-        self.btf: Any = None  # LoadedObjectBtf when loaded
-        self.maps: Any = None  # MapsResult (kernel) or None
+        self.btf: LoadedObjectBtf | None = None  # when the object's BTF is loaded
+        self.maps: MapsResult | None = None  # None in a dry run
         self.map_fds: dict[str, int] = {}
         self.relocated: dict[str, RelocatedProgram] = {}
-        self.core: Any = None  # CoreRelocationTable when the object has CO-RE records
-        self.ksyms: Any = None  # name -> KsymTarget when the object has __ksym externs
-        self.programs: dict[str, Any] = {}  # name -> kernel Program
-        self.struct_ops: dict[str, Any] = {}  # map name -> kernel.struct_ops.StructOps, after load
+        self.core: CoreRelocationTable | None = None  # when the object has CO-RE records
+        self.ksyms: dict[str, KsymTarget] | None = None  # when the object has __ksym externs
+        self.programs: dict[str, TypedProgram] = {}  # name -> loaded program, typed (Xdp, TracePoint...)
+        self.struct_ops: dict[str, StructOps] = {}  # map name -> registered-or-not struct_ops, after load
         self.program_errors: dict[str, BpfnbError] = {}
         self._closed = False
 
@@ -337,7 +346,7 @@ class Pipeline:
                 "maps", True, f"{len(self.map_fds)} maps would be created (placeholder fds)",
                 detail=dict(self.map_fds), note="BPF_MAP_CREATE needs CAP_BPF: fds are placeholders",
             )
-        from .kernel.maps import create_maps
+        from .kernel.maps_stage import create_maps
 
         self.maps = create_maps(
             obj,
@@ -371,7 +380,7 @@ class Pipeline:
             summary += f", {len(self.core.relocations)} CO-RE records resolved against {self.core.target}"
         return StageResult("relocate", self.dry_run, summary, detail={**self.relocated, **self.program_errors})
 
-    def _resolve_ksyms(self, obj: Object):
+    def _resolve_ksyms(self, obj: Object) -> dict[str, KsymTarget] | None:
         """``__ksym`` externs (kfuncs, kernel variables) looked up in the target kernel."""
         from .obj.ksyms import ksym_externs
 
@@ -381,7 +390,7 @@ class Pipeline:
 
         return resolve_ksyms(obj, strict=False)  # the running kernel's, whatever the CO-RE target
 
-    def _core_relocations(self, obj: Object, loading: list[Any]):
+    def _core_relocations(self, obj: Object, loading: list[ProgramSpec]) -> CoreRelocationTable | None:
         """CO-RE records of the programs that load (and their subprograms), against the target BTF.
 
         Resolved once per object with one candidate cache, in libbpf's
@@ -391,13 +400,15 @@ class Pipeline:
         """
         if obj.btf_ext is None or not obj.btf_ext.core_relos:
             return None
-        from .btf.core import core_relocations
+        from .btf import Btf
         from .obj.callgraph import reachable_functions
+        from .obj.core import core_relocations
 
         only = {spec.name for spec in loading}
         for spec in loading:
             only.update(f.name for f in reachable_functions(obj, spec))
-        return core_relocations(obj, self.options.target_btf, only=only)
+        target = self.options.target_btf if self.options.target_btf is not None else Btf.from_sys_fs()
+        return core_relocations(obj, target, only=only)  # the running kernel unless told otherwise, as aya does
 
     def _run_load(self) -> StageResult:
         if self.dry_run:
@@ -406,7 +417,7 @@ class Pipeline:
                 detail={n: None for n in self.relocated}, note="BPF_PROG_LOAD needs CAP_BPF; the relocated programs above are what would be sent",
             )
         from .kernel.programs import load_program
-        from .programs import as_typed
+        from .programs import typed
 
         struct_ops = self._struct_ops_targets()  # program -> (kernel struct, member index)
         for name, rel in self.relocated.items():
@@ -415,7 +426,7 @@ class Pipeline:
             try:
                 # typed: Xdp, TracePoint... each with its own attach(); closing one detaches its links
                 attach_btf, member = struct_ops.get(name, (None, None))
-                self.programs[name] = as_typed(load_program(
+                self.programs[name] = typed(load_program(
                     rel, btf_fd=self._btf_fd(), log_level=self.options.log_level,
                     attach_btf=attach_btf, expected_attach_type=member,
                 ))
@@ -489,7 +500,7 @@ class Pipeline:
     def _relocate_errors(self) -> list[str]:
         return [n for n in self.program_errors if n not in self.relocated]
 
-    def _typed_spec(self, spec: Any) -> Any:
+    def _typed_spec(self, spec: ProgramSpec) -> ProgramSpec:
         """The program's spec with a ``set_program_type`` override applied."""
         override = self.options.program_types.get(spec.name)
         if override is None:
@@ -508,7 +519,7 @@ class Pipeline:
             raise BpfnbError("the parse stage has not run")
         return self.obj
 
-    def _btf_fd(self) -> Any:
+    def _btf_fd(self) -> Fd | None:
         return self.btf.fd if self.btf is not None else None
 
     def close(self) -> None:
@@ -566,11 +577,11 @@ class Ebpf:
         live = pipeline.maps.maps if pipeline.maps is not None else {}
         from .maps import typed
 
-        self.struct_ops: Mapping[str, Any] = dict(pipeline.struct_ops)
-        self.maps: Mapping[str, Any] = {
+        self.struct_ops: Mapping[str, StructOps] = dict(pipeline.struct_ops)
+        self.maps: Mapping[str, TypedMap] = {
             name: typed(m, btf, struct_ops=self.struct_ops[name]) if name in self.struct_ops else typed(m, btf)
             for name, m in live.items()}
-        self.programs: Mapping[str, Any] = dict(pipeline.programs)
+        self.programs: Mapping[str, TypedProgram] = dict(pipeline.programs)
         self.btf = pipeline.btf
 
     def attach(self) -> dict[str, Any]:

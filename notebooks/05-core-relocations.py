@@ -34,9 +34,9 @@ import pandas as pd
 import bpfnb
 from bpfnb import examples
 from bpfnb.btf import Btf
-from bpfnb.btf.core import core_relocations
 from bpfnb.btf.core_patch import apply_core_relocations
-from bpfnb.btf.core_portability import check_portability, edit_btf, find_guard
+from bpfnb.btf.core_portability import edit_btf, find_guard
+from bpfnb.obj.core import check_portability, core_relocations
 
 path = examples.path("core_kinds")     # shipped with bpfnb: no clang needed
 src = examples.source("core_kinds")

@@ -72,7 +72,7 @@ df.groupby(["name", "change"], observed=True).size().unstack(fill_value=0)
 # task_struct, mm_struct and enum values in every way CO-RE can.
 
 # %%
-from bpfnb.btf.core_portability import check_portability
+from bpfnb.obj.core import check_portability
 from bpfnb.obj import Object
 
 obj = Object.from_file(examples.path("core_kinds"))

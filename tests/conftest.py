@@ -71,3 +71,19 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("kernel refusals accepted as the tested branch")
         for feature, message in REFUSALS:
             terminalreporter.line(f"{feature}: {message}")
+
+
+@pytest.fixture(scope="module")
+def snapshot():
+    """The committed snapshot kernel's BTF, not the running kernel's: literals in tests are its values."""
+    from bpfnb import examples
+
+    return examples.kernel_btf()
+
+
+@pytest.fixture(scope="module")
+def older(snapshot):
+    """The snapshot edited into an older kernel (core_targets.older_kernel)."""
+    from core_targets import older_kernel
+
+    return older_kernel(snapshot)

@@ -152,3 +152,81 @@ def require_feature(name: str) -> None:
     except UnsupportedFeature as exc:
         _gate(name, exc)
         pytest.skip(f"{name}: {exc}")
+
+
+# --- one set of markers for tests that need an external thing -----------------------
+#
+# As graphviz's ``exe`` marker: the oracle or tool is named, and the test skips without it.
+
+import shutil as _shutil  # noqa: E402
+
+import pytest as _pytest  # noqa: E402
+
+from oracles.bpftool import BPFTOOL  # noqa: E402
+
+
+def _vmlinux() -> Path:
+    """Where ``Btf.from_sys_fs()`` reads the kernel's BTF (``-p mutant_btf`` moves it)."""
+    import bpfnb.btf.btf as btf_module
+
+    return btf_module.SYS_BTF / "vmlinux"
+
+
+CLANG = _shutil.which("clang-19")
+READELF = _shutil.which("llvm-readelf-19")
+needs_bpftool = _pytest.mark.skipif(BPFTOOL is None, reason="bpftool (test oracle) not installed")
+needs_vmlinux = _pytest.mark.skipif(not _vmlinux().exists(), reason="no kernel BTF (/sys/kernel/btf/vmlinux)")
+needs_clang = _pytest.mark.skipif(CLANG is None, reason="clang-19 not installed")
+needs_readelf = _pytest.mark.skipif(READELF is None, reason="llvm-readelf-19 (llvm-19) not installed")
+needs_dot = _pytest.mark.skipif(_shutil.which("dot") is None, reason="graphviz's dot is not installed")
+needs_libbpf = _pytest.mark.skipif("not __import__('oracles.libbpf').libbpf.available()",
+                                   reason="libbpf.so.1 (test oracle) not installed")
+
+
+# --- small kernel-test helpers shared by several modules -------------------------------------
+
+#: The cgroup v2 mount (None without one).
+CGROUP2 = next((p for p in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+                if os.path.exists(f"{p}/cgroup.procs") and f" {p} cgroup2 " in open("/proc/mounts").read()), None)
+
+
+@contextmanager
+def cgroup_dir(name: str):
+    """A fresh cgroup ``name`` under the v2 mount (skips without one), removed after."""
+    import time
+
+    import pytest
+
+    if CGROUP2 is None:
+        pytest.skip("no cgroup v2 mount")
+    path = f"{CGROUP2}/{name}"
+    os.mkdir(path)
+    try:
+        yield path
+    finally:
+        for _ in range(50):  # a child that just exited may keep the cgroup busy for a moment
+            try:
+                os.rmdir(path)
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
+@contextmanager
+def loaded(loader, path):
+    """``loader.load_file(path)`` as (ebpf, its typed programs by name); every program and map closed after."""
+    ebpf = loader.load_file(path)
+    progs = dict(ebpf.programs)
+    try:
+        yield ebpf, progs
+    finally:
+        for p in progs.values():
+            p.close()
+        ebpf.close()
+
+
+def run_true() -> int:
+    """Run /bin/true once (a few syscalls, an exec) and return its pid."""
+    child = subprocess.Popen(["/bin/true"])
+    child.wait()
+    return child.pid

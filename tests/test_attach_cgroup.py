@@ -8,17 +8,15 @@ PATH -j``, ``link show -j``) is the oracle for attached and detached.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 
-from helpers import fixture_path
+from helpers import cgroup_dir, fixture_path
+from oracles.bpftool import bpftool, link_ids
 
 from bpfnb.kernel.links import Link, ProgAttachment
 from bpfnb.loader import EbpfLoader
@@ -27,25 +25,10 @@ from bpfnb.uapi import LinkType
 
 pytestmark = pytest.mark.kernel
 
-CGROUP2 = next((p for p in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
-                if f" {p} cgroup2 " in open("/proc/mounts").read()), None)
-
-
 @pytest.fixture
 def cgroup(unique_name):
-    if CGROUP2 is None:
-        pytest.skip("no cgroup v2 mount")
-    path = f"{CGROUP2}/{unique_name}"
-    os.mkdir(path)
-    try:
+    with cgroup_dir(unique_name) as path:
         yield path
-    finally:
-        for _ in range(50):  # a child that just exited may keep the cgroup busy for a moment
-            try:
-                os.rmdir(path)
-                break
-            except OSError:
-                time.sleep(0.02)
 
 
 @pytest.fixture
@@ -71,10 +54,7 @@ def close(ebpf, progs) -> None:
 
 
 def bpftool_cgroup(path: str) -> list[dict]:
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run(["bpftool", "cgroup", "show", path, "-j"], check=True, capture_output=True).stdout
-    return json.loads(out.strip() or b"[]")
+    return bpftool("cgroup", "show", path)
 
 
 def run_in_cgroup(cgroup: str, script: str, netns: str | None = None) -> str:
@@ -167,8 +147,7 @@ def test_sockops_fills_a_sockmap_seen_by_sk_msg_and_sk_skb(cgroup, netns) -> Non
         links.append(progs["on_msg"].attach(socks))
         sockmap_info = links[-1].info()
         assert sockmap_info.type == LinkType.SOCKMAP and sockmap_info.details["map_id"] == socks.id
-        listed = subprocess.run(["bpftool", "link", "show", "-j"], check=True, capture_output=True).stdout
-        assert {link.id for link in links} <= {e["id"] for e in json.loads(listed)}
+        assert {link.id for link in links} <= link_ids()
         assert {e["attach_type"] for e in bpftool_cgroup(cgroup)} == {"cgroup_sock_ops", "cgroup_inet_sock_create", "cgroup_inet4_connect"}
 
         assert run_in_cgroup(cgroup, TCP_CHILD, netns=netns).split() == ["ping", "pong"]

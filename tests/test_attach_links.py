@@ -8,15 +8,13 @@ attached, which bpftool confirms.
 from __future__ import annotations
 
 import gc
-import json
 import os
-import shutil
-import subprocess
 
 import pytest
 
 from attach_net import VethPair, make_veth_pair
 from helpers import fixture_path, require_feature
+from oracles.bpftool import link_ids as bpftool_link_ids
 
 from bpfnb.kernel.attach import ifindex_of, in_netns
 from bpfnb.kernel.syscall_attach import prog_query
@@ -32,13 +30,6 @@ def veth_pair(unique_name):
     yield from make_veth_pair(unique_name)
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "bpfnb", "examples", "packet_counter.bpf.o")
-
-
-def bpftool_link_ids() -> set[int]:
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run(["bpftool", "link", "show", "-j"], check=True, capture_output=True).stdout
-    return {entry["id"] for entry in json.loads(out)}
 
 
 @pytest.fixture

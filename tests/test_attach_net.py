@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -19,13 +18,14 @@ import time
 import pytest
 
 from attach_net import VethPair, make_veth_pair, udp_packet
-from helpers import fixture_path, require_feature
+from helpers import fixture_path, loaded, require_feature
+from oracles.bpftool import bpftool
 
 from bpfnb.errors import AttachError
 from bpfnb.kernel.attach import in_netns
 from bpfnb.kernel.links import Link, SocketAttachment
 from bpfnb.loader import EbpfLoader
-from bpfnb.programs import FlowDissector, SchedClassifier, SocketFilter, Xdp, as_typed, read_globals
+from bpfnb.programs import FlowDissector, SchedClassifier, SocketFilter, Xdp, read_globals
 from bpfnb.uapi import AttachType, LinkType
 
 pytestmark = pytest.mark.kernel
@@ -40,39 +40,25 @@ WATCHED = 7788  # set through the watch_port knob; the fixture's default is 7777
 
 @pytest.fixture
 def net():
-    ebpf = EbpfLoader().set_global("watch_port", WATCHED).load_file(fixture_path("attach_net"))
-    progs = {name: as_typed(p) for name, p in ebpf.programs.items()}
-    try:
-        yield ebpf, progs
-    finally:
-        for p in progs.values():
-            p.close()
-        ebpf.close()
+    with loaded(EbpfLoader().set_global("watch_port", WATCHED), fixture_path("attach_net")) as both:
+        yield both
 
 
 def bpftool_net(netns: str) -> dict:
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run(["ip", "netns", "exec", netns, "bpftool", "net", "-j"], check=True,
-                         capture_output=True).stdout
-    return json.loads(out)[0]
+    return bpftool("net", netns=netns)[0]
 
 
 def flow_dissector_ids(netns: str) -> list[int]:
     """Flow dissector programs of a netns, from bpftool's text output (7.1's JSON for them is invalid)."""
     import re
 
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run(["ip", "netns", "exec", netns, "bpftool", "net"], check=True, capture_output=True,
-                         text=True).stdout
+    out = bpftool("net", netns=netns, json=False)
     section = out.split("flow_dissector:", 1)[1] if "flow_dissector:" in out else ""
     return [int(m) for m in re.findall(r"\bid (\d+)", section)]
 
 
 def bpftool_links() -> dict[int, dict]:
-    out = subprocess.run(["bpftool", "link", "show", "-j"], check=True, capture_output=True).stdout
-    return {entry["id"]: entry for entry in json.loads(out)}
+    return {entry["id"]: entry for entry in bpftool("link", "show")}
 
 
 def send_udp(pair: VethPair, port: int, count: int) -> None:

@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from attach_net import arp_request, tcp_syn, udp_packet
-from helpers import fixture_path
+from helpers import fixture_path, loaded
 
 from bpfnb.loader import EbpfLoader
 from bpfnb.programs import TestRuns, as_typed, read_globals
@@ -30,14 +30,8 @@ PACKETS = {
 
 @pytest.fixture(scope="module")
 def net():
-    ebpf = EbpfLoader().load_file(fixture_path("attach_net"))
-    progs = {name: as_typed(p) for name, p in ebpf.programs.items()}
-    try:
-        yield ebpf, progs
-    finally:
-        for p in progs.values():
-            p.close()
-        ebpf.close()
+    with loaded(EbpfLoader(), fixture_path("attach_net")) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import gc
-import json
 import os
 import shutil
 import subprocess
@@ -19,7 +18,9 @@ import time
 
 import pytest
 
-from helpers import TESTS, fixture_path, kernel_feature
+from helpers import TESTS, fixture_path, kernel_feature, loaded
+from oracles.bpftool import bpftool
+from oracles.bpftool import link_ids as bpftool_link_ids
 
 from bpfnb.errors import AttachError, KernelError, UnsupportedFeature
 from bpfnb.kernel.links import Link
@@ -48,24 +49,11 @@ pytestmark = pytest.mark.kernel
 BPFFS = "/sys/fs/bpf"
 
 
-def bpftool_link_ids() -> set[int]:
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run(["bpftool", "link", "show", "-j"], check=True, capture_output=True).stdout
-    return {entry["id"] for entry in json.loads(out)}
-
-
 @pytest.fixture
 def trace():
     """attach_trace.bpf.o loaded for this process, programs typed; everything closed after."""
-    ebpf = EbpfLoader().set_global("target_tgid", os.getpid()).load_file(fixture_path("attach_trace"))
-    progs = {name: as_typed(p) for name, p in ebpf.programs.items()}
-    try:
-        yield ebpf, progs
-    finally:
-        for p in progs.values():
-            p.close()
-        ebpf.close()
+    with loaded(EbpfLoader().set_global("target_tgid", os.getpid()), fixture_path("attach_trace")) as both:
+        yield both
 
 
 def counters(ebpf) -> dict:
@@ -152,9 +140,7 @@ def test_auto_attach_raises_and_rolls_back(trace) -> None:
         for link in made.values():
             link.detach()
     # Other processes may make links meanwhile: look for links of *our* programs.
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    shown = json.loads(subprocess.run(["bpftool", "link", "show", "-j"], check=True, capture_output=True).stdout)
+    shown = bpftool("link", "show")
     ours = {p.id for p in progs.values()}
     assert [e for e in shown if e.get("prog_id") in ours] == []
     assert all(not p.links for p in progs.values())

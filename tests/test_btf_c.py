@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import all_fixtures, fixture_path
+from helpers import CLANG, all_fixtures, fixture_path, needs_bpftool, needs_clang, needs_vmlinux
+from oracles.bpftool import bpftool
 
 import bpfnb.btf.btf as btf_module
 from bpfnb.btf import Btf, Kind
 from bpfnb.btf.c import CWriter, render_type_definition
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
-CLANG = shutil.which("clang-19")
-needs_clang = pytest.mark.skipif(CLANG is None, reason="clang-19 missing")
 
 PROGRAM = """\
 #include "vmlinux.h"
@@ -129,11 +127,11 @@ def test_vmlinux_h_compiles_and_layouts_match(vmlinux_h):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("bpftool") is None or not VMLINUX.exists(), reason="bpftool/kernel BTF missing")
+@needs_bpftool
+@needs_vmlinux
 def test_vmlinux_h_defines_the_same_names_as_bpftool(vmlinux_h):
     _, _, text, _ = vmlinux_h
-    ref = subprocess.run(["bpftool", "btf", "dump", "file", str(VMLINUX), "format", "c"], check=True,
-                         capture_output=True, text=True).stdout
+    ref = bpftool("btf", "dump", "file", str(VMLINUX), "format", "c", json=False)
     ours, theirs = defined_names(text), defined_names(ref)
     assert len(theirs) > 10_000
     assert ours == theirs

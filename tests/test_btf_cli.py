@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import shutil
-import subprocess
 
 import pytest
-from helpers import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path, needs_bpftool, needs_vmlinux
+from oracles.bpftool import bpftool
 
 import bpfnb.btf.btf as btf_module
 from bpfnb.btf import Btf
@@ -17,7 +16,6 @@ from bpfnb.cli.btf import add_btf_parser
 from bpfnb.errors import UnknownName
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
-needs_bpftool = pytest.mark.skipif(shutil.which("bpftool") is None, reason="bpftool (oracle) missing")
 FIXTURES = [p.name.removesuffix(".bpf.o") for p in all_fixtures()]
 
 
@@ -30,22 +28,22 @@ def run(argv: list[str]) -> str:
     return args.out.getvalue()
 
 
-def bpftool(*argv: str) -> str:
-    return subprocess.run(["bpftool", "btf", "dump", *argv], check=True, capture_output=True, text=True).stdout
+def bpftool_dump(*argv: str) -> str:
+    return bpftool("btf", "dump", *argv, json=False)
 
 
 @needs_bpftool
 @pytest.mark.parametrize("name", FIXTURES)
 def test_raw_is_identical_to_bpftool(name):
     path = str(fixture_path(name))
-    assert run(["btf", "dump", path]) == bpftool("file", path)
+    assert run(["btf", "dump", path]) == bpftool_dump("file", path)
 
 
 @pytest.mark.slow
 @needs_bpftool
-@pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
+@needs_vmlinux
 def test_raw_vmlinux_is_identical_to_bpftool():
-    assert run(["btf", "dump", "--vmlinux"]) == bpftool("file", str(VMLINUX))
+    assert run(["btf", "dump", "--vmlinux"]) == bpftool_dump("file", str(VMLINUX))
 
 
 @needs_bpftool
@@ -53,7 +51,7 @@ def test_raw_vmlinux_is_identical_to_bpftool():
 def test_json_matches_bpftool(name):
     path = str(fixture_path(name))
     ours = json.loads(run(["btf", "dump", path, "--format", "json"]))
-    theirs = json.loads(bpftool("file", path, "-j"))
+    theirs = bpftool("btf", "dump", "file", path)
     assert ours == theirs
 
 
@@ -70,7 +68,7 @@ def test_type_filter_and_c_format():
     assert [t["name"] for t in two["types"]] == ["bits", "small_enum"]
 
 
-@pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
+@needs_vmlinux
 def test_default_is_vmlinux_and_errors():
     out = run(["btf", "dump", "--type", "task_struct"])
     ts = Btf.from_sys_fs().find("task_struct")

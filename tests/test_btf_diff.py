@@ -13,21 +13,14 @@ import pytest
 
 from core_targets import older_kernel
 
+from helpers import needs_bpftool
+from oracles.bpftool import bpftool
+
 from bpfnb import examples
 from bpfnb.btf import Btf, Member, Struct
 from bpfnb.btf.core_portability import edit_btf
 from bpfnb.cli import main
 from bpfnb.errors import UnknownName
-
-
-@pytest.fixture(scope="module")
-def snapshot() -> Btf:
-    return examples.kernel_btf()
-
-
-@pytest.fixture(scope="module")
-def older(snapshot) -> Btf:
-    return older_kernel(snapshot)
 
 
 def test_hand_checked_changes(snapshot, older) -> None:
@@ -138,8 +131,7 @@ _PADDING = re.compile(r"^\s+(?:unsigned |signed )?(?:long long|long|int|short|ch
 
 def _c_blocks(path) -> dict[tuple[str, str], str]:
     """Named struct/union/enum definitions as bpftool prints them (its ``___N`` renames excluded)."""
-    text = subprocess.run(["bpftool", "btf", "dump", "file", str(path), "format", "c"],
-                          check=True, capture_output=True, text=True).stdout
+    text = bpftool("btf", "dump", "file", str(path), "format", "c", json=False)
     # padding bpftool spells out (``long: 64;``) depends on inner types' alignment, not on this layout
     return {(m.group(1), m.group(2)): _PADDING.sub("", m.group(0))
             for m in _BLOCK.finditer(text) if "___" not in m.group(0)}
@@ -162,7 +154,7 @@ def _pairs():
     yield "running kernel", lambda snap, tmp: Btf.from_sys_fs()
 
 
-@pytest.mark.skipif(shutil.which("bpftool") is None, reason="needs bpftool (apt-get install bpftool)")
+@needs_bpftool
 @pytest.mark.parametrize("label,make", list(_pairs()), ids=[p[0] for p in _pairs()])
 def test_changed_types_match_bpftool_c(snapshot, tmp_path, label, make) -> None:
     """A struct/union/enum is "changed" exactly when bpftool prints its definition differently."""
@@ -198,7 +190,7 @@ def test_debian_6_1_to_6_12_hand_checked(debian) -> None:
     assert old.find("bpf_map_info").size == new.find("bpf_map_info").size == 88  # it filled padding
 
 
-@pytest.mark.skipif(shutil.which("bpftool") is None, reason="needs bpftool (apt-get install bpftool)")
+@needs_bpftool
 def test_debian_changed_structs_match_bpftool_c(debian, tmp_path) -> None:
     expected, found = _against_bpftool(*debian, tmp_path)
     assert expected <= set(found)

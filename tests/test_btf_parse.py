@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import struct
 import subprocess
@@ -10,72 +9,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path, needs_bpftool, needs_vmlinux
+from oracles.bpftool import bpftool
 
 import bpfnb.btf.btf as btf_module
 from bpfnb.btf import (
-    Btf, Enum, Enum64, FuncProto, Int, IntEncoding, Kind, Linkage, Struct, Union, essential_name,
+    Btf, Enum, Enum64, FuncProto, Int, Kind, Linkage, Struct, Union, essential_name,
 )
 from bpfnb.btf.parser import StringTable
 from bpfnb.btf.writer import write_btf
+from bpfnb.display.btf_dump import type_json
 from bpfnb.errors import BtfError, UnknownName
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
-needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
-needs_bpftool = pytest.mark.skipif(shutil.which("bpftool") is None, reason="bpftool (test oracle) missing")
 
 
 def bpftool_json(path: Path) -> list[dict]:
-    out = subprocess.run(["bpftool", "btf", "dump", "file", str(path), "-j"], check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out)["types"]
-
-
-_ENC = {IntEncoding.NONE: "(none)", IntEncoding.SIGNED: "SIGNED", IntEncoding.CHAR: "CHAR",
-        IntEncoding.BOOL: "BOOL"}
+    return bpftool("btf", "dump", "file", str(path))["types"]
 
 
 def as_bpftool(btf: Btf, tid: int) -> dict:
-    """Our type, in bpftool's JSON shape (only fields both sides have)."""
-    t = btf[tid]
-    d: dict = {"id": tid, "kind": t.kind.name, "name": t.name or "(anon)"}
-    k = t.kind
-    if k == Kind.INT:
-        d.update(size=t.size, bits_offset=t.offset, nr_bits=t.bits, encoding=_ENC[t.encoding])
-    elif k in (Kind.PTR, Kind.TYPEDEF, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPE_TAG):
-        d["type_id"] = t.type_id
-    elif k == Kind.ARRAY:
-        d.update(type_id=t.type_id, index_type_id=t.index_type_id, nr_elems=t.nelems)
-    elif k in (Kind.STRUCT, Kind.UNION):
-        members = []
-        for m in t.members:
-            md = {"name": m.name or "(anon)", "type_id": m.type_id, "bits_offset": m.bit_offset}
-            if m.bitfield_size:
-                md["bitfield_size"] = m.bitfield_size
-            members.append(md)
-        d.update(size=t.size, vlen=len(t.members), members=members)
-    elif k in (Kind.ENUM, Kind.ENUM64):
-        d.update(encoding="SIGNED" if t.signed else "UNSIGNED", size=t.size, vlen=len(t.values),
-                 values=[{"name": v.name, "val": v.value} for v in t.values])
-    elif k == Kind.FWD:
-        d["fwd_kind"] = "union" if t.is_union else "struct"
-    elif k == Kind.FUNC:
-        d.update(type_id=t.type_id, linkage=t.linkage.name.lower())
-    elif k == Kind.FUNC_PROTO:
-        params = [{"name": p.name or "(anon)", "type_id": p.type_id} for p in t.params]
-        if t.variadic:
-            params.append({"name": "(anon)", "type_id": 0})
-        d.update(ret_type_id=t.return_type_id, vlen=len(params), params=params)
-    elif k == Kind.VAR:
-        d.update(type_id=t.type_id, linkage={"STATIC": "static", "GLOBAL": "global"}.get(t.linkage.name, "extern"))
-    elif k == Kind.DATASEC:
-        d.update(size=t.size, vlen=len(t.vars),
-                 vars=[{"type_id": v.type_id, "offset": v.offset, "size": v.size} for v in t.vars])
-    elif k == Kind.FLOAT:
-        d["size"] = t.size
-    elif k == Kind.DECL_TAG:
-        d.update(type_id=t.type_id, component_idx=t.component_idx)
-    return d
+    """Our type through the production conversion (``bpfnb btf dump --format json``)."""
+    return type_json(btf, btf[tid])
 
 
 def _normalise(ref: dict) -> dict:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 
 import pytest
-from helpers import fixture_path
+from helpers import fixture_path, needs_vmlinux
 
 import bpfnb.btf.btf as btf_module
 from bpfnb.btf import Btf, Int, IntEncoding, Kind, Member, Struct
 from bpfnb.btf.writer import write_types
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
-needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
 
 
 def hostile_btf() -> Btf:

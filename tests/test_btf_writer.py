@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import all_fixtures, fixture_path
+from helpers import all_fixtures, fixture_path, needs_vmlinux
 from elftools.elf.elffile import ELFFile
 
 import bpfnb.btf.btf as btf_module
@@ -17,7 +17,6 @@ from bpfnb.btf.writer import BtfBuilder, write_btf, write_types
 from bpfnb.errors import BtfError, UnknownName
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
-needs_vmlinux = pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
 
 
 def raw_btf(path: Path) -> bytes:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from datetime import datetime, timezone
 
 import pytest
+
+from helpers import needs_bpftool
+from oracles.bpftool import bpftool
 
 from bpfnb import examples
 from bpfnb.cli import main
@@ -17,7 +18,7 @@ from bpfnb.kernel.system import PROG_COLUMNS, Listing
 
 
 def _bpftool(*args: str):
-    return json.loads(subprocess.run(["bpftool", "-j", *args], check=True, capture_output=True, text=True).stdout)
+    return bpftool(*args)
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def loaded():
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(shutil.which("bpftool") is None, reason="needs bpftool")
+@needs_bpftool
 @pytest.mark.parametrize("verb,what", [("progs", "prog"), ("maps", "map")])
 def test_json_has_bpftool_keys_and_values(loaded, capsys, verb, what) -> None:
     ids = ([p.info().id for p in loaded.programs.values()] if verb == "progs"

@@ -16,14 +16,13 @@ bitfields as the hex of their raw bits and nests anonymous members under
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
 import pytest
 from helpers import fixture_path
+from oracles.bpftool import BPFTOOL, bpftool
 
 from bpfnb.btf import Btf, BtfType, Member
 from bpfnb.btf.codec import Codec, PerCpuCodec
@@ -89,11 +88,7 @@ def flows_btf():
 
 
 def bpftool_dump(map_id: int) -> list[dict]:
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run(["bpftool", "map", "dump", "id", str(map_id), "-j"], check=True, capture_output=True,
-                         text=True).stdout
-    return json.loads(out)
+    return bpftool("map", "dump", "id", str(map_id))
 
 
 def read_all(fd, key_size: int, value_size: int) -> tuple[bytes, bytes]:
@@ -240,7 +235,7 @@ def as_bpftool(value, width: int | None, node) -> object:
 
 
 def test_bitfields_enums_text_equal_bpftool():
-    if shutil.which("bpftool") is None:
+    if BPFTOOL is None:
         pytest.skip("bpftool not installed")
     from codec_btf import BITS, CLASH, FLOW, PACKED_BITS, TYPEDEF_U32, kinds_btf
 
@@ -268,8 +263,7 @@ def test_bitfields_enums_text_equal_bpftool():
                 map_update_batch(fd, keys, values, n)
                 got_keys, got_values = read_all(fd, 4, vc.size)
                 ours = frame_from_batch(got_keys, got_values, kc, vc)
-                out = subprocess.run(["bpftool", "map", "dump", "id", str(map_info(fd).id), "-j"], check=True,
-                                     capture_output=True, text=True).stdout
+                out = bpftool("map", "dump", "id", str(map_info(fd).id), "-j", json=False)
             dump = json.loads(out, object_pairs_hook=_pairs_hook)
             widths = bitfield_widths(vc, "value")
             theirs = {}

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from bpfnb.asm import Instruction, Instructions
 from bpfnb.btf import Btf, CoreRelo
-from bpfnb.btf.core import core_relocations, resolve_core_relocations
+from bpfnb.btf.core import resolve_core_relocations
+from bpfnb.obj.core import core_relocations
 from bpfnb.btf.core_patch import apply_core_relocations
 from bpfnb.errors import BpfnbError
 from bpfnb.obj import Object

@@ -26,7 +26,7 @@ from oracles.libbpf_core import core_decisions
 
 from bpfnb import examples
 from bpfnb.btf import Btf
-from bpfnb.btf.core import core_relocations
+from bpfnb.obj.core import core_relocations
 from bpfnb.btf.core_patch import apply_core_relocations
 from bpfnb.errors import ConflictingCandidates
 from bpfnb.obj import Object

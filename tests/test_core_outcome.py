@@ -17,7 +17,7 @@ from helpers import fixture_path
 
 from bpfnb import EbpfLoader
 from bpfnb.btf import Btf
-from bpfnb.btf.core_portability import check_portability
+from bpfnb.obj.core import check_portability
 from bpfnb.errors import VerifierError
 from bpfnb.obj import Object
 

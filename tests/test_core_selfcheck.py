@@ -297,7 +297,7 @@ def test_records_match_libbpf(target, targets, pin_root) -> None:
     """Record by record (instruction, kind, old and new value, poisoning, load size) as libbpf's debug log says."""
     from oracles.libbpf_core import core_decisions
 
-    from bpfnb.btf.core import core_relocations
+    from bpfnb.obj.core import core_relocations
 
     t = targets[target]
     run = core_decisions(SELF, pin_root, btf_custom_path=str(t.path))

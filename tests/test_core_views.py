@@ -14,27 +14,17 @@ import json
 
 import pytest
 
-from core_targets import conflict_kernel, older_kernel
+from core_targets import conflict_kernel
 from helpers import fixture_path
 
 from bpfnb import examples
 from bpfnb.btf import Btf
 from bpfnb.btf import btf as btf_module
-from bpfnb.btf.core import core_relocations
+from bpfnb.obj.core import core_relocations
 from bpfnb.cli.core_check import add_core_parser
-from bpfnb.btf.core_portability import check_portability, edit_btf
+from bpfnb.btf.core_portability import edit_btf
+from bpfnb.obj.core import check_portability
 from bpfnb.obj import Object
-
-
-@pytest.fixture(scope="module")
-def snapshot() -> Btf:
-    """The snapshot kernel's BTF, not the running kernel's: the literals below are its values."""
-    return examples.kernel_btf()
-
-
-@pytest.fixture(scope="module")
-def older(snapshot) -> Btf:
-    return older_kernel(snapshot)
 
 
 @pytest.fixture(scope="module")

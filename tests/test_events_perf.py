@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from helpers import fixture_path
+from helpers import fixture_path, run_true
 
 import bpfnb
 from bpfnb.errors import MapError
@@ -33,12 +33,6 @@ def perf():
             yield ebpf
         finally:
             link.close()
-
-
-def run_true() -> int:
-    child = subprocess.Popen(["/bin/true"])
-    child.wait()
-    return child.pid
 
 
 def test_samples_from_every_cpu_ring(perf):

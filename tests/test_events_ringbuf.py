@@ -11,10 +11,11 @@ it is described with ``define_record``.
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
+
+from helpers import run_true
 
 import bpfnb
 from bpfnb.errors import MapError
@@ -36,12 +37,6 @@ def counter():
             yield ebpf
         finally:
             link.close()
-
-
-def run_true() -> int:
-    child = subprocess.Popen(["/bin/true"])
-    child.wait()
-    return child.pid
 
 
 def test_define_record_lays_out_like_c():

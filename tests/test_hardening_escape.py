@@ -8,12 +8,12 @@ visible in HTML views and refused in pin names.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import needs_dot
 
 from bpfnb import examples
 from bpfnb.btf import Btf, Int, IntEncoding, Member, Struct
@@ -22,7 +22,6 @@ from bpfnb.errors import UnsafeName
 from bpfnb.kernel.maps import pin_path
 from bpfnb.obj import Object
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed")
 
 
 def renamed(old: bytes, new: bytes) -> bytes:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from bpfnb.errors import KernelError, MapError
-from bpfnb.kernel.maps import _mem_available, check_sizes, create_map
+from bpfnb.kernel.map_from_spec import _mem_available, check_sizes, create_map
 from bpfnb.obj.maps import MapSpec
 from bpfnb.uapi import MapType
 

@@ -17,17 +17,16 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import itertools
-import json
 import os
 import shutil
 import struct
-import subprocess
 import uuid
 from functools import cache
 from pathlib import Path
 
 import pytest
 from helpers import all_fixtures, fixture_path
+from oracles.bpftool import bpftool
 
 from bpfnb import kernel
 from bpfnb.btf import Btf, Datasec, Enum, EnumValue, Func, FuncProto, Int, Kind, Linkage, Member, Param, Struct, Var
@@ -60,9 +59,7 @@ def obj_at(path: Path) -> Object:
 
 
 def bpftool_dump(btf_id: int) -> dict[int, dict]:
-    out = subprocess.run(["bpftool", "btf", "dump", "id", str(btf_id), "-j"], check=True, capture_output=True,
-                         text=True).stdout
-    return {t["id"]: t for t in json.loads(out)["types"]}
+    return {t["id"]: t for t in bpftool("btf", "dump", "id", str(btf_id))["types"]}
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
@@ -166,7 +163,7 @@ def test_fixup_equals_libbpf(path, pin_root):
 def test_statically_linked_object(tmp_path, pin_root):
     """bpftool's static linker fills sizes and offsets: fix-up leaves data DATASECs alone, still equals libbpf."""
     linked = tmp_path / "linked.bpf.o"
-    subprocess.run(["bpftool", "gen", "object", str(linked), str(fixture_path("btf_fixup"))], check=True)
+    bpftool("gen", "object", str(linked), str(fixture_path("btf_fixup")), json=False)
     obj = Object.from_file(linked)
     res = fixup(obj.btf, obj)
     touched = {res.btf[c.type_id].name for c in res.changes if c.kind_after == Kind.DATASEC}

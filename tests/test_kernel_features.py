@@ -10,12 +10,11 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
-import shutil
-import subprocess
 
 import pytest
+
+from oracles.bpftool import bpftool
 
 from bpfnb.kernel import Features, Support, features
 from bpfnb.kernel.features import FEATURE_NAMES, _unknown, probe_map_type, probe_prog_type
@@ -37,10 +36,7 @@ def kernel_config() -> dict[str, str] | None:
 
 
 def bpftool_features() -> dict:
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run(["bpftool", "feature", "probe", "kernel", "-j"], check=True, capture_output=True)
-    return json.loads(out.stdout)
+    return bpftool("feature", "probe", "kernel")
 
 
 def _names(enum, value) -> list[str]:
@@ -203,9 +199,10 @@ EXPECTED_KINDS = {
 def test_btf_probe_blobs_parse_as_intended(probe: str) -> None:
     """The hand-packed probe blobs hold exactly the kinds they claim (read by bpfnb.btf)."""
     from bpfnb.btf import Btf
-    from bpfnb.kernel.features import _BTF_PROBES, _INT, _STRS, _btf_blob
+    from bpfnb.kernel.features import _BTF_PROBES, _INT, _STRS
+    from bpfnb.uapi.btf_layout import btf_blob
 
-    btf = Btf.from_bytes(_btf_blob(_INT + _BTF_PROBES[probe], _STRS))
+    btf = Btf.from_bytes(btf_blob(_INT + _BTF_PROBES[probe], _STRS))
     kinds = [btf[i].kind.name for i in range(1, len(EXPECTED_KINDS[probe]) + 1)]
     assert kinds == EXPECTED_KINDS[probe]
     assert btf[1].name == "int"

@@ -7,13 +7,12 @@ cdef shows up here as a wrong value even if the layout test were fooled.
 
 from __future__ import annotations
 
-import json
-import shutil
 import struct
-import subprocess
 import time
 
 import pytest
+
+from oracles.bpftool import bpftool
 
 from bpfnb.kernel import (
     btf_info,
@@ -26,24 +25,19 @@ from bpfnb.kernel import (
     prog_test_run,
     enable_stats,
 )
-from bpfnb.kernel.features import _btf_blob, _btf_type, _strtab
+from bpfnb.kernel.features import _strtab
 from bpfnb.uapi import MapType, ProgType
+from bpfnb.uapi.btf_layout import KIND_INT, btf_blob, int_data, pack_record
 
 pytestmark = pytest.mark.kernel
 
-BPFTOOL = shutil.which("bpftool")
-
-
 def show(kind: str, object_id: int) -> dict:
-    if BPFTOOL is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run([BPFTOOL, kind, "show", "id", str(object_id), "-j"], check=True, capture_output=True)
-    return json.loads(out.stdout)
+    return bpftool(kind, "show", "id", str(object_id))
 
 
 def int_btf() -> bytes:
     strs, off = _strtab("int")
-    return _btf_blob(_btf_type(off["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32), strs)
+    return btf_blob(pack_record(KIND_INT, off["int"], 4, fixed=(int_data(1, 0, 32),)), strs)
 
 
 def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:

@@ -9,15 +9,14 @@ Needs only a readable /sys/kernel/btf/vmlinux, not privileges.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from functools import cache
 from typing import Callable
 
 import pytest
 
 import bpfnb.btf.btf as btf_module
+from oracles.bpftool import bpftool
+
 from bpfnb.kernel._ffi import ATTR_STRUCTS, INFO_STRUCTS, ffi
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
@@ -33,10 +32,7 @@ _MODIFIERS = {"TYPEDEF", "CONST", "VOLATILE", "RESTRICT", "TYPE_TAG"}
 
 @cache
 def _bpftool_types() -> dict[int, dict]:
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    out = subprocess.run(["bpftool", "btf", "dump", "file", str(VMLINUX), "-j"], check=True, capture_output=True).stdout
-    return {t["id"]: t for t in json.loads(out)["types"]}
+    return {t["id"]: t for t in bpftool("btf", "dump", "file", str(VMLINUX))["types"]}
 
 
 def _from_bpftool(type_id: int):

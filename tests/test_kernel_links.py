@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import errno
 import gc
-import json
 import os
-import shutil
-import struct
-import subprocess
 
 import pytest
+
+from helpers import cgroup_dir
+from oracles.bpftool import bpftool
 
 from bpfnb.errors import BtfLoadError, KernelError
 from bpfnb.kernel import (
@@ -39,35 +38,28 @@ from bpfnb.kernel import (
     prog_test_run,
     raw_tracepoint_open,
 )
-from bpfnb.kernel.features import _btf_blob, _btf_type, _strtab
+from bpfnb.kernel.features import _strtab
 from bpfnb.uapi import AttachType, LinkType, ProgType
+from bpfnb.uapi.btf_layout import KIND_INT, KIND_STRUCT, btf_blob, int_data, pack_record
 
 pytestmark = pytest.mark.kernel
 
 RET0 = b"\xb7\x00\x00\x00\x00\x00\x00\x00\x95\x00\x00\x00\x00\x00\x00\x00"
 RET1 = b"\xb7\x00\x00\x00\x01\x00\x00\x00\x95\x00\x00\x00\x00\x00\x00\x00"
-CGROUP2 = next((p for p in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup") if os.path.exists(f"{p}/cgroup.procs")
-                and open("/proc/mounts").read().find(f" {p} cgroup2 ") >= 0), None)
 
 
 def bpftool_links() -> list[dict]:
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
-    return json.loads(subprocess.run(["bpftool", "link", "show", "-j"], check=True, capture_output=True).stdout)
+    return bpftool("link", "show")
 
 
 @pytest.fixture
 def cgroup(unique_name):
-    if CGROUP2 is None:
-        pytest.skip("no cgroup v2 mount")
-    path = f"{CGROUP2}/{unique_name}"
-    os.mkdir(path)
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-        os.rmdir(path)
+    with cgroup_dir(unique_name) as path:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
 
 
 def test_raw_tracepoint_link_lifecycle() -> None:
@@ -152,11 +144,10 @@ def test_enable_stats_counts_runs() -> None:
 
 def tiny_btf(valid: bool = True) -> bytes:
     strs, off = _strtab("int", "pair", "a", "b")
-    int_t = _btf_type(off["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)
+    int_t = pack_record(KIND_INT, off["int"], 4, fixed=(int_data(1, 0, 32),))
     # struct pair { int a; int b; }; -- the invalid one claims size 4 for 8 bytes of members
-    pair = _btf_type(off["pair"], 4, 2, 8 if valid else 4) + struct.pack("<III", off["a"], 1, 0) \
-        + struct.pack("<III", off["b"], 1, 32)
-    return _btf_blob(int_t + pair, strs)
+    pair = pack_record(KIND_STRUCT, off["pair"], 8 if valid else 4, items=[(off["a"], 1, 0), (off["b"], 1, 32)])
+    return btf_blob(int_t + pair, strs)
 
 
 def test_btf_load_info_and_ids() -> None:

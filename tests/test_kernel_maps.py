@@ -21,6 +21,7 @@ import sys
 import pytest
 
 from helpers import fixture_path
+from oracles.bpftool import bpftool
 
 from bpfnb import examples
 from bpfnb.errors import (
@@ -38,8 +39,6 @@ from bpfnb.kernel.maps import (
     create_map,
     create_maps,
     internal_map_name,
-    object_name,
-    pin_path,
 )
 from bpfnb.obj import Object
 from bpfnb.obj.maps import MapSpec, PinningType
@@ -62,9 +61,7 @@ def fd_count() -> int:
 
 
 def bpftool_map(map_id: int) -> dict:
-    out = subprocess.run(["bpftool", "map", "show", "id", str(map_id), "-j"], capture_output=True, text=True,
-                         check=True, timeout=60)
-    return json.loads(out.stdout)
+    return bpftool("map", "show", "id", str(map_id), timeout=60)
 
 
 def loaded_btf(obj: Object):
@@ -81,33 +78,12 @@ def with_maps(obj: Object, maps: dict[str, MapSpec]) -> Object:
     return clone
 
 
-# --- pure: names and paths -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("obj_name,section,expected", [
-    ("multi.bpf.o", ".rodata", "multi.rodata"),
-    ("multi", ".bss", "multi.bss"),
-    ("packet_counter.bpf.o", ".rodata", "packet_c.rodata"),
-    ("packet_counter.bpf.o", ".bss", "packet_c.bss"),
-    ("prog_flags.bpf.o", ".bss", "prog_fla.bss"),
-    ("multi.bpf.o", ".data.foo", ".data.foo"),
-    ("multi.bpf.o", ".rodata.a_very_long_custom_name", ".rodata.a_very_"),
-    ("my-obj.bpf.o", ".kconfig", "my_obj.kconfig"),
-    ("/some/dir/x.o", ".data", "x.data"),
-])
-def test_internal_map_name_rule(obj_name: str, section: str, expected: str) -> None:
-    assert internal_map_name(obj_name, section) == expected
-    assert len(expected) <= 15
-
-
-def test_object_name_is_basename_up_to_first_dot() -> None:
-    assert object_name("/a/b/packet_counter.bpf.o") == "packet_counter"
+# --- refused before any syscall -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "..", ".", "", "x\0y", "tab\there", "/abs", "x" * 256])
 def test_hostile_names_never_become_paths(name: str, tmp_path) -> None:
-    with pytest.raises(UnsafeName):
-        pin_path(tmp_path, name)
+    """The rule itself is tested in test_obj_map_rules; here: refused before any map is created."""
     spec = MapSpec(name=name, map_type=MapType.HASH, key_size=4, value_size=4, max_entries=1,
                    pinning=PinningType.BY_NAME)
     before = fd_count()
@@ -115,10 +91,6 @@ def test_hostile_names_never_become_paths(name: str, tmp_path) -> None:
         create_map(spec, pin_root=tmp_path)
     assert fd_count() == before
     assert os.listdir(tmp_path) == [] and not os.path.exists(tmp_path.parent / "x")
-
-
-def test_pin_path_stays_inside_the_root(tmp_path) -> None:
-    assert pin_path(tmp_path, "counts") == os.path.join(os.path.abspath(tmp_path), "counts")
 
 
 def test_unknown_override_names_fail_before_any_map() -> None:
@@ -339,6 +311,51 @@ def test_unsupported_by_the_probes() -> None:
     with pytest.raises(UnsupportedFeature, match="lru_hash"):
         create_maps(OBJECTS["multi"], features=fake)
     assert fd_count() == before
+
+
+@pytest.mark.kernel
+def test_a_load_that_succeeds_probes_no_map_type() -> None:
+    """Map types are probed only to explain a refused create (cilium's map.go), never up front."""
+    from bpfnb.kernel import features
+
+    features.cache_clear()
+    try:
+        with create_maps(OBJECTS["map_kinds"]) as result:
+            assert len(result.created) == len(OBJECTS["map_kinds"].maps) + len(OBJECTS["map_kinds"].data) >= 5
+        assert features().map_type_support.probed == {} and features().prog_type_support.probed == {}
+    finally:
+        features.cache_clear()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("verdict", ["NO", "YES"])
+def test_a_refused_create_is_explained_by_its_one_probe(verdict: str) -> None:
+    """EINVAL from BPF_MAP_CREATE (bad flags here) asks the probe of that map type only: a "no" becomes
+    UnsupportedFeature naming the type, a "yes" leaves the kernel's own error."""
+    import dataclasses
+
+    from bpfnb.kernel import Support, features
+    from bpfnb.kernel.features import LazySupport
+
+    asked: list[MapType] = []
+
+    def probe(t: MapType) -> Support:
+        asked.append(t)
+        return Support[verdict]
+
+    fake = dataclasses.replace(features(), map_type_support=LazySupport(probe, (MapType.HASH, MapType.ARRAY)))
+    spec = MapSpec("bad_flags", MapType.HASH, 4, 4, 1, map_flags=1 << 30)
+    before = fd_count()
+    with pytest.raises(KernelError) as info:
+        create_map(spec, features=fake)
+    assert fd_count() == before and asked == [MapType.HASH]  # after the refusal, and ARRAY not at all
+    assert info.value.errno == errno.EINVAL
+    assert isinstance(info.value, UnsupportedFeature) == (verdict == "NO")
+    if verdict == "NO":
+        assert "no hash maps" in str(info.value) and "bad_flags" in str(info.value)
+        with pytest.raises(UnsupportedFeature):  # now known: refused before any syscall, not probed again
+            create_map(spec, features=fake)
+        assert asked == [MapType.HASH] and fd_count() == before
 
 
 # --- kernel: global data ----------------------------------------------------------------------------

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 
 import pytest
 
 from helpers import fixture_path
+from oracles.bpftool import BPFTOOL, bpftool
 from oracles.libbpf import LibbpfObject, available, version
 
 from bpfnb.kernel import prog_get_fd_by_id, prog_info
@@ -29,9 +27,8 @@ def test_libbpf_loads_minimal_and_reports_tag(pin_root: str) -> None:
         assert prog.section == "xdp" and prog.type == ProgType.XDP and prog.fd >= 0
         ours = prog_info(prog.fd)
         assert prog.tag == ours.tag
-        if shutil.which("bpftool"):
-            shown = json.loads(subprocess.run(["bpftool", "prog", "show", "id", str(ours.id), "-j"],
-                                              check=True, capture_output=True).stdout)
+        if BPFTOOL is not None:
+            shown = bpftool("prog", "show", "id", str(ours.id))
             assert shown["tag"] == prog.tag and shown["name"] == "count_packets"
         assert os.listdir(pin_root) == []  # minimal pins nothing; the root was ours anyway
     with pytest.raises(Exception):

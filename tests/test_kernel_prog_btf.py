@@ -8,17 +8,17 @@ and bpftool's annotated dump are the oracles.
 from __future__ import annotations
 
 import errno
-import json
-import shutil
 import struct
-import subprocess
 
 import pytest
 
+from oracles.bpftool import BPFTOOL, bpftool
+
 from bpfnb.errors import VerifierError
 from bpfnb.kernel import btf_info, btf_load, prog_info, prog_load
-from bpfnb.kernel.features import _btf_blob, _btf_type, _strtab
+from bpfnb.kernel.features import _strtab
 from bpfnb.uapi import ProgType
+from bpfnb.uapi.btf_layout import KIND_FUNC, KIND_FUNC_PROTO, KIND_INT, btf_blob, int_data, pack_record
 
 pytestmark = pytest.mark.kernel
 
@@ -28,11 +28,11 @@ RET0 = b"\xb7\x00\x00\x00\x00\x00\x00\x00\x95\x00\x00\x00\x00\x00\x00\x00"
 def program_btf() -> tuple[bytes, dict[str, int]]:
     strs, off = _strtab("int", "entry", "prog.c", "int entry(void) {", "return 0;")
     types = (
-        _btf_type(off["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)  # [1] int
-        + _btf_type(0, 13, 0, 1)                                           # [2] int (void)
-        + _btf_type(off["entry"], 12, 1, 2)                                # [3] global func entry
+        pack_record(KIND_INT, off["int"], 4, fixed=(int_data(1, 0, 32),))  # [1] int
+        + pack_record(KIND_FUNC_PROTO, 0, 1)                                # [2] int (void)
+        + pack_record(KIND_FUNC, off["entry"], 2, vlen=1)                   # [3] global func entry
     )
-    return _btf_blob(types, strs), off
+    return btf_blob(types, strs), off
 
 
 def line(insn: int, off: dict[str, int], text: str, lineno: int, col: int = 1) -> bytes:
@@ -49,13 +49,11 @@ def test_func_and_line_info_are_accepted() -> None:
         info = prog_info(prog)
         assert info.btf_id == btf_info(btf).id
         assert (info.nr_func_info, info.nr_line_info) == (1, 2)
-        if shutil.which("bpftool"):
-            dump = json.loads(subprocess.run(["bpftool", "prog", "dump", "xlated", "id", str(info.id), "-j"],
-                                             check=True, capture_output=True).stdout)
+        if BPFTOOL is not None:
+            dump = bpftool("prog", "dump", "xlated", "id", str(info.id))
             assert dump[0]["proto"] == "int entry()"  # bpftool renders FUNC #3 from our BTF
             assert [i["src"] for i in dump] == ["int entry(void) {", "return 0;"]
-            linum = subprocess.run(["bpftool", "prog", "dump", "xlated", "id", str(info.id), "linum"],
-                                   check=True, capture_output=True, text=True).stdout
+            linum = bpftool("prog", "dump", "xlated", "id", str(info.id), "linum", json=False)
             assert "[file:prog.c line_num:2 line_col:5]" in linum
 
 

@@ -8,11 +8,10 @@ linum -j``, and the notebook view must say so.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 
 import pytest
+
+from oracles.bpftool import bpftool
 
 import bpfnb
 from bpfnb.kernel import Program
@@ -23,16 +22,13 @@ EXAMPLE = "bpfnb/examples/syscall_counter.bpf.o"
 
 
 def test_xlated_source_lines_equal_bpftool():
-    if shutil.which("bpftool") is None:
-        pytest.skip("bpftool not installed")
     with bpfnb.EbpfLoader().load_file(EXAMPLE) as ebpf:
         prog_id = ebpf.programs["count_syscalls"].id
         with Program.from_id(prog_id) as prog:
             insns = prog.xlated()
             html = prog._repr_html_()
-        out = subprocess.run(["bpftool", "prog", "dump", "xlated", "id", str(prog_id), "linum", "-j"], check=True,
-                             capture_output=True, text=True).stdout
-    theirs = {i: (e["line_num"], e["src"].strip()) for i, e in enumerate(json.loads(out)) if "src" in e}
+        out = bpftool("prog", "dump", "xlated", "id", str(prog_id), "linum")
+    theirs = {i: (e["line_num"], e["src"].strip()) for i, e in enumerate(out) if "src" in e}
     ours = {}
     for index in range(len(insns)):
         line = insns.source_lines.get(insns.slot_of(index))

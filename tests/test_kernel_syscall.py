@@ -10,14 +10,13 @@ from __future__ import annotations
 import errno
 import gc
 import hashlib
-import json
 import os
-import shutil
 import struct
-import subprocess
 
 import numpy as np
 import pytest
+
+from oracles.bpftool import bpftool
 
 from bpfnb.errors import BtfLoadError, KernelError, NotPrivileged, VerifierError
 from bpfnb.kernel import (
@@ -52,7 +51,6 @@ pytestmark = pytest.mark.kernel
 
 RET0 = b"\xb7\x00\x00\x00\x00\x00\x00\x00\x95\x00\x00\x00\x00\x00\x00\x00"  # r0 = 0; exit
 EXIT_ONLY = b"\x95" + bytes(7)  # exit with r0 never written
-BPFTOOL = shutil.which("bpftool")
 
 
 def ret(value: int) -> bytes:
@@ -61,9 +59,7 @@ def ret(value: int) -> bytes:
 
 
 def bpftool_json(*args: str):
-    if BPFTOOL is None:
-        pytest.skip("bpftool not installed")
-    return json.loads(subprocess.run([BPFTOOL, *args, "-j"], check=True, capture_output=True, text=True).stdout)
+    return bpftool(*args)
 
 
 def open_fds() -> set[str]:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
 import bpfnb
+from oracles.bpftool import bpftool
+
 from bpfnb.kernel import syscall
 from bpfnb.uapi import MapType, ProgType
 
 pytestmark = pytest.mark.kernel
-BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
 
 RET0 = bytes.fromhex("b700000000000000" "9500000000000000")
-
-
-def bpftool(*args):
-    out = subprocess.run([BPFTOOL, "-j", *args], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
 
 
 @pytest.fixture

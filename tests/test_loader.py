@@ -113,6 +113,23 @@ def test_program_tags_equal_libbpf(name, pin_dirs, differential):
     assert ours == {n: k.tag for n, k in theirs.items()}
 
 
+@pytest.mark.kernel
+def test_open_by_id_gives_the_classes_a_load_gives() -> None:
+    """``bpfnb.maps.open`` / ``bpfnb.programs.open``: any map or program of the system, typed like the loader's."""
+    from bpfnb import maps, programs
+
+    with EbpfLoader().load_file(examples.path("packet_counter")) as ebpf:
+        for name, m in ebpf.maps.items():
+            with maps.open(id=m.raw.id) as again:
+                assert type(again) is type(m) and again.raw.id == m.raw.id, name
+        for name, p in ebpf.programs.items():
+            again = programs.open(id=p.info().id)
+            try:
+                assert type(again) is type(p) and programs.typed(again) is again, name
+            finally:
+                again.close()
+
+
 #: Examples that exist to be refused by the verifier (shown in notebook 04).
 REJECTED_EXAMPLES = {"rejected"}
 

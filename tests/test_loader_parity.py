@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from core_targets import conflict_kernel
-from helpers import fixture_path
-from oracles.libbpf import available as libbpf_available
+from helpers import fixture_path, needs_libbpf
+from oracles.bpftool import bpftool
 
 from bpfnb import EbpfLoader, Object, examples
 from bpfnb.asm import PseudoCall, PseudoLdImm64
@@ -30,7 +29,6 @@ from bpfnb.cli import main
 from bpfnb.errors import ConflictingCandidates, UnknownName, UnknownSymbol, VerifierError
 from bpfnb.uapi import AttachType, MapType, ProgType
 
-needs_libbpf = pytest.mark.skipif(not libbpf_available(), reason="libbpf.so.1 not installed")
 CORE = fixture_path("parity_core")
 #: parity_core programs that fail whatever the target: their CO-RE records are poisoned
 POISONED = ("poisoned", "poisoned_ld")
@@ -422,8 +420,7 @@ def test_cgroup_storage_map_type_as_bpftool_shows_it(unique_name):
         from bpfnb.kernel import map_info
 
         mid = map_info(fd).id
-        shown = json.loads(subprocess.run(["bpftool", "map", "show", "id", str(mid), "-j"], check=True,
-                                          capture_output=True, text=True).stdout)
+        shown = bpftool("map", "show", "id", str(mid))
         ours = next(r for r in maps() if r["id"] == mid)
         assert ours["type"] == shown["type"] == "cgroup_storage"
 
@@ -437,8 +434,7 @@ def test_xlated_map_operands_as_bpftool_prints_them():
         for prog in ebpf.programs.values():
             text = prog.xlated().text()
             ours = re.findall(r"= (map\[[^\]]+\](?:\[0\]\+\d+)?) ll", text)
-            dump = subprocess.run(["bpftool", "prog", "dump", "xlated", "id", str(prog.id)], check=True,
-                                  capture_output=True, text=True).stdout
+            dump = bpftool("prog", "dump", "xlated", "id", str(prog.id), json=False)
             theirs = re.findall(r"= (map\[[^\]]+\](?:\[0\]\+\d+)?)", dump)
             assert ours == theirs and all(m.startswith("map[id:") for m in ours)
             compared += len(ours)

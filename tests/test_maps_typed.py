@@ -61,6 +61,13 @@ def test_typed_picks_the_class(make, name, cls):
     assert name in repr(m)
 
 
+def test_an_array_of_maps_is_not_a_prog_array(make):
+    """Both hold fds read back as ids, but neither passes for the other."""
+    outer = make("outer")
+    assert not isinstance(outer, ProgArray) and not issubclass(ProgArray, ArrayOfMaps)
+    assert isinstance(outer, Array) and outer.value_column == "map_id"
+
+
 # --- hash maps ---------------------------------------------------------------------------------
 
 

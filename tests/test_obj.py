@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -16,10 +15,8 @@ from bpfnb.errors import ElfError, InvalidRelocationOffset, ParseError, SectionE
 from bpfnb.obj import EdgeKind, Object, RelocationKind, SectionKind, call_edges, reachable_functions
 from bpfnb.uapi import AttachType, MapType, ProgType
 
-from helpers import all_fixtures, fixture_path
+from helpers import READELF, all_fixtures, fixture_path, needs_readelf
 
-READELF = shutil.which("llvm-readelf-19")
-needs_readelf = pytest.mark.skipif(READELF is None, reason="llvm-readelf-19 (llvm-19) not installed")
 
 
 def readelf_json(path, *flags):
@@ -386,14 +383,24 @@ def test_split_static_array_keeps_its_type(tmp_path):
 
 
 def test_object_core_relocations_matches_the_engine():
-    from bpfnb.btf.core import core_relocations
+    """``Object.core_relocations()`` defaults to the running kernel; the engine takes it explicitly."""
+    import warnings
+
+    from bpfnb.btf import Btf
+    from bpfnb.obj.core import core_relocations
 
     obj = Object.from_file(fixture_path("core_kinds"))
     ours = obj.core_relocations()
     assert len(ours) > 10
     assert [(r.program, r.slot, r.new_value) for r in ours] == [
-        (r.program, r.slot, r.new_value) for r in core_relocations(obj)
+        (r.program, r.slot, r.new_value) for r in core_relocations(obj, Btf.from_sys_fs())
     ]
+    with pytest.raises(TypeError):
+        core_relocations(obj)  # type: ignore[call-arg]  # no default target below the loader
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from bpfnb.btf.core import core_relocations as old
+    assert old is core_relocations and caught[0].category is DeprecationWarning
 
 
 def test_map_in_map_initial_slots():

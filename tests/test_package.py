@@ -39,3 +39,50 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
         assert "no_such_thing" in str(exc)
     else:
         raise AssertionError("expected AttributeError")
+
+
+def test_one_name_per_concept_with_the_old_ones_kept() -> None:
+    """``typed``/``open`` for maps and programs alike; ``as_typed`` and ``open_map`` stay as aliases."""
+    from bpfnb import maps, programs
+
+    assert programs.as_typed is programs.typed and maps.as_typed is maps.typed and maps.open_map is maps.open
+    for module in (maps, programs):
+        assert {"typed", "open", "as_typed"} <= set(module.__all__)
+    for opener in (maps.open, programs.open):
+        for bad in ({}, {"id": 1, "pin": "/sys/fs/bpf/x"}):
+            try:
+                opener(**bad)
+            except TypeError as exc:
+                assert "exactly one of id= or pin=" in str(exc)
+            else:
+                raise AssertionError(f"{opener.__module__}.open({bad}) accepted")
+
+
+def test_loader_attributes_are_typed() -> None:
+    """No ``Any`` left on what a Pipeline and an Ebpf hold."""
+    import ast
+    import inspect
+
+    from bpfnb import loader
+
+    tree = ast.parse(inspect.getsource(loader))
+    untyped = [ast.unparse(n.target) for n in ast.walk(tree) if isinstance(n, ast.AnnAssign)
+               and ast.unparse(n.target).startswith("self.")
+               and any(isinstance(x, ast.Name) and x.id == "Any" for x in ast.walk(n.annotation))]
+    assert untyped == []
+
+
+def test_loader_options_copy_owns_every_container() -> None:
+    """``pipeline()`` copies the options whole: no dict, set or list is shared with the builder."""
+    import dataclasses
+
+    from bpfnb.loader import LoaderOptions
+
+    options = LoaderOptions()
+    copied = options.copy()
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if isinstance(value, (dict, set, list)):
+            assert getattr(copied, f.name) is not value, f.name
+        else:
+            assert not hasattr(value, "__setitem__") and not hasattr(value, "add"), f"{f.name}: mutable, not copied"

@@ -24,8 +24,12 @@ because the result must be the program libbpf would load:
    when the code is unreachable behind an existence check, a clear verifier
    error when it is not.
 
-Patching lives in :mod:`.core_patch`; explanation views in
-``bpfnb.display.core``; the multi-kernel check in :mod:`.core_portability`.
+Resolution here takes its targets as an argument and never looks at the
+host: walking an ``Object``'s records is :func:`bpfnb.obj.core.core_relocations`,
+and choosing the running kernel as the default target is the loader's job
+(as in aya's ``EbpfLoader`` and cilium/ebpf's linker).  Patching lives in
+:mod:`.core_patch`; explanation views in ``bpfnb.display.core``; the
+multi-kernel verdicts in :mod:`.core_portability`.
 """
 
 from __future__ import annotations
@@ -33,14 +37,15 @@ from __future__ import annotations
 import os
 import re
 import weakref
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import BpfnbError, ConflictingCandidates, CoreRelocationError, InvalidAccessString
 from ..uapi import CoreReloKind
+from .core_patch import POISON_HELPER
 from .core_spec import (
     EXISTS_KINDS, FIELD_KINDS, TYPE_KINDS, AccessSpec, Step, core_essential_name, kinds_compatible,
     match_spec, parse_spec, resolve_size, skip_mods,
@@ -52,7 +57,6 @@ if TYPE_CHECKING:
     import pandas
 
     from ..asm import Instruction
-    from ..obj import Object
     from .btf import Btf
     from .ext import CoreRelo
 
@@ -63,12 +67,9 @@ __all__ = [
     "CoreRelocation",
     "CoreRelocationTable",
     "btf_label",
-    "core_relocations",
     "resolve_core_relocations",
+    "targets_label",
 ]
-
-#: Helper id libbpf writes into poisoned instructions ("bad relo").
-POISON_HELPER = 0xBAD2310
 
 #: libbpf's short names of the kinds, as its debug log prints them.
 KIND_LABELS = {
@@ -600,91 +601,19 @@ def resolve_core_relocations(local_btf: Btf, relos: Sequence[CoreRelo], targets:
     return out
 
 
-def _targets(target: Btf | Sequence[Btf] | None) -> list[Btf]:
-    from .btf import Btf as _Btf
-
-    if target is None:
-        return [_Btf.from_sys_fs()]
-    if isinstance(target, _Btf):
-        return [target]
-    return list(target)
-
-
-def core_relocations(obj: Object, target: Btf | Sequence[Btf] | None = None, *,
-                     errors: str = "raise", only: Collection[str] | None = None) -> CoreRelocationTable:
-    """Every CO-RE record of ``obj`` resolved against ``target`` (default: the running kernel).
-
-    Records are visited in libbpf's order (sections as ``.BTF.ext`` lists
-    them, records in order) with one candidate cache for the object; each
-    result carries the instruction before and after patching, and its
-    ``old_value`` is what the instruction held (libbpf's log prints the
-    same; it differs from the locally computed value only where libbpf
-    does not validate it, e.g. bitfields).  Records whose instruction lies
-    in no program or function are skipped, as libbpf skips those of
-    eliminated weak functions.  ``errors="collect"`` turns a record that
-    cannot be resolved into a result with ``error`` set instead of raising
-    (the portability check wants every kernel's full picture).  ``only``
-    names the programs and functions (``obj.code``) whose records are
-    resolved, as libbpf and cilium/ebpf relocate only what they load: a
-    record of a program left out cannot fail the others.
-    """
-    from .core_patch import instruction_value, patch_one
-
-    if errors not in ("raise", "collect"):
-        raise ValueError(f"errors must be 'raise' or 'collect', not {errors!r}")
-    targets = _targets(target)
-    if obj.btf is None or obj.btf_ext is None:
-        return CoreRelocationTable(obj.name, _target_name(targets), ())
-    cache = CandidateCache(targets)
-    cache.prefetch(obj.btf, [r.type_id for relos in obj.btf_ext.core_relos.values() for r in relos])
-    out: list[CoreRelocation] = []
-    code = list(obj.code.values())
-    for section, relos in obj.btf_ext.core_relos.items():
-        for index, relo in enumerate(relos):
-            owner = next((c for c in code if c.section == section and c.offset <= relo.insn_off < c.offset + c.size),
-                         None)
-            if owner is None or (only is not None and owner.name not in only):
-                continue
-            try:
-                [res] = resolve_core_relocations(obj.btf, [relo], targets, program=owner.name, section=section,
-                                                 offset=owner.offset, indices=[index], cache=cache)
-                try:
-                    insn = owner.instructions.at_slot(res.slot)
-                except BpfnbError as exc:
-                    raise CoreRelocationError(f"relo #{index}: {exc}", program=owner.name, index=res.slot) from exc
-                after, poisoned, reason = patch_one(insn, res)
-            except CoreRelocationError as exc:
-                if errors == "raise":
-                    raise
-                out.append(_failed_record(obj.btf, relo, owner.name, section, index, owner.offset, str(exc)))
-                continue
-            if poisoned and not res.poisoned:
-                res = replace(res, poisoned=True, poison_reason=reason)
-            if not _is_load_store(insn) and (res.old_size or res.new_size):
-                res = replace(res, old_size=0, new_size=0, size_mismatch=False)  # sizes only matter to loads/stores
-            old = res.old_value if res.validate else instruction_value(insn, res.old_value)
-            out.append(replace(res, old_value=old, before=insn, after=tuple(after)))
-    return CoreRelocationTable(obj.name, _target_name(targets), tuple(out))
-
-
-def _failed_record(btf: Btf, relo: CoreRelo, program: str, section: str, index: int, offset: int,
-                   error: str) -> CoreRelocation:
-    """A placeholder result for a record that raised: enough to list it with its error."""
-    try:
-        name = btf.name_of(relo.type_id)
-    except BpfnbError:
-        name = f"#{relo.type_id}"
-    return CoreRelocation(program=program, section=section, slot=(relo.insn_off - offset) // 8, index=index,
-                          kind=relo.kind, local_type_id=relo.type_id, local_type_name=name, access=relo.access,
-                          local_path=f"{name} {relo.access}", old_value=0, new_value=0,
-                          guarded=relo.kind in EXISTS_KINDS, error=error, local_btf=btf)
-
-
-def _is_load_store(insn: Instruction) -> bool:
-    return insn.opcode & 0x07 in (1, 2, 3)  # LDX, ST, STX
-
-
-def _target_name(targets: Sequence[Btf]) -> str:
+def targets_label(targets: Sequence[Btf]) -> str:
+    """How a table names what it was resolved against: ``vmlinux + bpf_testmod``."""
     return " + ".join(btf_label(t) for t in targets)
 
 
+def __getattr__(name: str) -> Any:
+    """``core_relocations`` moved to :mod:`bpfnb.obj.core` (it walks an ``Object``); the old name still works."""
+    if name == "core_relocations":
+        import warnings
+
+        warnings.warn("bpfnb.btf.core.core_relocations moved to bpfnb.obj.core.core_relocations",
+                      DeprecationWarning, stacklevel=2)
+        from ..obj.core import core_relocations
+
+        return core_relocations
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

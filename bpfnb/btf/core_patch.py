@@ -30,7 +30,10 @@ from ..errors import BpfnbError, CoreRelocationError
 if TYPE_CHECKING:
     from .core import CoreRelocation
 
-__all__ = ["apply_core_relocations", "instruction_value", "patch_one", "poison_instruction"]
+__all__ = ["POISON_HELPER", "apply_core_relocations", "instruction_value", "patch_one", "poison_instruction"]
+
+#: Helper id libbpf writes into poisoned instructions ("bad relo"); the verifier names it unknown#195896080.
+POISON_HELPER = 0xBAD2310
 
 _U64 = (1 << 64) - 1
 _SIZE_BYTES = {int(Size.DW): 8, int(Size.W): 4, int(Size.H): 2, int(Size.B): 1}
@@ -40,8 +43,6 @@ _SHRT_MAX = 0x7FFF
 
 def poison_instruction() -> Instruction:
     """``call 0xbad2310``: the verifier says "invalid func unknown#195896080" if it is reached."""
-    from .core import POISON_HELPER
-
     return Instruction.call(POISON_HELPER)
 
 

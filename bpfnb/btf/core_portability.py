@@ -10,31 +10,32 @@ a failing record is **guarded** when the same program has an existence
 check for the same thing (the same field access, the same type, the same
 enumerator) that answers 0 on that kernel.
 
-:func:`check_portability` resolves the object against each named BTF (a
-``/sys/kernel/btf/vmlinux`` copied from other machines, BTFHub files, or a
-what-if BTF built with :func:`edit_btf`) and compares each record's value
-with the running kernel's and with the value compiled in.
+:func:`bpfnb.obj.core.check_portability` resolves the object against each
+named BTF (a ``/sys/kernel/btf/vmlinux`` copied from other machines, BTFHub
+files, or a what-if BTF built with :func:`edit_btf`); :func:`judge_portability`
+here compares each record's value with the baseline's (the running kernel's)
+and with the value compiled in.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BtfError, CoreRelocationError
+from ..errors import BtfError
 from ..uapi import CoreReloKind
-from .core import CoreRelocation, CoreRelocationTable, core_relocations
+from .core import CoreRelocation, CoreRelocationTable
+from ..uapi.btf_layout import btf_blob
 
 if TYPE_CHECKING:
     import pandas
 
-    from ..obj import Object
     from .btf import Btf
     from .types import BtfType
 
-__all__ = ["KernelVerdict", "PortabilityEntry", "PortabilityReport", "check_portability", "edit_btf", "find_guard"]
+__all__ = ["KernelVerdict", "PortabilityEntry", "PortabilityReport", "edit_btf", "find_guard",
+           "judge_portability"]
 
 #: Status of one record on one kernel, from best to worst.
 STATUSES = ("same", "changed", "guarded", "failed", "error")
@@ -75,10 +76,9 @@ def edit_btf(btf: Btf, replace: Mapping[int, BtfType] | None = None, add: Sequen
         parts.append(_encode(builder, t))
     types = b"".join(parts)
     strings = bytes(builder._strings)
-    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
     from .btf import Btf as _Btf
 
-    return _Btf.from_bytes(header + types + strings, base=btf.base, source=source)
+    return _Btf.from_bytes(btf_blob(types, strings), base=btf.base, source=source)
 
 
 def _encode(builder: Any, t: BtfType) -> bytes:
@@ -245,46 +245,34 @@ def _status(r: CoreRelocation, baseline: CoreRelocation | None, guard: CoreReloc
     return "same" if (r.new_value, r.new_size) == ref else "changed"
 
 
-def check_portability(obj: Object, targets: Mapping[str, Btf | Sequence[Btf]], *, baseline: Btf | None | bool = True
+def judge_portability(object_name: str, tables: Mapping[str, CoreRelocationTable],
+                      baseline: CoreRelocationTable | None = None, baseline_name: str | None = None
                       ) -> PortabilityReport:
-    """Resolve ``obj`` against each named BTF and judge whether it would load there.
+    """The verdicts for one object's records resolved on several kernels (``tables`` by kernel name).
 
-    ``baseline=True`` compares with the running kernel (when its BTF is
-    available), a ``Btf`` with that one, ``None``/``False`` with the values
-    compiled into the object.
+    Each record is compared with the same record of ``baseline`` (or with
+    the value compiled in when there is none); a poisoned one is guarded
+    when :func:`find_guard` finds its existence check.  Resolution itself
+    is :func:`bpfnb.obj.core.check_portability`'s.
     """
-    from .btf import Btf as _Btf
-
-    base_btf: Btf | None
-    if baseline is True:
-        try:
-            base_btf = _Btf.from_sys_fs()
-        except OSError:
-            base_btf = None
-    elif baseline is False:
-        base_btf = None
-    else:
-        base_btf = baseline
-    base_table = core_relocations(obj, base_btf, errors="collect") if base_btf is not None else None
-    base_by_key = {(r.section, r.index): r for r in base_table} if base_table is not None else {}
+    base_by_key = {(r.section, r.index): r for r in baseline} if baseline is not None else {}
     entries: list[PortabilityEntry] = []
-    tables: dict[str, CoreRelocationTable] = {}
-    for name, btf in targets.items():
-        try:
-            table = core_relocations(obj, btf, errors="collect")
-        except CoreRelocationError:  # pragma: no cover - collect mode reports per record
-            raise
-        tables[name] = table
+    for name, table in tables.items():
         for r in table:
             base = base_by_key.get((r.section, r.index))
             guard = find_guard(r, table) if r.poisoned else None
             entries.append(PortabilityEntry(name, r, base, _status(r, base, guard), guard))
-    base_name = "running kernel" if baseline is True and base_btf is not None else (
-        _label(base_btf) if base_btf is not None else None)
-    return PortabilityReport(obj.name, tuple(targets), base_name, tuple(entries), tables)
+    return PortabilityReport(object_name, tuple(tables), baseline_name, tuple(entries), dict(tables))
 
 
-def _label(btf: Btf) -> str:
-    from .core import btf_label
+def __getattr__(name: str) -> Any:
+    """``check_portability`` moved to :mod:`bpfnb.obj.core` (it walks an ``Object``); the old name still works."""
+    if name == "check_portability":
+        import warnings
 
-    return btf_label(btf)
+        warnings.warn("bpfnb.btf.core_portability.check_portability moved to bpfnb.obj.core.check_portability",
+                      DeprecationWarning, stacklevel=2)
+        from ..obj.core import check_portability
+
+        return check_portability
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

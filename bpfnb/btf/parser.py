@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BtfError
+from ..uapi.btf_layout import BTF_MAGIC, COMMON, HEADER, HEADER_SIZE, LAYOUTS
 from .types import (
     Array, BtfType, Const, Datasec, DeclTag, Enum, Enum64, EnumValue, Float, Func, FuncProto, Fwd, Int,
     IntEncoding, Kind, Linkage, Member, Param, Ptr, Restrict, Struct, Typedef, TypeTag, Union, Var,
@@ -32,13 +33,11 @@ from .types import (
 __all__ = ["BTF_MAGIC", "HEADER_SIZE", "Header", "StringTable", "TypeTable", "check_scalars", "decode", "parse_header",
            "referenced_type_ids", "scan_types"]
 
-BTF_MAGIC = 0xEB9F
-HEADER_SIZE = 24
 MAX_KIND = int(Kind.ENUM64)
 
-# words after the 3-word common header: fixed part, and per vlen item
-_FIXED = {Kind.INT: 1, Kind.ARRAY: 3, Kind.VAR: 1, Kind.DECL_TAG: 1}
-_PER_ITEM = {Kind.STRUCT: 3, Kind.UNION: 3, Kind.ENUM: 2, Kind.FUNC_PROTO: 2, Kind.DATASEC: 3, Kind.ENUM64: 3}
+# words after the 3-word common header: fixed part, and per vlen item (from the one layout table)
+_FIXED = {Kind(k): layout.fixed_words for k, layout in LAYOUTS.items() if layout.fixed_words}
+_PER_ITEM = {Kind(k): layout.item_words for k, layout in LAYOUTS.items() if layout.item_words}
 
 _DOUBLINGS = 5  # walk 2**5 records per Python iteration (measured best on vmlinux)
 _BAD = 1 << 24  # a step that jumps past any type section: ends the chain on junk
@@ -100,7 +99,7 @@ def parse_header(data: bytes) -> Header:
     else:
         raise BtfError(f"bad magic {data[0:2].hex()} (want 9feb little- or eb9f big-endian)", offset=0)
     magic, version, flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
-        order + "HBBIIIII", data
+        order + HEADER.format.lstrip("<"), data
     )
     hdr = Header(magic, version, flags, hdr_len, type_off, type_len, str_off, str_len, order)
     if version != 1:
@@ -391,11 +390,7 @@ def check_scalars(table: TypeTable, *, start_id: int = 1, offset: int = 0) -> No
 
 
 # kind -> (word offset of the first reference in the record, words per vlen item or 0 for one reference)
-_REFS = {
-    Kind.PTR: (2, 0), Kind.TYPEDEF: (2, 0), Kind.VOLATILE: (2, 0), Kind.CONST: (2, 0), Kind.RESTRICT: (2, 0),
-    Kind.FUNC: (2, 0), Kind.VAR: (2, 0), Kind.DECL_TAG: (2, 0), Kind.TYPE_TAG: (2, 0), Kind.ARRAY: (3, 0),
-    Kind.STRUCT: (4, 3), Kind.UNION: (4, 3), Kind.FUNC_PROTO: (4, 2), Kind.DATASEC: (3, 3),
-}
+_REFS = {Kind(k): ref for k, layout in LAYOUTS.items() if (ref := layout.first_reference()) is not None}
 
 
 def referenced_type_ids(table: TypeTable) -> np.ndarray:
@@ -431,10 +426,16 @@ def _linkage(value: int, type_id: int) -> Linkage:
     raise BtfError(f"unknown linkage {value}", type_id=type_id)
 
 
-_U3 = struct.Struct("<III")
-_U2 = struct.Struct("<II")
-_U1 = struct.Struct("<I")
-_I1 = struct.Struct("<i")
+_COMMON = COMMON
+_MEMBER = LAYOUTS[Kind.STRUCT].item_struct
+_PARAM = LAYOUTS[Kind.FUNC_PROTO].item_struct
+_ENUM_VALUE = LAYOUTS[Kind.ENUM].item_struct
+_ENUM64_VALUE = LAYOUTS[Kind.ENUM64].item_struct
+_SECINFO = LAYOUTS[Kind.DATASEC].item_struct
+_INT_DATA = LAYOUTS[Kind.INT].fixed_struct
+_ARRAY_DATA = LAYOUTS[Kind.ARRAY].fixed_struct
+_VAR_DATA = LAYOUTS[Kind.VAR].fixed_struct
+_DECL_TAG_DATA = LAYOUTS[Kind.DECL_TAG].fixed_struct
 
 # plain ints: comparing against IntEnum members costs a method call per test
 _INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT = range(1, 12)
@@ -452,18 +453,18 @@ def decode(table: TypeTable, index: int, type_id: int, strings: StringTable, btf
     buf = table.words
     if off is None:
         off = int(table.starts[index])
-    name_off, info, st = _U3.unpack_from(buf, off)
+    name_off, info, st = _COMMON.unpack_from(buf, off)
     kind = (info >> 24) & 0x1F
     vlen = info & 0xFFFF
     kflag = info >> 31
     get = strings.get
     name = get(name_off, type_id) if name_off else ""
-    p = off + 12
+    p = off + _COMMON.size
     if kind == _FUNC:
         return Func(type_id, name, st, _linkage(vlen, type_id), btf)
     if kind == _FUNC_PROTO:
         params = [Param(get(p_name, type_id) if p_name else "", p_type)
-                  for p_name, p_type in _U2.iter_unpack(buf[p : p + 8 * vlen])]
+                  for p_name, p_type in _PARAM.iter_unpack(buf[p : p + _PARAM.size * vlen])]
         variadic = bool(params) and params[-1].type_id == 0 and not params[-1].name
         if variadic:
             params.pop()
@@ -474,27 +475,27 @@ def decode(table: TypeTable, index: int, type_id: int, strings: StringTable, btf
     if kind == _STRUCT or kind == _UNION:
         if kflag:
             members = tuple(Member(get(m_name, type_id) if m_name else "", m_type, m_off & 0xFFFFFF, m_off >> 24)
-                            for m_name, m_type, m_off in _U3.iter_unpack(buf[p : p + 12 * vlen]))
+                            for m_name, m_type, m_off in _MEMBER.iter_unpack(buf[p : p + _MEMBER.size * vlen]))
         else:
             members = tuple(Member(get(m_name, type_id) if m_name else "", m_type, m_off, 0)
-                            for m_name, m_type, m_off in _U3.iter_unpack(buf[p : p + 12 * vlen]))
+                            for m_name, m_type, m_off in _MEMBER.iter_unpack(buf[p : p + _MEMBER.size * vlen]))
         return (Struct if kind == _STRUCT else Union)(type_id, name, st, members, btf)
     if kind == _INT:
-        (x,) = _U1.unpack_from(buf, p)
+        (x,) = _INT_DATA.unpack_from(buf, p)
         return Int(type_id, name, st, IntEncoding((x >> 24) & 0x0F), (x >> 16) & 0xFF, x & 0xFF, btf)
     if kind == _ARRAY:
-        elem, index_type, nelems = _U3.unpack_from(buf, p)
+        elem, index_type, nelems = _ARRAY_DATA.unpack_from(buf, p)
         return Array(type_id, name, elem, index_type, nelems, btf)
     if kind == _ENUM:
         values = []
-        for v_name, v in _U2.iter_unpack(buf[p : p + 8 * vlen]):
+        for v_name, v in _ENUM_VALUE.iter_unpack(buf[p : p + _ENUM_VALUE.size * vlen]):
             if kflag and v >= 1 << 31:
                 v -= 1 << 32
             values.append(EnumValue(get(v_name, type_id) if v_name else "", v))
         return Enum(type_id, name, st, bool(kflag), tuple(values), btf)
     if kind == _ENUM64:
         values = []
-        for v_name, lo, hi in _U3.iter_unpack(buf[p : p + 12 * vlen]):
+        for v_name, lo, hi in _ENUM64_VALUE.iter_unpack(buf[p : p + _ENUM64_VALUE.size * vlen]):
             v = hi << 32 | lo
             if kflag and v >= 1 << 63:
                 v -= 1 << 64
@@ -505,14 +506,14 @@ def decode(table: TypeTable, index: int, type_id: int, strings: StringTable, btf
     if kind == _FWD:
         return Fwd(type_id, name, bool(kflag), btf)
     if kind == _VAR:
-        (linkage,) = _U1.unpack_from(buf, p)
+        (linkage,) = _VAR_DATA.unpack_from(buf, p)
         return Var(type_id, name, st, _linkage(linkage, type_id), btf)
     if kind == _DATASEC:
-        vars_ = tuple(VarSecinfo(*v) for v in _U3.iter_unpack(buf[p : p + 12 * vlen]))
+        vars_ = tuple(VarSecinfo(*v) for v in _SECINFO.iter_unpack(buf[p : p + _SECINFO.size * vlen]))
         return Datasec(type_id, name, st, vars_, btf)
     if kind == _FLOAT:
         return Float(type_id, name, st, btf)
     if kind == _DECL_TAG:
-        (idx,) = _I1.unpack_from(buf, p)
+        (idx,) = _DECL_TAG_DATA.unpack_from(buf, p)
         return DeclTag(type_id, name, st, idx, btf, attribute=bool(kflag))
     raise BtfError(f"unknown kind {kind}", type_id=type_id)  # scan_types rejects these first

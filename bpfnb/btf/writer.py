@@ -14,12 +14,11 @@ base already has, as the kernel and pahole do.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..errors import BtfError
-from .parser import BTF_MAGIC, HEADER_SIZE
+from ..uapi.btf_layout import btf_blob, int_data, pack_record
 from .types import (
     Array, BtfType, Datasec, DeclTag, Enum, Enum64, Float, Func, FuncProto, Fwd, Int, Kind, Ptr, Struct, Typedef, Var,
 )
@@ -93,17 +92,16 @@ class BtfBuilder:
         """Append ``t``'s record; its ``id`` and the ids it refers to are not rewritten."""
         kind = t.kind
         kflag = 0
-        vlen = 0
+        vlen: int | None = None
         size_type = 0
-        extra = b""
+        fixed: tuple[int, ...] = ()
+        items: list[tuple[int, ...]] = []
         if isinstance(t, Int):
             size_type = t.size
-            extra = struct.pack("<I", (int(t.encoding) & 0xF) << 24 | (t.offset & 0xFF) << 16 | (t.bits & 0xFF))
+            fixed = (int_data(int(t.encoding), t.offset, t.bits),)
         elif isinstance(t, Struct):
             size_type = t.size
-            vlen = len(t.members)
             kflag = int(any(m.bitfield_size for m in t.members))
-            parts = []
             for m in t.members:
                 if kflag:
                     if m.bit_offset >= 1 << 24 or m.bitfield_size >= 256:
@@ -112,17 +110,15 @@ class BtfBuilder:
                     off = m.bitfield_size << 24 | m.bit_offset
                 else:
                     off = m.bit_offset
-                parts.append(struct.pack("<III", self._name(m.name), m.type_id, off))
-            extra = b"".join(parts)
+                items.append((self._name(m.name), m.type_id, off))
         elif isinstance(t, Enum64):
-            size_type, vlen, kflag = t.size, len(t.values), int(t.signed)
-            extra = b"".join(struct.pack("<III", self._name(v.name), v.value & 0xFFFFFFFF, (v.value >> 32) & 0xFFFFFFFF)
-                             for v in t.values)
+            size_type, kflag = t.size, int(t.signed)
+            items = [(self._name(v.name), v.value & 0xFFFFFFFF, (v.value >> 32) & 0xFFFFFFFF) for v in t.values]
         elif isinstance(t, Enum):
-            size_type, vlen, kflag = t.size, len(t.values), int(t.signed)
-            extra = b"".join(struct.pack("<II", self._name(v.name), v.value & 0xFFFFFFFF) for v in t.values)
+            size_type, kflag = t.size, int(t.signed)
+            items = [(self._name(v.name), v.value & 0xFFFFFFFF) for v in t.values]
         elif isinstance(t, Array):
-            extra = struct.pack("<III", t.type_id, t.index_type_id, t.nelems)
+            fixed = (t.type_id, t.index_type_id, t.nelems)
         elif isinstance(t, Fwd):
             kflag = int(t.is_union)
         elif isinstance(t, (Typedef, Ptr)):  # typedef, const, volatile, restrict, type_tag, ptr
@@ -132,28 +128,27 @@ class BtfBuilder:
             size_type, vlen = t.type_id, int(t.linkage)
         elif isinstance(t, FuncProto):
             size_type = t.return_type_id
-            params = [struct.pack("<II", self._name(p.name), p.type_id) for p in t.params]
+            items = [(self._name(p.name), p.type_id) for p in t.params]
             if t.variadic:
-                params.append(struct.pack("<II", 0, 0))
-            vlen, extra = len(params), b"".join(params)
+                items.append((0, 0))
         elif isinstance(t, Var):
             size_type = t.type_id
-            extra = struct.pack("<I", int(t.linkage))
+            fixed = (int(t.linkage),)
         elif isinstance(t, Datasec):
-            size_type, vlen = t.size, len(t.vars)
-            extra = b"".join(struct.pack("<III", v.type_id, v.offset, v.size) for v in t.vars)
+            size_type = t.size
+            items = [(v.type_id, v.offset, v.size) for v in t.vars]
         elif isinstance(t, Float):
             size_type = t.size
         elif isinstance(t, DeclTag):
             size_type = t.type_id
             kflag = int(t.attribute)
-            extra = struct.pack("<i", t.component_idx)
+            fixed = (t.component_idx,)
         else:
             raise BtfError(f"cannot encode {type(t).__name__}", type_id=t.id)
-        if vlen > 0xFFFF:
-            raise BtfError(f"{kind.name} has {vlen} items (BTF allows 65535)", type_id=t.id)
-        info = kflag << 31 | int(kind) << 24 | vlen
-        self._types += struct.pack("<III", self._name(t.name), info, size_type & 0xFFFFFFFF) + extra
+        if (len(items) if vlen is None else vlen) > 0xFFFF:
+            raise BtfError(f"{kind.name} has {len(items)} items (BTF allows 65535)", type_id=t.id)
+        self._types += pack_record(kind, self._name(t.name), size_type, kflag=kflag, fixed=fixed, items=items,
+                                   vlen=vlen)
         self.count += 1
         return self.start_id + self.count - 1
 
@@ -164,9 +159,7 @@ class BtfBuilder:
             import numpy as np
 
             types = np.frombuffer(types, dtype="<u4").astype(">u4").tobytes()
-        header = struct.pack(byteorder + "HBBIIIII", BTF_MAGIC, 1, 0, HEADER_SIZE, 0, len(types), len(types),
-                             len(self._strings))
-        return header + types + bytes(self._strings)
+        return btf_blob(types, bytes(self._strings), byteorder)
 
 
 def write_types(types: Iterable[BtfType], *, base: Btf | None = None, byteorder: str = "<") -> bytes:

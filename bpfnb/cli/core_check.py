@@ -42,7 +42,7 @@ def run_core_check(obj_path: str, btf_paths: list[str], *, base: str | None = No
     differs from the baseline (the text form; JSON always has them all).
     """
     from ..btf import Btf
-    from ..btf.core_portability import check_portability
+    from ..obj.core import check_portability
     from ..obj import Object
 
     out = out if out is not None else sys.stdout

@@ -14,7 +14,8 @@ from .tidy import tidy
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..kernel.maps import Map, MapsResult
+    from ..kernel.map import Map
+    from ..kernel.maps_stage import MapsResult
 
 __all__ = ["map_html", "maps_frame", "maps_html"]
 

@@ -8,8 +8,9 @@ outcomes, because a refusal is not always a "no": ``Support.YES``,
 thing) and ``Support.UNKNOWN`` (it refused for another reason, e.g. EPERM
 from lockdown, or we are unprivileged and did not ask).
 
-The BTF probes write their few bytes by hand with ``struct.pack``: they must
-not depend on the BTF writer, whose output they help to sanitise.
+The BTF probes write their few bytes from the one record layout table
+(:mod:`bpfnb.uapi.btf_layout`, shared with the parser and the writer), not
+through the BTF writer, whose output they help to sanitise.
 """
 
 from __future__ import annotations
@@ -19,18 +20,24 @@ import errno as _errno
 import functools
 import os
 import struct
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Generic, TypeVar
 
 from ..errors import KernelError, NotPrivileged, UnsupportedFeature
 from ..uapi import AttachType, Cmd, FuncId, MapType, ProgType
+from ..uapi.btf_layout import (
+    KIND_DATASEC, KIND_DECL_TAG, KIND_ENUM64, KIND_FLOAT, KIND_FUNC, KIND_FUNC_PROTO, KIND_INT, KIND_PTR, KIND_STRUCT,
+    KIND_TYPE_TAG, KIND_VAR, btf_blob, int_data, pack_record,
+)
 from ._ffi import ffi
 from .fd import Fd
 from .privilege import is_privileged
 from .version import KernelVersion, running_kernel
 from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, _raw, btf_load, map_create, prog_load
 
-__all__ = ["CONFIG_NEEDED", "FEATURE_NAMES", "MIN_KERNEL", "Features", "Support", "can_use_bpf", "features"]
+__all__ = ["CONFIG_NEEDED", "FEATURE_NAMES", "MIN_KERNEL", "Features", "LazySupport", "Support", "can_use_bpf",
+           "features"]
 
 _ENOTSUPP = 524
 #: errnos that mean "this kernel does not know that type/kind/flag".
@@ -62,15 +69,6 @@ def _call(helper: int) -> bytes:
     return _insn(0x85, imm=helper)
 
 
-def _btf_blob(types: bytes, strings: bytes) -> bytes:
-    """A raw BTF blob: 24-byte header (magic 0xeB9F, v1), types, strings."""
-    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings)) + types + strings
-
-
-def _btf_type(name_off: int, kind: int, vlen: int, size_or_type: int, *, kflag: bool = False) -> bytes:
-    return struct.pack("<III", name_off, (kind << 24) | (int(kflag) << 31) | vlen, size_or_type)
-
-
 def _strtab(*names: str) -> tuple[bytes, dict[str, int]]:
     """A BTF string section and each name's offset in it."""
     data, offsets = b"\0", {}
@@ -81,20 +79,20 @@ def _strtab(*names: str) -> tuple[bytes, dict[str, int]]:
 
 
 _STRS, _S = _strtab("int", "x", "a", ".data", "tag", "float", "e")
-_INT = _btf_type(_S["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)  # [1] int: signed, 32 bits
-_VAR_X = _btf_type(_S["x"], 14, 0, 1) + struct.pack("<I", 1)  # [2] int x (global)
-_PROTO = _btf_type(0, 13, 1, 1) + struct.pack("<II", _S["a"], 1)  # [2] int (int a)
+_INT = pack_record(KIND_INT, _S["int"], 4, fixed=(int_data(1, 0, 32),))  # [1] int: signed, 32 bits
+_VAR_X = pack_record(KIND_VAR, _S["x"], 1, fixed=(1,))  # [2] int x (global)
+_PROTO = pack_record(KIND_FUNC_PROTO, 0, 1, items=[(_S["a"], 1)])  # [2] int (int a)
 
 #: probe -> the types that follow ``[1] int`` (each blob uses one new kind).
 _BTF_PROBES: dict[str, bytes] = {
     "btf": b"",
-    "btf_func": _PROTO + _btf_type(_S["x"], 12, 0, 2),  # [3] static int x(int a)
-    "btf_func_global": _PROTO + _btf_type(_S["x"], 12, 1, 2),  # [3] global int x(int a)
-    "btf_datasec": _VAR_X + _btf_type(_S[".data"], 15, 1, 4) + struct.pack("<III", 2, 0, 4),  # [3] .data { x }
-    "btf_float": _btf_type(_S["float"], 16, 0, 4),  # [2] float
-    "btf_decl_tag": _VAR_X + _btf_type(_S["tag"], 17, 0, 2) + struct.pack("<i", -1),  # [3] tag on x itself
-    "btf_type_tag": _btf_type(_S["tag"], 18, 0, 1) + _btf_type(0, 2, 0, 2),  # [2] tag int, [3] ptr to it
-    "btf_enum64": _btf_type(_S["e"], 19, 1, 8) + struct.pack("<IIi", _S["a"], 1, 0),  # [2] enum64 e { a = 1 }
+    "btf_func": _PROTO + pack_record(KIND_FUNC, _S["x"], 2, vlen=0),  # [3] static int x(int a)
+    "btf_func_global": _PROTO + pack_record(KIND_FUNC, _S["x"], 2, vlen=1),  # [3] global int x(int a)
+    "btf_datasec": _VAR_X + pack_record(KIND_DATASEC, _S[".data"], 4, items=[(2, 0, 4)]),  # [3] .data { x }
+    "btf_float": pack_record(KIND_FLOAT, _S["float"], 4),  # [2] float
+    "btf_decl_tag": _VAR_X + pack_record(KIND_DECL_TAG, _S["tag"], 2, fixed=(-1,)),  # [3] tag on x itself
+    "btf_type_tag": pack_record(KIND_TYPE_TAG, _S["tag"], 1) + pack_record(KIND_PTR, 0, 2),  # [2] tag int, [3] ptr
+    "btf_enum64": pack_record(KIND_ENUM64, _S["e"], 8, items=[(_S["a"], 1, 0)]),  # [2] enum64 e { a = 1 }
 }
 
 
@@ -102,12 +100,11 @@ def _storage_btf() -> bytes:
     """``struct val { int cnt; struct bpf_spin_lock l; }``: local-storage maps need a BTF value type."""
     strs, off = _strtab("int", "bpf_spin_lock", "val", "cnt", "l")
     types = (
-        _btf_type(off["int"], 1, 0, 4) + struct.pack("<I", (1 << 24) | 32)                    # [1] int
-        + _btf_type(off["bpf_spin_lock"], 4, 1, 4) + struct.pack("<III", off["val"], 1, 0)     # [2] { int val; }
-        + _btf_type(off["val"], 4, 2, 8)                                                      # [3] struct val
-        + struct.pack("<III", off["cnt"], 1, 0) + struct.pack("<III", off["l"], 2, 32)
+        pack_record(KIND_INT, off["int"], 4, fixed=(int_data(1, 0, 32),))                      # [1] int
+        + pack_record(KIND_STRUCT, off["bpf_spin_lock"], 4, items=[(off["val"], 1, 0)])         # [2] { int val; }
+        + pack_record(KIND_STRUCT, off["val"], 8, items=[(off["cnt"], 1, 0), (off["l"], 2, 32)])  # [3] struct val
     )
-    return _btf_blob(types, strs)
+    return btf_blob(types, strs)
 
 
 # --- probing helpers -----------------------------------------------------------
@@ -204,7 +201,7 @@ def probe_map_type(map_type: MapType) -> Support:
 
 
 def _probe_btf(kind: str) -> Support:
-    blob = _btf_blob(_INT + _BTF_PROBES[kind], _STRS)
+    blob = btf_blob(_INT + _BTF_PROBES[kind], _STRS)
     return _verdict(lambda: btf_load(blob))
 
 
@@ -268,6 +265,46 @@ def _probe_kprobe_attach() -> Support:
 
 # --- the model -------------------------------------------------------------------
 
+_K = TypeVar("_K", ProgType, MapType)
+
+
+class LazySupport(Mapping[_K, Support], Generic[_K]):
+    """Support per program or map type, probed the first time each type is asked about.
+
+    A load needs the answer for at most the few types it creates, and only
+    to explain a refusal (cilium/ebpf's ``map.go`` probes after a failed
+    create); probing all ~70 types up front cost every first load ~100
+    bpf() calls.  Iterating (``prog_types``, the features table) probes the
+    rest.
+    """
+
+    def __init__(self, probe: Callable[[_K], Support], keys: tuple[_K, ...]):
+        self._probe = probe
+        self._keys = keys
+        self._known: dict[_K, Support] = {}
+
+    def __getitem__(self, key: _K) -> Support:
+        if key not in self._keys:
+            raise KeyError(key)
+        if key not in self._known:
+            self._known[key] = self._probe(key)
+        return self._known[key]
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @property
+    def probed(self) -> dict[_K, Support]:
+        """The answers so far, without probing anything more."""
+        return dict(self._known)
+
+    def __repr__(self) -> str:
+        return f"<LazySupport {len(self._known)} of {len(self._keys)} probed>"
+
+
 #: Named feature probes, in display order.
 FEATURE_NAMES: tuple[str, ...] = (
     "prog_name", "probe_read_kernel", "perf_link", "bpf_global_data", "bpf_cookie", "cpumap_prog_id",
@@ -317,8 +354,9 @@ class Features:
     tcx: Support
     netkit: Support
     kprobe_attach: Support
-    prog_type_support: dict[ProgType, Support] = field(default_factory=dict, hash=False, repr=False)
-    map_type_support: dict[MapType, Support] = field(default_factory=dict, hash=False, repr=False)
+    #: Per type, probed on first access when they came from :func:`features` (:class:`LazySupport`).
+    prog_type_support: Mapping[ProgType, Support] = field(default_factory=dict, hash=False, repr=False)
+    map_type_support: Mapping[MapType, Support] = field(default_factory=dict, hash=False, repr=False)
 
     @property
     def prog_types(self) -> frozenset[ProgType]:
@@ -397,6 +435,9 @@ def _unknown(note: str) -> Features:
 def features() -> Features:
     """Probe once per process (``features.cache_clear()`` to probe again).
 
+    The named features are probed here; program and map types when first
+    asked about (:class:`LazySupport`).
+
     Never raises: without privileges every answer is UNKNOWN and ``note``
     says why.
     """
@@ -416,8 +457,8 @@ def features() -> Features:
         "netkit": _probe_link(ProgType.SCHED_CLS, "NETKIT_PRIMARY", _errno.ENODEV),
         "kprobe_attach": _probe_kprobe_attach(),
     }
-    progs = {t: probe_prog_type(t) for t in ProgType if t != ProgType.UNSPEC}
-    maps = {t: probe_map_type(t) for t in MapType if t != MapType.UNSPEC}
+    progs = LazySupport(probe_prog_type, tuple(t for t in ProgType if t != ProgType.UNSPEC))
+    maps = LazySupport(probe_map_type, tuple(t for t in MapType if t != MapType.UNSPEC))
     return Features(privileged=True, note="probed with bpf() on this kernel", **values,
                     prog_type_support=progs, map_type_support=maps)
 

@@ -35,7 +35,8 @@ from .version import KernelVersion, running_kernel
 if TYPE_CHECKING:
     from ..btf import Btf
     from .features import Features
-    from .maps import CreatedMap, Map
+    from .map import Map
+    from .map_from_spec import CreatedMap
     from .programs import AttachBtfTarget, Program
 
 __all__ = [
@@ -95,7 +96,8 @@ def create_struct_ops_map(spec: StructOpsSpec, obj_btf: Btf, *, btf_fd: Any = No
     for a module's type), ``BPF_F_LINK`` for ``.struct_ops.link``.
     """
     from .features import Support
-    from .maps import CreatedMap, Map
+    from .map import Map
+    from .map_from_spec import CreatedMap
 
     if features is not None and features.map_type_support.get(MapType.STRUCT_OPS) is Support.NO:
         raise UnsupportedFeature("struct_ops maps", f"struct_ops {spec.name!r}: this kernel has no struct_ops maps",

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from ..errors import KernelError, NotPrivileged, VerifierError
 from ..uapi import AttachType, Cmd, MapType, ProgType
+from ..uapi.names import BPF_OBJ_NAME_LEN, sanitize_name
 from . import _ffi
 from ._ffi import ffi, lib
 from .fd import Fd, FdLike, fd_number
@@ -111,7 +112,6 @@ BPF_F_BEFORE = 1 << 3
 BPF_F_AFTER = 1 << 4
 BPF_F_ID = 1 << 5
 BPF_F_LINK = 1 << 13
-BPF_OBJ_NAME_LEN = 16
 
 #: Largest verifier/BTF log buffer bpfnb grows to (the kernel caps at UINT_MAX >> 2).
 LOG_SIZE_CAP = 16 * 1024 * 1024
@@ -268,17 +268,6 @@ def _cstring(text: str | bytes) -> Any:
     if b"\0" in raw:
         raise ValueError(f"embedded NUL in {raw!r}")
     return ffi.new("char[]", raw)
-
-
-def sanitize_name(name: str) -> bytes:
-    """A prog/map name the kernel accepts: [A-Za-z0-9_.] only, at most 15 bytes.
-
-    The kernel refuses (EINVAL) any other character and needs a NUL within
-    16 bytes, so like libbpf we replace the rest with ``_`` and truncate
-    rather than fail a load over a cosmetic name.
-    """
-    out = bytes(c if (chr(c).isascii() and (chr(c).isalnum() or c in b"_.")) else ord("_") for c in name.encode())
-    return out[: BPF_OBJ_NAME_LEN - 1]
 
 
 def _decode_log(buf: Any, size: int) -> str:

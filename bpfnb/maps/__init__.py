@@ -1,12 +1,14 @@
 """Live maps as Python objects and DataFrames.
 
-:func:`typed` turns a raw :class:`~bpfnb.kernel.maps.Map` into the class
+:func:`typed` turns a raw :class:`~bpfnb.kernel.map.Map` into the class
 of its kind (:class:`HashMap`, :class:`Array`, :class:`PerCpuHash`,
 :class:`LpmTrie`, :class:`Queue`, :class:`RingBuf`...), with keys and values
-decoded through BTF; :func:`open_map` does the same for any map on the
-system, by id or pin, decoding through the BTF the kernel kept for it::
+decoded through BTF; :func:`open` (alias ``open_map``) does the same for any
+map on the system, by id or pin, decoding through the BTF the kernel kept
+for it (:func:`bpfnb.programs.typed`/:func:`bpfnb.programs.open` are the
+programs' counterparts)::
 
-    counts = bpfnb.maps.open_map(id=42)
+    counts = bpfnb.maps.open(id=42)
     counts[{"pid": 1, "nr": 0}]            # one lookup, the key checked against its BTF type
     counts.to_dataframe()                   # batch lookups, BTF-typed columns
 
@@ -43,7 +45,7 @@ from .typed import Array, HashMap, LruHash, LruPerCpuHash, PerCpuArray, PerCpuHa
 
 if TYPE_CHECKING:
     from ..btf import Btf
-    from ..kernel.maps import Map
+    from ..kernel.map import Map
 
 __all__ = [
     "Array",
@@ -70,7 +72,9 @@ __all__ = [
     "TypedMap",
     "class_for",
     "kernel_btf",
+    "as_typed",
     "log2_slot",
+    "open",
     "open_map",
     "read_entries",
     "record",
@@ -105,17 +109,17 @@ def typed(m: Map | TypedMap, btf: Btf | None = None, **kw: Any) -> TypedMap:
     return class_for(m.map_type)(m, btf, **kw)
 
 
-def open_map(*, id: int | None = None, pin: str | os.PathLike[str] | None = None,
-             btf: Btf | None = None, **kw: Any) -> TypedMap:
+def open(*, id: int | None = None, pin: str | os.PathLike[str] | None = None,  # noqa: A001
+         btf: Btf | None = None, **kw: Any) -> TypedMap:
     """Any map on the system, typed: by ``id`` (``bpftool map show``) or ``pin`` path.
 
     Keys and values decode through the BTF the kernel keeps for the map
     (``btf_id``), unless ``btf`` + ``key_type``/``value_type`` say otherwise.
     """
-    from ..kernel.maps import Map
+    from ..kernel.map import Map
 
     if (id is None) == (pin is None):
-        raise TypeError("open_map needs exactly one of id= or pin=")
+        raise TypeError("maps.open needs exactly one of id= or pin=")
     raw = Map.from_id(id) if id is not None else Map.from_pin(pin)  # type: ignore[arg-type]
     try:
         return typed(raw, btf, **kw)
@@ -123,3 +127,7 @@ def open_map(*, id: int | None = None, pin: str | os.PathLike[str] | None = None
         raw.close()
         raise
 
+
+#: Earlier names, kept working: ``open_map`` for :func:`open`, ``as_typed`` (the programs' spelling) for :func:`typed`.
+open_map = open
+as_typed = typed

@@ -38,7 +38,7 @@ from ..kernel.syscall import (
 )
 
 if TYPE_CHECKING:
-    from ..kernel.maps import Map
+    from ..kernel.map import Map
 
 __all__ = ["Entries", "batch_supported", "delete_all", "delete_keys", "read_entries", "read_head", "write_entries"]
 

@@ -31,7 +31,7 @@ from ..errors import BpfnbError, KernelError
 
 if TYPE_CHECKING:
     from ..btf import Btf
-    from ..kernel.maps import Map
+    from ..kernel.map import Map
 
 __all__ = ["MapCodecs", "kernel_btf", "resolve_codecs", "u32_codec", "u64_array_codec", "lpm_key_codec", "datasec_codec"]
 

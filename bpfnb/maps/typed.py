@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..btf import Btf
-    from ..kernel.maps import Map
+    from ..kernel.map import Map
 
 __all__ = ["Array", "HashMap", "LruHash", "LruPerCpuHash", "PerCpuArray", "PerCpuHash", "TypedMap", "update_flags"]
 

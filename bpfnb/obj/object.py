@@ -123,11 +123,14 @@ class Object:
 
         A ``CoreRelocationTable``: renders as a table, ``to_dataframe()``,
         and each record draws its local and target access paths.  ``only``:
-        names of the programs/functions whose records to resolve.
+        names of the programs/functions whose records to resolve.  A notebook
+        convenience: the resolution itself (:func:`bpfnb.obj.core.core_relocations`)
+        takes its targets explicitly.
         """
-        from ..btf.core import core_relocations
+        from ..btf import Btf
+        from .core import core_relocations
 
-        return core_relocations(self, target, errors=errors, only=only)
+        return core_relocations(self, Btf.from_sys_fs() if target is None else target, errors=errors, only=only)
 
     # --- views ---------------------------------------------------------------
 

@@ -2,14 +2,15 @@
 
 ::
 
-    from bpfnb.programs import as_typed
+    from bpfnb import programs
     ebpf = EbpfLoader().load_file("counter.bpf.o")
-    xdp = as_typed(ebpf.programs["xdp_count"])      # -> Xdp
+    xdp = ebpf.programs["xdp_count"]                 # already typed: an Xdp
+    other = programs.open(id=42)                     # any program on the system, typed
     with xdp.attach("eth0") as link:                 # a Link; detached on exit
         ...
     xdp.test_run(packet).verdict                     # 'XDP_PASS'
 
-:func:`as_typed` picks the class from the program type and, where one type
+:func:`typed` (alias ``as_typed``) picks the class from the program type and, where one type
 covers several (TRACING: tp_btf/fentry/fexit/fmod_ret/iter; KPROBE:
 kprobe/uprobe and their return probes), from the expected attach type and
 the section.  :func:`class_for` answers the same question for a spec that
@@ -22,6 +23,7 @@ like ``bpftool prog show``.
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -110,8 +112,10 @@ __all__ = [
     "class_for",
     "class_for_spec",
     "detach_all",
+    "open",
     "read_globals",
     "symbol_offset",
+    "typed",
     "verdict_name",
 ]
 
@@ -177,7 +181,7 @@ def class_for_spec(spec: ProgramSpec) -> type[TypedProgram]:
     return class_for(spec.prog_type or ProgType.UNSPEC, spec.expected_attach_type, spec.section)
 
 
-def as_typed(program: Program) -> TypedProgram:
+def typed(program: Program) -> TypedProgram:
     """The typed view of a loaded program (the same object if it already is one).
 
     The view is remembered on the plain program, so asking twice gives the
@@ -194,9 +198,29 @@ def as_typed(program: Program) -> TypedProgram:
         cls = class_for_spec(spec)
     else:  # adopted by id or pin: only the program type is known
         cls = class_for(program.prog_type)
-    typed = cls.adopt(program)
-    program._typed_view = typed  # type: ignore[attr-defined]
-    return typed
+    view = cls.adopt(program)
+    program._typed_view = view  # type: ignore[attr-defined]
+    return view
+
+
+#: The earlier name of :func:`typed`, kept working.
+as_typed = typed
+
+
+def open(*, id: int | None = None, pin: str | os.PathLike[str] | None = None) -> TypedProgram:  # noqa: A001
+    """Any program on the system, typed: by ``id`` (``bpftool prog show``) or ``pin`` path.
+
+    The counterpart of :func:`bpfnb.maps.open`; the class comes from the
+    program type the kernel reports (no section to refine it).
+    """
+    if (id is None) == (pin is None):
+        raise TypeError("programs.open needs exactly one of id= or pin=")
+    raw = Program.from_id(id) if id is not None else Program.from_pin(pin)  # type: ignore[arg-type]
+    try:
+        return typed(raw)
+    except BaseException:
+        raw.close()
+        raise
 
 
 def _typed_view(program: Program) -> TypedProgram | None:
@@ -210,23 +234,23 @@ def detach_all(programs: Iterable[Program] | Mapping[str, Program]) -> int:
     """Detach everything these programs attached (pinned links are closed, not detached).
 
     Works on the plain programs of an ``Ebpf`` too, through the typed views
-    :func:`as_typed` made of them: ``detach_all(ebpf.programs)`` before
+    :func:`typed` made of them: ``detach_all(ebpf.programs)`` before
     ``ebpf.close()`` leaves nothing attached.  Returns how many attachments
     were undone.
     """
     values = programs.values() if isinstance(programs, Mapping) else programs
     total = 0
     for program in values:
-        typed = _typed_view(program)
-        if typed is not None:
-            total += typed.detach_all()
+        view = _typed_view(program)
+        if view is not None:
+            total += view.detach_all()
     return total
 
 
 def auto_attach(programs: Mapping[str, Program], *, keep_errors: bool = False) -> dict[str, Any]:
     """Attach every program whose section names its target (tracepoint, raw_tp, tp_btf, uprobe, iter...).
 
-    The programs must be typed (``as_typed``) for their links to be
+    The programs must be typed (:func:`typed`) for their links to be
     tracked; plain ones are converted, and the typed objects are the ones
     that hold the links.  Programs whose section says nothing are skipped.
     A refusal detaches what this call attached and is raised — unless
@@ -237,12 +261,12 @@ def auto_attach(programs: Mapping[str, Program], *, keep_errors: bool = False) -
 
     out: dict[str, Any] = {}
     for name, program in programs.items():
-        typed = as_typed(program)
-        sec = typed.section
+        view = typed(program)
+        sec = view.section
         if sec is None or not sec.auto_attachable:
             continue
         try:
-            out[name] = typed.attach()
+            out[name] = view.attach()
         except KernelError as exc:
             if keep_errors:
                 out[name] = exc
