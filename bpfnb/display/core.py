@@ -16,7 +16,7 @@ import html as _html
 from typing import TYPE_CHECKING, Any
 
 from .._optional import require
-from .html import DEFAULT_MAX_ROWS, Raw, escape, kv_table, section, table, wrap
+from .html import ROWS_OPTION, Raw, escape, kv_table, section, table, wrap
 
 if TYPE_CHECKING:
     import graphviz
@@ -94,7 +94,7 @@ def table_text(t: CoreRelocationTable) -> str:
     return "\n".join(lines)
 
 
-def table_html(t: CoreRelocationTable, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
+def table_html(t: CoreRelocationTable, *, max_rows: int | None = ROWS_OPTION) -> str:
     """Summary plus one row per record; changed rows highlighted, failed ones in red."""
     programs = sorted({r.program for r in t})
     summary = kv_table([
@@ -157,7 +157,7 @@ def relocation_html(r: CoreRelocation) -> str:
     if r.candidates:
         rows = ((c.btf, c.type_id, c.name, c.matched, c.path if c.matched else c.reason) for c in r.candidates)
         parts.append(section("candidates", table(("btf", "id", "type", "matched", "target access / why not"), rows,
-                                                 total=len(r.candidates), max_rows=DEFAULT_MAX_ROWS,
+                                                 total=len(r.candidates), max_rows=ROWS_OPTION,
                                                  what="candidates"), count=len(r.candidates)))
     if r.before is not None:
         after = "; ".join(_insn_text(i) for i in r.after)
@@ -188,7 +188,7 @@ def _steps_table(r: CoreRelocation) -> str:
             _step_label(r.local_btf, ls) if ls else "", _off(ls.total_bit_offset) if ls else "",
             _step_label(r.target, ts) if ts else "", _off(ts.total_bit_offset) if ts else "",
         ))
-    return table(("local step", "offset", "target step", "offset"), rows, total=n, max_rows=DEFAULT_MAX_ROWS,
+    return table(("local step", "offset", "target step", "offset"), rows, total=n, max_rows=ROWS_OPTION,
                  what="steps")
 
 
@@ -265,7 +265,7 @@ def _node_label(title: str, rows: list[tuple[str, str]], highlight: bool) -> str
 _STATUS_CLASS = {"changed": "bpfnb-hl", "failed": "bpfnb-err", "error": "bpfnb-err", "guarded": "bpfnb-note"}
 
 
-def portability_html(report: PortabilityReport, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
+def portability_html(report: PortabilityReport, *, max_rows: int | None = ROWS_OPTION) -> str:
     verdicts = report.verdicts
     vrows = [(v.kernel, Raw('<span class="bpfnb-ok">portable</span>') if v.portable
               else Raw('<span class="bpfnb-err">not portable</span>'), v.records, v.changed_vs_baseline,
