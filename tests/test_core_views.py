@@ -48,7 +48,7 @@ def test_table_html_is_bounded_escaped_and_marks_failures(kinds, older) -> None:
     assert "showing 50 of" not in html and html.count("<tr") >= len(table)
     assert 'class="bpfnb-err"' in html and "task_struct-&gt;in_execve" in html
     small = table_html_rows(table, 5)
-    assert "showing 5 of 42 records" in small
+    assert "showing 5 of 43 records" in small
     df = table.to_dataframe()
     assert list(df["relo"][:3]) == [0, 1, 2] and df["poisoned"].sum() == 6
     assert df.loc[df["kind"] == "target_type_id", "new"].tolist() == [114, 68]
@@ -126,7 +126,7 @@ def test_core_check_verb(kinds, snapshot, older, tmp_path, monkeypatch) -> None:
     args = _parse(["core-check", obj, "--btf", str(vm_path)])
     args.out = io.StringIO()
     assert args.func(args) == 0
-    assert "vmlinux: ok - 42 records, 0 differ from running kernel" in args.out.getvalue()
+    assert "vmlinux: ok - 43 records, 0 differ from running kernel" in args.out.getvalue()
     args = _parse(["core-check", obj, "--btf", str(older_path), "--changes"])
     args.out = io.StringIO()
     assert args.func(args) == 1

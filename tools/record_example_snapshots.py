@@ -11,6 +11,9 @@ ran.  Run as root: ``.venv/bin/python tools/record_example_snapshots.py``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -21,6 +24,22 @@ from bpfnb.snapshot import snapshot
 
 OUT = Path(examples.DIR) / "snapshots"
 HOST = "example-host"
+RECORDED = ("packet_sizes", "packet_counter")
+MANIFEST = "manifest.json"
+
+
+def manifest(tags: dict[str, str]) -> dict:
+    """What the snapshots were recorded from: tests check it against the shipped objects.
+
+    Program tags are the kernel's (they differ between kernel builds for the
+    same object), so the object files' digests are what any machine can
+    compare; the tags are compared only on the release that recorded them.
+    """
+    return {
+        "kernel_release": os.uname().release,
+        "objects": {name: hashlib.sha256(examples.path(name).read_bytes()).hexdigest() for name in RECORDED},
+        "tags": dict(sorted(tags.items())),
+    }
 
 
 def _udp(length: int) -> bytes:
@@ -48,6 +67,8 @@ def main() -> None:
                 sizes.programs["count_lengths"].test_run(_udp(length))
                 counter.programs["xdp_count"].test_run(_udp(length))
             _only(snapshot(contents=wanted, host=HOST), program_ids, map_ids).write(OUT / f"t{step}")
+        tags = {name: prog.info().tag for e in ebpfs for name, prog in e.programs.items()}
+    (OUT / MANIFEST).write_text(json.dumps(manifest(tags), indent=2) + "\n")
     print(f"wrote {OUT}")
 
 

@@ -4,7 +4,8 @@
  * arrays, field size/signedness, bitfields, field existence (true, and
  * false through a ___flavor struct with a field the kernel lacks), type
  * existence/size/ids/matches, enum value existence and value.  The failing
- * relocations are guarded, so the object still loads: the verifier never
+ * relocations are guarded (on every kernel: a field one kernel has may be
+ * missing in the next), so the object still loads: the verifier never
  * reaches the poisoned instructions.  One subprogram carries records too. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -116,7 +117,10 @@ int BPF_PROG(core_kinds, bool preempt, struct task_struct *prev, struct task_str
 		out[13] = BPF_CORE_READ(old, state);  /* poisoned, unreachable */
 	/* bitfields */
 	out[14] = BPF_CORE_READ_BITFIELD(prev, in_execve);
-	out[15] = BPF_CORE_READ_BITFIELD_PROBED(prev, init_private_fork_class);
+	/* a 4-bit field only some kernels have (Debian's 6.1 and 6.12 lack it):
+	 * unguarded, the object would not load there */
+	if (bpf_core_field_exists(prev->init_private_fork_class))
+		out[15] = BPF_CORE_READ_BITFIELD_PROBED(prev, init_private_fork_class);
 	/* types */
 	out[16] = bpf_core_type_exists(struct task_struct);
 	out[17] = bpf_core_type_exists(struct bpfnb_no_such_type);
