@@ -47,7 +47,8 @@ _STYLE = (
     ".bpfnb{font-family:var(--jp-code-font-family,monospace);font-size:12px;"
     "color:var(--jp-content-font-color0,inherit)}"
     ".bpfnb table{border-collapse:collapse;margin:2px 0}"
-    ".bpfnb th,.bpfnb td{text-align:left;padding:1px 8px;vertical-align:top;"
+    # !important: JupyterLab right-aligns output table cells with a more specific selector
+    ".bpfnb th,.bpfnb td{text-align:left !important;padding:1px 8px;vertical-align:top !important;"
     "border-bottom:1px solid var(--jp-border-color2,#ddd)}"
     ".bpfnb th{font-weight:600;background:var(--jp-layout-color2,#f5f5f5)}"
     ".bpfnb .bpfnb-title{font-weight:600}"
@@ -56,6 +57,8 @@ _STYLE = (
     ".bpfnb .bpfnb-err{color:var(--jp-error-color1,#c00)}"
     ".bpfnb .bpfnb-ok{color:var(--jp-success-color1,#080)}"
     ".bpfnb pre{margin:0;white-space:pre}"
+    ".bpfnb .bpfnb-nw{white-space:nowrap}"
+    ".bpfnb .bpfnb-wrap{white-space:normal;min-width:18em;max-width:48em}"
     ".bpfnb .bpfnb-text{display:none}"
     ".bpfnb .bpfnb-html{display:block !important}"
     "</style>"
