@@ -25,9 +25,10 @@ TOUR = "00-tour.ipynb"
 URL = re.compile(r"(https?://[^\s/]+)/lab/tree/" + re.escape(TOUR) + r"(\?token=\w+)?")
 
 
-def command(args: list[str]) -> list[str]:
+def command(args: list[str], notebooks: Path = ROOT / "notebooks") -> list[str]:
+    """``jupyter lab`` on ``notebooks`` opening the tour, then ``args`` (the browser test serves a copy)."""
     jupyter = ROOT / ".venv" / "bin" / "jupyter"
-    return [str(jupyter) if jupyter.exists() else "jupyter", "lab", f"--notebook-dir={ROOT / 'notebooks'}",
+    return [str(jupyter) if jupyter.exists() else "jupyter", "lab", f"--notebook-dir={notebooks}",
             "--allow-root", f"--LabApp.default_url=/lab/tree/{TOUR}", *args]
 
 
