@@ -122,6 +122,19 @@ def kernel_feature(feature: str, *, errno: int | None = None, mentions: tuple[st
         REFUSALS.append((feature, str(exc)))
 
 
+def require_isa(instructions) -> None:
+    """Skip a test whose program uses instructions newer than the running kernel (by their release)."""
+    import pytest
+
+    from bpfnb.asm.versions import isa_feature
+    from bpfnb.kernel.version import KernelVersion, running_kernel
+
+    for insn in instructions:
+        feature = isa_feature(insn)
+        if feature is not None and running_kernel() < KernelVersion.parse(feature.min_version):
+            pytest.skip(f"{feature} needs Linux {feature.min_version}; this kernel is {running_kernel()}")
+
+
 def require_feature(name: str) -> None:
     """For tests that *use* probe ``name``: skip below its minimum version, fail above it.
 

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from helpers import fixture_path
+from helpers import fixture_path, require_isa
 
 from bpfnb.asm import PseudoCall, PseudoLdImm64
 from bpfnb.btf.types import Kind
@@ -598,6 +598,7 @@ KERNEL_CASES = [
 def test_kernel_tag_equals_libbpfs(fixture: str, program: str, bpffs_dir: str) -> None:
     from oracles.libbpf_tags import kernel_program
 
+    require_isa(OBJECTS[fixture].programs[program].instructions)
     theirs = libbpf_view(fixture, bpffs_dir)[program]
     with Loaded(OBJECTS[fixture]) as maps:
         rp, fd = maps.load(program)

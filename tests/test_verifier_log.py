@@ -148,3 +148,89 @@ def test_dataframe_rows() -> None:
     assert len(df) == 9 and df["error"].sum() == 1
     assert list(df.loc[df["kind"] == "insn", "index"]) == [0, 1, 2, 3, 4, 5, 7, 8]
     assert df.loc[df["error"], "line"].item() == 21
+
+
+# --- logs of older kernels ------------------------------------------------------------------------
+
+#: Lines as Linux 6.1 and 6.12 print them: no "@ file:line" after the source (6.1), liveness marks
+#: after register names (6.12: R0_w, fp-8_rwD), ctx() with offsets (6.1).
+OLDER_LOG = """func#0 @0
+0: R1=ctx(off=0,imm=0) R10=fp0
+; __u32 key = skb->len & 3;
+0: (61) r1 = *(u32 *)(r1 +0)          ; R1_w=scalar(umax=4294967295,var_off=(0x0; 0xffffffff))
+; v = bpf_map_lookup_elem(&counts, &key);
+5: (85) call bpf_map_lookup_elem#1    ; R0_w=map_value_or_null(id=1,off=0,ks=4,vs=8,imm=0) fp-8_rwD=mmmm
+; *v += 1;
+6: (79) r1 = *(u64 *)(r0 +0)
+R0 invalid mem access 'map_value_or_null'
+processed 7 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0
+"""
+
+
+def test_older_logs_take_source_positions_from_line_info() -> None:
+    line_info = ((0, "./reject.bpf.c", 18), (3, "/src/reject.bpf.c", 20), (6, "/src/reject.bpf.c", 22))
+    vlog = VerifierLog(OLDER_LOG, loaded=False, line_info=line_info)
+    positions = [(r.index, r.source_file, r.source_line) for r in vlog.rows]
+    # the state row before any source comment stays without a position
+    assert positions == [(0, "", None), (0, "reject.bpf.c", 18), (5, "reject.bpf.c", 20), (6, "reject.bpf.c", 22)]
+    assert vlog.row_of_error().source_line == 22 and vlog.error_index == 6
+    assert VerifierLog(OLDER_LOG, loaded=False).row_of_error().source_file == ""  # nothing to take them from
+
+
+def test_liveness_marks_are_not_part_of_register_names() -> None:
+    call = next(r for r in VerifierLog(OLDER_LOG, loaded=False).rows if r.text.startswith("call"))
+    assert call.registers == {"R0": "map_value_or_null(id=1,off=0,ks=4,vs=8,imm=0)", "fp-8": "mmmm"}
+    assert call.written == {"R0", "fp-8"}
+
+
+def _reject_program(name: str):
+    from helpers import fixture_path
+
+    from bpfnb.obj import Object
+    from bpfnb.obj.relocate import relocate
+
+    obj = Object.from_file(fixture_path("reject"))
+    fds = {m: 100 + i for i, m in enumerate([*obj.maps, *obj.data])}
+    return relocate(obj, name, fds)
+
+
+def _reject_line(text: str) -> int:
+    from helpers import fixture_path
+
+    lines = (fixture_path("reject").parent.parent / "reject.bpf.c").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+def test_a_linux_61_log_gets_its_source_lines_from_the_programs_line_info() -> None:
+    """Logs recorded on Debian's 6.1 (tests/testdata/verifier): the kernel printed the source text only."""
+    from pathlib import Path
+
+    from bpfnb.kernel.verifier import source_positions
+
+    data = Path(__file__).parent / "testdata" / "verifier"
+    failed = VerifierLog((data / "linux-6.1-unchecked_deref.log").read_text(), loaded=False,
+                         line_info=source_positions(_reject_program("unchecked_deref")))
+    row = failed.row_of_error()
+    assert failed.error == "R0 invalid mem access 'map_value_or_null'" and row.text == "r1 = *(u64 *)(r0 +0)"
+    assert (row.source_file, row.source_line) == ("reject.bpf.c", _reject_line("*v += 1;"))
+    passed = VerifierLog((data / "linux-6.1-checked_deref-level2.log").read_text(), loaded=True,
+                         line_info=source_positions(_reject_program("checked_deref")))
+    call = next(r for r in passed.instructions if r.text.startswith("call bpf_map_lookup_elem"))
+    assert call.registers["R0"].startswith("map_value_or_null(") and "R0" in call.written
+    assert {r.source_line for r in passed.instructions if r.source_file} >= {_reject_line("if (v)")}
+    branch = next(r for r in passed.rows if r.kind == "branch")
+    assert (branch.branch_from, branch.index, branch.state) == (8, 12, "safe")
+
+
+def test_a_linux_612_log_marks_written_registers() -> None:
+    """6.12 prints "@ file:line" itself and liveness marks (R0_w): names come without them."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "testdata" / "verifier" / "linux-6.12-checked_deref-level2.log").read_text()
+    vlog = VerifierLog(text, loaded=True)
+    call = next(r for r in vlog.instructions if r.text.startswith("call bpf_map_lookup_elem"))
+    assert call.registers["R0"].startswith("map_value_or_null(") and call.written == {"R0"}
+    store = next(r for r in vlog.instructions if r.index == 11)
+    assert store.registers.keys() == {"R0", "R1"} and store.written == frozenset()  # read only: no marks
+    assert {r.source_file for r in vlog.instructions} == {"reject.bpf.c"}
+    assert next(r for r in vlog.instructions if r.index == 9).source_line == _reject_line("if (v)") + 1

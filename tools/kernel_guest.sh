@@ -35,6 +35,8 @@ for m in veth sch_ingress cls_bpf act_bpf; do modprobe "$m" 2>/dev/null || echo 
 cp /sys/kernel/btf/vmlinux "$out/vmlinux.btf"
 
 export BPFNB_REQUIRE_KERNEL=1 BPFNB_DIFF_REPORT="$out/differential.jsonl" PYTHONDONTWRITEBYTECODE=1
+# nbval's Jupyter kernels write runtime files; the host's home is read-only here
+export JUPYTER_RUNTIME_DIR=/tmp/jupyter-runtime IPYTHONDIR=/tmp/ipython MPLCONFIGDIR=/tmp/matplotlib
 start=$(cut -d' ' -f1 /proc/uptime)
 .venv/bin/python -m pytest -p no:cacheprovider -q --junitxml="$out/junit.xml" "$@" > "$out/pytest.log" 2>&1
 echo $? > "$out/pytest-rc"

@@ -35,6 +35,10 @@ OUT = ROOT / "build" / "kernel-matrix"
 BTF_DIR = ROOT / "tests" / "testdata" / "kernels"
 #: The kernel-marked tests include the libbpf differential ones (tag and CO-RE oracles).
 DEFAULT_PYTEST_ARGS = ["-m", "kernel", "tests"]
+#: Notebooks nbval runs in the newest kernel's guest too (KERNEL_MATRIX_NOTEBOOKS, space-separated;
+#: empty for none): their stored outputs must hold on another kernel build.
+NOTEBOOKS = os.environ.get("KERNEL_MATRIX_NOTEBOOKS", "").split()
+NBVAL_ARGS = ["--nbval", "--nbval-sanitize-with", "notebooks/sanitize.cfg"]
 #: Minutes a guest may run (KERNEL_MATRIX_TIMEOUT); its tests past that are reported as not run.
 GUEST_TIMEOUT = int(os.environ.get("KERNEL_MATRIX_TIMEOUT", "45")) * 60
 MEMORY = "4G"  # the worktree, its .venv and the stdlib are copied into guest RAM (~0.5 GB)
@@ -61,6 +65,11 @@ def pack_tree() -> None:
     stdlib = sysconfig.get_path("stdlib")
     OUT.mkdir(parents=True, exist_ok=True)
     skip = [f"{ROOT}/build", f"{ROOT}/.git", f"{stdlib}/site-packages", f"{stdlib}/config-*", f"{stdlib}/test"]
+    # ~200 MB of the .venv no test imports (editors' and installers' packages, libraries' own
+    # test suites): unpacking under TCG costs about a second per 5 MB
+    site = sysconfig.get_path("purelib", vars={"base": str(ROOT / ".venv")})
+    skip += [f"{site}/{p}" for p in ("pip", "debugpy", "jupyterlab", "jedi", "babel", "pandas/tests",
+                                      "numpy/*/tests", "pyarrow/tests", "pyarrow/include")]
     subprocess.run(["tar", "-C", "/", "--anchored", *[f"--exclude={path[1:]}" for path in skip],
                     "-cf", str(OUT / "tree.tar"), str(ROOT)[1:], stdlib[1:]], check=True)
 
@@ -171,6 +180,15 @@ def markdown(summaries: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def guest_args(release: str, releases: list[str]) -> list[str]:
+    """The kernel tests everywhere; the newest kernel also runs NOTEBOOKS under nbval."""
+    newest = max(releases, key=lambda r: [int(n) for n in r.replace("-", ".").replace("+", ".").split(".")[:3]
+                                          if n.isdigit()])
+    if not NOTEBOOKS or release != newest:
+        return DEFAULT_PYTEST_ARGS
+    return ["-m", "kernel or notebook", "tests", *NOTEBOOKS, *NBVAL_ARGS]
+
+
 def main(argv: list[str]) -> int:
     releases, pytest_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     if not releases:
@@ -178,7 +196,7 @@ def main(argv: list[str]) -> int:
         return 2
     subprocess.run([sys.executable, "-m", "compileall", "-q", "bpfnb", "tests"], cwd=ROOT, check=True)
     pack_tree()
-    guests = {r: boot(r, OUT / r, pytest_args or DEFAULT_PYTEST_ARGS) for r in releases}
+    guests = {r: boot(r, OUT / r, pytest_args or guest_args(r, releases)) for r in releases}
     print(f"kernel-matrix: booted {', '.join(releases)}; consoles in {OUT.relative_to(ROOT)}/*/console.log", flush=True)
     walls = wait_all(guests)
     (OUT / "tree.tar").unlink()  # 0.5 GB, rebuilt on every run

@@ -49,7 +49,7 @@ from .syscall import (
     prog_load,
     prog_test_run,
 )
-from .verifier import VerifierLog
+from .verifier import VerifierLog, source_positions
 from .version import KernelVersion, running_kernel
 
 if TYPE_CHECKING:
@@ -366,7 +366,7 @@ def _explain(exc: VerifierError, relocated: RelocatedProgram) -> None:
     from .verifier import explain_poisoned
 
     explanations = explain_poisoned(exc.log, relocated)
-    vlog = VerifierLog(exc.log, loaded=False, explanations=explanations)
+    vlog = VerifierLog(exc.log, loaded=False, explanations=explanations, line_info=source_positions(relocated))
     exc.verifier_log = vlog  # type: ignore[attr-defined]
     exc.explanation = None  # type: ignore[attr-defined]
     exc.core_relocation = None  # type: ignore[attr-defined]
@@ -431,11 +431,12 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
             _explain(exc, relocated)
         if not isinstance(exc, NotPrivileged):
             _refine_eperm(exc, spec, label, target)
+            _refine_isa(exc, relocated, label)
         raise
     finally:
         if attach_obj_fd is not None:
             attach_obj_fd.close()
-    vlog = VerifierLog(result.log, loaded=True) if log_level else None
+    vlog = VerifierLog(result.log, loaded=True, line_info=source_positions(relocated)) if log_level else None
     try:
         program = Program(result.fd, spec=spec, name=label, verifier_log=vlog)
     except BaseException:
@@ -466,6 +467,32 @@ def _btf_feature(spec: ProgramSpec) -> tuple[str, str]:
     if spec.prog_type == ProgType.EXT:
         return _TRAMPOLINES, "5.6"
     return _TRAMPOLINES, _TRAMPOLINE_SINCE.get(attach, "5.5") if attach is not None else "5.5"
+
+
+def _refine_isa(exc: KernelError, relocated: RelocatedProgram, label: str) -> None:
+    """EINVAL for a program with instructions newer than the kernel: that ISA extension is missing.
+
+    The verifier says only "unknown opcode" or "invalid BPF_LD_IMM uses
+    reserved fields"; the instruction's extension and the release that
+    added it (``bpfnb.asm.versions``) say what to change: the kernel, or
+    ``-mcpu`` when compiling.
+    """
+    if exc.errno != _errno.EINVAL:
+        return
+    from ..asm import format_instruction
+    from ..asm.versions import isa_feature
+
+    kernel = running_kernel()
+    for slot, insn in relocated.instructions.slots():
+        feature = isa_feature(insn)
+        if feature is not None and kernel < KernelVersion.parse(feature.min_version):
+            err = UnsupportedFeature(
+                feature, f"program {label!r} insn {slot}: {format_instruction(insn)}; this kernel is {kernel}",
+                err=exc.errno, min_version=feature.min_version)
+            err.program = label  # type: ignore[attr-defined]
+            err.index = slot  # type: ignore[attr-defined]
+            err.log = getattr(exc, "log", "")  # type: ignore[attr-defined]  # kept: a stored error has no __cause__
+            raise err from exc
 
 
 def _refine_eperm(exc: KernelError, spec: ProgramSpec, label: str, target: AttachBtfTarget | None) -> None:
