@@ -24,6 +24,7 @@ missing privileges), so generic ``except`` clauses keep working.
     │       └── InvalidAccessString
     ├── MapError (ValueError)              a map spec cannot become a map
     │   ├── PinMismatch                    a pinned map differs from its spec
+    │   ├── StructOpsError                 a struct_ops value that does not fit the kernel's struct
     │   └── UnsafeName                     a name that must not become a path
     ├── ValueEncodingError (ValueError)    a value or bytes that do not fit a BTF type
     ├── UnknownName (KeyError)             a look-up by name found nothing
@@ -62,6 +63,7 @@ __all__ = [
     "RelocationError",
     "SectionError",
     "SectionNotFound",
+    "StructOpsError",
     "UnknownFunction",
     "UnknownName",
     "UnknownSymbol",
@@ -179,6 +181,11 @@ class MapError(BpfnbError, ValueError):
 
 class PinMismatch(MapError):
     """A pinned map whose type, sizes or flags differ from the spec."""
+
+
+class StructOpsError(MapError):
+    """A ``.struct_ops`` value the kernel's struct cannot take: a set member it lacks,
+    a member of another kind or size, a function pointer to no struct_ops program."""
 
 
 class UnsafeName(MapError):

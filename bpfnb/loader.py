@@ -242,6 +242,7 @@ class Pipeline:
         self.core: Any = None  # CoreRelocationTable when the object has CO-RE records
         self.ksyms: Any = None  # name -> KsymTarget when the object has __ksym externs
         self.programs: dict[str, Any] = {}  # name -> kernel Program
+        self.struct_ops: dict[str, Any] = {}  # map name -> kernel.struct_ops.StructOps, after load
         self.program_errors: dict[str, BpfnbError] = {}
         self._closed = False
 
@@ -351,7 +352,7 @@ class Pipeline:
 
     def _run_relocate(self) -> StageResult:
         obj = self._require_obj()
-        loading = [spec for name, spec in obj.programs.items() if self.options.autoload.get(name, True)]
+        loading = [spec for name, spec in obj.programs.items() if self.options.autoload.get(name, self._autoload(spec))]
         self.core = self._core_relocations(obj, loading)
         self.ksyms = self._resolve_ksyms(obj)
         for spec in loading:
@@ -407,19 +408,23 @@ class Pipeline:
         from .kernel.programs import load_program
         from .programs import as_typed
 
+        struct_ops = self._struct_ops_targets()  # program -> (kernel struct, member index)
         for name, rel in self.relocated.items():
             if name in self.options.extensions:
                 continue  # freplace programs load when their target is known
             try:
                 # typed: Xdp, TracePoint... each with its own attach(); closing one detaches its links
+                attach_btf, member = struct_ops.get(name, (None, None))
                 self.programs[name] = as_typed(load_program(
-                    rel, btf_fd=self._btf_fd(), log_level=self.options.log_level
+                    rel, btf_fd=self._btf_fd(), log_level=self.options.log_level,
+                    attach_btf=attach_btf, expected_attach_type=member,
                 ))
             except (KernelError, UnknownName) as exc:
                 # the verifier's verdict, or an attach target / program type this kernel lacks:
                 # that program's error, the others still load (kept without its frames)
                 self.program_errors[name] = frameless(exc)  # type: ignore[assignment]
         filled = self._fill_prog_arrays()
+        self._bind_struct_ops()
         ok = len(self.programs)
         summary = f"{ok} of {len(self.relocated) + len(self._relocate_errors())} programs loaded"
         if filled:
@@ -446,6 +451,38 @@ class Pipeline:
                 live.update(index.to_bytes(4, "little"), prog.fd.fileno().to_bytes(4, "little"))
                 filled += 1
         return filled
+
+    # --- struct_ops (bpfnb/obj/struct_ops.py, bpfnb/kernel/struct_ops.py) ------------
+
+    def _autoload(self, spec: Any) -> bool:
+        """A struct_ops program no struct_ops variable uses is not loaded (libbpf 1.4+): it has no struct to attach to."""
+        if spec.prog_type != ProgType.STRUCT_OPS:
+            return True
+        return any(spec.name in ops.programs.values() for ops in self._require_obj().struct_ops.values()
+                   if ops.autocreate)
+
+    def _struct_ops_layouts(self) -> dict[str, Any]:
+        """map name -> KernelStructOps, as the maps stage laid each struct_ops map out."""
+        if self.maps is None:
+            return {}
+        return {r.name: r.struct_ops for r in self.maps.records if r.struct_ops is not None}
+
+    def _struct_ops_targets(self) -> dict[str, Any]:
+        """program -> (kernel struct as attach target, member index)."""
+        layouts = self._struct_ops_layouts()
+        if not layouts:
+            return {}
+        from .kernel.struct_ops import attach_targets
+
+        return attach_targets(layouts)
+
+    def _bind_struct_ops(self) -> None:
+        """Each struct_ops map with its layout and loaded programs, ready to register."""
+        from .kernel.struct_ops import StructOps
+
+        for name, layout in self._struct_ops_layouts().items():
+            progs = {p: self.programs[p] for p in layout.attach if p in self.programs}
+            self.struct_ops[name] = StructOps(self.maps[name], layout, progs)
 
     # --- helpers ----------------------------------------------------------------
 
@@ -479,6 +516,13 @@ class Pipeline:
         if self._closed:
             return
         self._closed = True
+        for ops in self.struct_ops.values():
+            try:
+                ops.detach()  # a registered struct_ops map outlives its fds: unregister first
+            except KernelError as exc:
+                import logging
+
+                logging.getLogger(__name__).warning("struct_ops %r: %s", ops.name, exc)
         for prog in self.programs.values():
             prog.close()
         if self.maps is not None:
@@ -522,9 +566,32 @@ class Ebpf:
         live = pipeline.maps.maps if pipeline.maps is not None else {}
         from .maps import typed
 
-        self.maps: Mapping[str, Any] = {name: typed(m, btf) for name, m in live.items()}
+        self.struct_ops: Mapping[str, Any] = dict(pipeline.struct_ops)
+        self.maps: Mapping[str, Any] = {
+            name: typed(m, btf, struct_ops=self.struct_ops[name]) if name in self.struct_ops else typed(m, btf)
+            for name, m in live.items()}
         self.programs: Mapping[str, Any] = dict(pipeline.programs)
         self.btf = pipeline.btf
+
+    def attach(self) -> dict[str, Any]:
+        """Attach what the object says how to, as a libbpf skeleton's ``attach()``: every program
+        whose section names its target, and every struct_ops map (registered).
+
+        Name -> attachment (programs and struct_ops maps share the namespace
+        of the object's symbols).  On a refusal what this call attached is
+        undone and the error raised.
+        """
+        from .programs import auto_attach
+
+        out = auto_attach(self.programs)
+        try:
+            for name, ops in self.struct_ops.items():
+                out[name] = ops.attach()
+        except BaseException:
+            for made in out.values():
+                made.detach()
+            raise
+        return out
 
     def close(self) -> None:
         self._pipeline.close()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import lzma
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -49,7 +50,7 @@ def boot(release: str, out: Path, pytest_args: list[str]) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.iterdir():
         stale.unlink()
-    guest_cmd = " ".join(["sh", "tools/kernel_guest.sh", str(out), str(OUT / "tree.tar"), *pytest_args])
+    guest_cmd = shlex.join(["sh", "tools/kernel_guest.sh", str(out), str(OUT / "tree.tar"), *pytest_args])
     cmd = ["vng", "--run", f"/boot/vmlinuz-{release}", "--disable-kvm", "--force-9p",
            "--cpus", "1", "--memory", MEMORY, "--name", f"bpfnb-{release}",
            "--cwd", str(ROOT), "--rwdir", str(out), "--exec", guest_cmd]

@@ -91,6 +91,7 @@ def object_html(obj: Object) -> str:
             count=len(obj.functions),
         )
         + section("Maps", table(MAP_COLUMNS, map_rows(obj.maps.values()), total=len(obj.maps)), count=len(obj.maps))
+        + _struct_ops_section(obj)
         + section("Data", table(DATA_COLUMNS, data_rows(obj), total=len(obj.data)), count=len(obj.data))
         + section(
             "Sections",
@@ -100,6 +101,16 @@ def object_html(obj: Object) -> str:
         )
     )
     return wrap(f"Object {obj.name}", body, text_fallback=object_text(obj))
+
+
+def _struct_ops_section(obj: Object) -> str:
+    """Which program fills which callback of each struct_ops variable (nothing when there are none)."""
+    if not obj.struct_ops:
+        return ""
+    rows = ((s.name, s.type_name, s.section, s.size, ", ".join(f"{m} = {p}" for m, p in s.programs.items()))
+            for s in obj.struct_ops.values())
+    return section("struct_ops", table(("map", "struct", "section", "size", "callbacks"), rows),
+                   count=len(obj.struct_ops))
 
 
 def object_text(obj: Object) -> str:
@@ -115,6 +126,11 @@ def object_text(obj: Object) -> str:
     lines.append(f"maps ({len(obj.maps)}):")
     for m in obj.maps.values():
         lines.append(f"  {m!r}")
+    if obj.struct_ops:
+        from .struct_ops import struct_ops_text
+
+        lines.append(f"struct_ops ({len(obj.struct_ops)}):")
+        lines.extend(f"  {struct_ops_text(s)}" for s in obj.struct_ops.values())
     if obj.data:
         lines.append(f"data ({len(obj.data)}):")
         for d in obj.data.values():

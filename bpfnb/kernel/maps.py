@@ -335,6 +335,8 @@ class CreatedMap:
     #: True when the kernel map carries the spec's BTF key/value type ids.
     with_btf: bool = False
     reason: str | None = None
+    #: For a struct_ops map: its layout in this kernel (``bpfnb.obj.struct_ops.KernelStructOps``).
+    struct_ops: Any = None
 
     def close(self) -> None:
         if self.map is not None:
@@ -769,6 +771,17 @@ def create_maps(obj: Object, *, btf_fd: Any = None, pin_root: str | os.PathLike[
             if spec.name in max_entries:
                 spec = spec.with_(max_entries=int(max_entries[spec.name]))
             try:
+                if spec.name in obj.struct_ops:  # laid out for this kernel's struct first (kernel/struct_ops.py)
+                    from .struct_ops import create_struct_ops_map
+
+                    if not obj.struct_ops[spec.name].autocreate:
+                        result.records.append(CreatedMap(spec.name, spec, None, "skipped",
+                                                         reason=f"{spec.section}: not created unless asked"))
+                        continue
+
+                    result.records.append(create_struct_ops_map(obj.struct_ops[spec.name], obj.btf, btf_fd=btf_fd,
+                                                                features=features))
+                    continue
                 result.records.append(create_map(spec, btf_fd=btf_fd, pin_root=pin_root, features=features))
             except UnsupportedFeature as exc:
                 if not allow_unsupported:

@@ -384,7 +384,8 @@ def _explain(exc: VerifierError, relocated: RelocatedProgram) -> None:
 
 def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, log_level: int = 0,
                  kern_version: int | None = None, prog_flags: int = 0, attach_prog_fd: FdLike | None = None,
-                 target_btf: Btf | None = None, name: str | None = None) -> Program:
+                 target_btf: Btf | None = None, name: str | None = None,
+                 attach_btf: AttachBtfTarget | None = None, expected_attach_type: int | None = None) -> Program:
     """Load one relocated program; the verifier's verdict decides what comes back.
 
     ``btf_fd`` is the object's BTF as loaded (``BPF_BTF_LOAD``): with it the
@@ -393,7 +394,10 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
     ``Program.verifier_log``; a failed load always carries one (level 1 is
     asked for on retry).  ``target_btf`` replaces ``/sys/kernel/btf/vmlinux``
     when looking up an attach target; ``attach_prog_fd`` is the program a
-    ``freplace`` (EXT) program replaces a function of.
+    ``freplace`` (EXT) program replaces a function of.  ``attach_btf`` is a
+    target the caller resolved (a struct_ops program's kernel struct, which
+    its map decides, not its section) and ``expected_attach_type`` then its
+    member index, a number the spec's AttachType cannot hold.
     """
     spec = relocated.spec
     label = name or spec.name
@@ -405,7 +409,8 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
         flags |= BPF_F_SLEEPABLE
     if spec.prog_type == ProgType.XDP and _xdp_frags(spec):
         flags |= BPF_F_XDP_HAS_FRAGS
-    target = resolve_attach_btf(spec, target_btf=target_btf)
+    target = attach_btf if attach_btf is not None else resolve_attach_btf(spec, target_btf=target_btf)
+    attach_type = spec.expected_attach_type if expected_attach_type is None else expected_attach_type
     attach_btf_id = target.btf_id if target is not None else 0
     attach_obj_fd: Fd | None = None
     if spec.prog_type == ProgType.EXT:
@@ -422,7 +427,7 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
             attach_obj_fd = btf_get_fd_by_id(target.btf_obj_id)
         result = prog_load(
             spec.prog_type, relocated.to_bytes(), spec.license, name=label,
-            expected_attach_type=spec.expected_attach_type or 0, kern_version=_kern_version(spec, kern_version),
+            expected_attach_type=attach_type or 0, kern_version=_kern_version(spec, kern_version),
             prog_flags=flags, attach_btf_id=attach_btf_id, attach_btf_obj_fd=attach_obj_fd,
             attach_prog_fd=attach_prog_fd, log_level=log_level, **kw,
         )
@@ -511,7 +516,9 @@ def _refine_eperm(exc: KernelError, spec: ProgramSpec, label: str, target: Attac
     feature, since = _btf_feature(spec)
     what = f" to {target.name} (BTF id {target.btf_id})" if target is not None else ""
     if exc.errno == _errno.EPERM and is_privileged():
-        kind = {"bpf iterators": "bpf iterators are", _TRAMPOLINES: "trampoline programs are"}.get(
+        # struct_ops programs use trampolines too and may load where these do not: name what is refused
+        kind = {"bpf iterators": "bpf iterators are",
+                _TRAMPOLINES: "programs attached at kernel functions through trampolines are"}.get(
             feature, f"{feature} programs are")
         err = UnsupportedFeature(
             feature,

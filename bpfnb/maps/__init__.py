@@ -38,6 +38,7 @@ from .special import (
     Stack,
     StackTraceMap,
 )
+from .struct_ops import StructOpsMap
 from .typed import Array, HashMap, LruHash, LruPerCpuHash, PerCpuArray, PerCpuHash, TypedMap, update_flags
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ __all__ = [
     "RingBuf",
     "Stack",
     "StackTraceMap",
+    "StructOpsMap",
     "TypedMap",
     "class_for",
     "kernel_btf",
@@ -80,7 +82,7 @@ __all__ = [
 
 _CLASSES: tuple[type[TypedMap], ...] = (
     HashMap, LruHash, PerCpuHash, LruPerCpuHash, Array, PerCpuArray, LpmTrie, Queue, Stack, BloomFilter,
-    ProgArray, ArrayOfMaps, HashOfMaps, StackTraceMap, PerfEventArray, RingBuf,
+    ProgArray, ArrayOfMaps, HashOfMaps, StackTraceMap, PerfEventArray, RingBuf, StructOpsMap,
 )
 _BY_TYPE: dict[int, type[TypedMap]] = {int(t): cls for cls in _CLASSES for t in cls.map_types}
 

@@ -31,6 +31,7 @@ from .programs import FunctionSpec, ProgramSpec
 from .relocations import RelocationKind, RelocationRecord
 from .section_defs import match_section
 from .sections import Section, SectionKind, Symbol, classify_section
+from .struct_ops import StructOpsSpec, parse_struct_ops
 
 __all__ = ["Object"]
 
@@ -63,6 +64,8 @@ class Object:
     btf: Btf | None = field(default=None, repr=False)
     btf_ext: BtfExt | None = field(default=None, repr=False)
     path: str | None = None
+    #: ``.struct_ops``/``.struct_ops.link`` variables by name (each is also a map in ``maps``).
+    struct_ops: dict[str, StructOpsSpec] = field(default_factory=dict)
 
     # --- construction ---------------------------------------------------------
 
@@ -216,6 +219,11 @@ class _Parser:
             if btf_ext_data is not None:
                 btf_ext = BtfExt.from_bytes(btf_ext_data, btf)
                 _add_line_info(btf_ext, programs, functions)
+        struct_ops = self._struct_ops(btf, relocations, programs)
+        for ops in struct_ops.values():
+            if ops.name in maps:
+                raise SectionError(f"{self.name}: map {ops.name!r} defined twice", section=ops.section, offset=ops.offset)
+            maps[ops.name] = ops.map_spec()
         obj = Object(
             name=self.name,
             sections=sections,
@@ -230,6 +238,7 @@ class _Parser:
             btf_ext_data=btf_ext_data,
             btf=btf,
             btf_ext=btf_ext,
+            struct_ops=struct_ops,
         )
         obj._bytes = self.data
         obj._by_location = {(c.section, c.offset): c for c in (*functions.values(), *programs.values())}
@@ -364,7 +373,7 @@ class _Parser:
             if sec.kind is not SectionKind.RELOCATION:
                 continue
             target = self._section(sec.info, f"relocation section {sec.name!r}")
-            if target.kind not in (*_CODE_KINDS, SectionKind.BTF_MAPS):
+            if target.kind not in (*_CODE_KINDS, SectionKind.BTF_MAPS, SectionKind.STRUCT_OPS):
                 continue  # .rel.BTF, .rel.debug_*: for debuggers, not loaders
             entsize = 24 if sec.sh_type == "SHT_RELA" else 16
             raw = self._section_bytes(sec)
@@ -476,6 +485,22 @@ class _Parser:
         return out
 
     # --- maps ---------------------------------------------------------------------
+
+    def _struct_ops(self, btf: Btf | None, relocations, programs) -> dict[str, StructOpsSpec]:
+        """The ``.struct_ops`` variables, whose BTF says which kernel struct each one fills."""
+        out: dict[str, StructOpsSpec] = {}
+        for sec in self.sections:
+            if sec.kind is not SectionKind.STRUCT_OPS:
+                continue
+            if btf is None:
+                raise SectionError(f"{self.name}: struct_ops need the object's BTF to name their kernel struct",
+                                   section=sec.name)
+            for ops in parse_struct_ops(btf, sec.name, self._section_bytes(sec), self.symbols_by_section.get(sec.name, []),
+                                        relocations.get(sec.index, []), programs):
+                if ops.name in out:
+                    raise SectionError(f"{self.name}: struct_ops {ops.name!r} defined twice", section=sec.name)
+                out[ops.name] = ops
+        return out
 
     def _maps(self) -> dict[str, MapSpec]:
         maps: dict[str, MapSpec] = {}

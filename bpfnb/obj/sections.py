@@ -110,6 +110,8 @@ _BY_NAME = {
     ".ksyms": SectionKind.KSYMS,
     ".struct_ops": SectionKind.STRUCT_OPS,
     ".struct_ops.link": SectionKind.STRUCT_OPS,
+    "?.struct_ops": SectionKind.STRUCT_OPS,  # "?": not created unless asked (libbpf's autocreate)
+    "?.struct_ops.link": SectionKind.STRUCT_OPS,
 }
 
 _DATA_PREFIXES = (

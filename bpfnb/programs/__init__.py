@@ -42,6 +42,7 @@ from .cgroup import (
 )
 from .net import FlowDissector, SchedClassifier, SkMsg, SkSkb, SocketFilter, Xdp, XdpFlags
 from .probes import HardwareEvent, KProbe, KRetProbe, PerfEvent, SoftwareEvent, UProbe, URetProbe, symbol_offset
+from .struct_ops import StructOpsProgram
 from .testrun import TestRun, TestRuns, verdict_name
 from .trace import (
     BtfTracePoint,
@@ -94,6 +95,7 @@ __all__ = [
     "SocketAttachment",
     "SocketFilter",
     "SoftwareEvent",
+    "StructOpsProgram",
     "SyscallProgram",
     "TestRun",
     "TestRuns",
@@ -136,6 +138,7 @@ _BY_TYPE: dict[ProgType, type[TypedProgram]] = {
     ProgType.LSM: Lsm,
     ProgType.EXT: Extension,
     ProgType.SYSCALL: SyscallProgram,
+    ProgType.STRUCT_OPS: StructOpsProgram,
 }
 
 _TRACING: dict[AttachType, type[TypedProgram]] = {
