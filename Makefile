@@ -2,8 +2,12 @@
 # (every test: unit, kernel, differential, notebooks). Both set up first.
 VENV := .venv/bin
 PYTEST_ARGS ?=
+# Passed to jupyter lab, e.g. make lab LAB_ARGS="--port 8899 --ip 0.0.0.0 --no-browser"
+LAB_ARGS ?=
 # Replaces the matrix's default selection (-m kernel tests), e.g. KERNEL_PYTEST_ARGS='-m kernel tests/test_loader.py'.
 KERNEL_PYTEST_ARGS ?=
+# Passed to jupyter lab, e.g. make lab LAB_ARGS="--port 8899 --ip 0.0.0.0 --no-browser"
+LAB_ARGS ?=
 
 .PHONY: setup lab test test-kernels fixtures bench clean
 
@@ -11,7 +15,7 @@ setup:
 	@bash scripts/setup.sh
 
 lab: setup
-	$(VENV)/jupyter lab --notebook-dir=notebooks --allow-root notebooks/00-tour.ipynb
+	$(VENV)/python scripts/lab.py $(LAB_ARGS)
 
 test: setup
 	$(VENV)/pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)

@@ -16,6 +16,7 @@ from .errors import __all__ as _errors_all
 
 if TYPE_CHECKING:
     from .btf import Btf
+    from .display.options import get_options, set_options
     from .loader import Ebpf, EbpfLoader, Pipeline
     from .maps import TypedMap as Map
     from .obj import DataSection, FunctionSpec, MapSpec, Object, ProgramSpec
@@ -32,6 +33,7 @@ _LAZY = {
     "Pipeline": (".loader", "Pipeline"), "DataSection": (".obj", "DataSection"),
     "FunctionSpec": (".obj", "FunctionSpec"), "MapSpec": (".obj", "MapSpec"), "Object": (".obj", "Object"),
     "ProgramSpec": (".obj", "ProgramSpec"), "Map": (".maps", "TypedMap"), "Program": (".programs", "TypedProgram"),
+    "set_options": (".display.options", "set_options"), "get_options": (".display.options", "get_options"),
 }
 _SUBPACKAGES = ("kernel", "widgets", "examples", "maps", "programs", "events", "btf", "obj", "asm", "loader")
 

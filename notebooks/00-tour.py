@@ -156,3 +156,17 @@ pipeline.close()   # every program, map and BTF object released
 from bpfnb.widgets import Loader
 
 Loader(examples.path("packet_counter"))
+
+# %% [markdown]
+# A map can be watched too: `MapView` re-reads it every `interval` seconds from the moment it is shown, with
+# start and stop buttons (here the `verdicts` array of a fresh load, counted by test runs while it refreshes).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+if needs_bpf("watching a map"):
+    from bpfnb.widgets import MapView
+
+    watched = bpfnb.EbpfLoader().load_file(examples.path("packet_counter"))
+    display(MapView(watched.maps["verdicts"], interval=0.5))
+    for size in (40, 100, 100):
+        watched.programs["xdp_count"].test_run(udp_frame(size))

@@ -25,30 +25,50 @@
 # `sys_enter` raw tracepoint and streams every `execve` through a ring buffer — then reads its maps as DataFrames,
 # groups them with pandas, lists every map on the system, opens one by id and collects the event stream.
 #
-# Everything that talks to the kernel needs CAP_BPF; without it (Binder) those cells print a note instead.
+# Loading and attaching need CAP_BPF. Without it (Binder, a laptop) the analysis still runs, on a **recording**
+# shipped with bpfnb (`bpfnb.examples.SNAPSHOTS / "syscall_counter"`, made by `tools/record_example_snapshots.py`
+# on a real kernel while the same three commands ran): every table read from it says "recorded", and the few cells
+# that only a live kernel can answer say so.
 
 # %%
+import json
 import subprocess
 import time
 
 import pandas as pd
-
 import bpfnb
 from bpfnb import examples, kernel
 from bpfnb.maps import open_map, typed
 from bpfnb.events import define_record
 
 PRIVILEGED = kernel.can_use_bpf()
+RECORDED = examples.SNAPSHOTS / "syscall_counter"
+RECORDING = json.loads((RECORDED / "recording.json").read_text())
 
 
 def needs_bpf(what: str) -> bool:
-    """True when bpf() is usable; otherwise say what this cell would have shown."""
+    """True when bpf() is usable; otherwise say what only a live kernel can show."""
     if not PRIVILEGED:
-        print(f"needs CAP_BPF, so {what} cannot be shown here (unprivileged run).")
+        print(f"{what[0].upper()}{what[1:]} needs CAP_BPF and a live kernel, so it is not shown in this unprivileged run.")
     return PRIVILEGED
 
 
-print("privileged: real syscalls" if PRIVILEGED else "unprivileged: kernel cells are skipped")
+def recorded(title: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` captioned as recorded data, so it cannot be mistaken for this machine's."""
+    return frame.style.set_caption(f"recorded on Linux {RECORDING['kernel_release']} "
+                                   f"(bpfnb.examples.SNAPSHOTS/syscall_counter): {title}")
+
+
+def recorded_map(name: str) -> pd.DataFrame:
+    """One map's recorded entries, with the columns ``to_dataframe()`` gives the live map."""
+    maps_table = pd.read_parquet(RECORDED / "t0" / "maps.parquet")
+    row = maps_table[maps_table["name"] == name].iloc[0]
+    return pd.read_parquet(RECORDED / "t0" / row["contents"]).drop(columns=["host", "time", "map_id", "map_name"])
+
+
+print("privileged: the cells below load and run syscall_counter on this kernel" if PRIVILEGED else
+      f"unprivileged (no CAP_BPF): the analysis reads the recording made on Linux {RECORDING['kernel_release']} "
+      f"while {', '.join(RECORDING['workload'])} ran")
 
 # %% [markdown]
 # ## The program and its maps
@@ -63,7 +83,7 @@ source = examples.source("syscall_counter")
 print(source[source.index("struct syscall_key {"):source.index("const volatile")].strip())
 
 # %%
-if needs_bpf("loading syscall_counter"):
+if PRIVILEGED:
     ebpf = bpfnb.EbpfLoader().load_file(examples.path("syscall_counter"))
     maps = {name: typed(m, ebpf.btf.btf) for name, m in ebpf.maps.items()}
     display(pd.DataFrame([
@@ -71,6 +91,10 @@ if needs_bpf("loading syscall_counter"):
          "types from": m.codecs.source, "max_entries": m.max_entries}
         for name, m in maps.items()
     ]))
+else:
+    maps_table = pd.read_parquet(RECORDED / "t0" / "maps.parquet")
+    display(recorded("the maps as the kernel listed them",
+                     maps_table[["name", "type", "key_size", "value_size", "max_entries", "frozen"]]))
 
 # %% [markdown]
 # ## Counting system calls
@@ -80,76 +104,107 @@ if needs_bpf("loading syscall_counter"):
 # process during that time.
 
 # %%
-if needs_bpf("attaching to sys_enter"):
+if PRIVILEGED:
     link = ebpf.programs["count_syscalls"].attach()  # a RawTracePoint: the section names sys_enter
     children = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL) for cmd in (["/bin/true"], ["ls", "/"], ["uname", "-a"])]
     for child in children:
         child.wait()
     time.sleep(0.2)
     link.close()
+    child_pids = [child.pid for child in children]
     print("attached, ran", len(children), "commands, detached")
+else:
+    child_pids = RECORDING["pids"]
+    print("recorded: attached, ran", len(child_pids), "commands, detached")
 
 # %% [markdown]
 # `to_dataframe()` reads the whole map (here with `BPF_MAP_LOOKUP_BATCH`) and decodes keys and values into typed
 # columns named after the BTF members. The counts are live, so the compared output is the frame's shape of
-# columns and types; the rows themselves follow.
+# columns and types; the rows themselves follow. The recording stored the same frames as Parquet, types included.
 
 # %%
-if needs_bpf("the syscalls map as a DataFrame"):
+if PRIVILEGED:
     calls = maps["syscalls"].to_dataframe()
     comms = maps["comms"].to_dataframe()
-    print(calls.dtypes.to_string())
-    print(comms.dtypes.to_string())
+else:
+    calls, comms = recorded_map("syscalls"), recorded_map("comms")
+print(calls.dtypes.to_string())
+print(comms.dtypes.to_string())
+if PRIVILEGED:
     print("entries read by:", maps["syscalls"].read().method)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-if PRIVILEGED:
-    display(calls.sort_values("value", ascending=False).head(8))
+top = calls.sort_values("value", ascending=False).head(8)
+display(top if PRIVILEGED else recorded("the most frequent (pid, system call) pairs", top))
 
 # %% [markdown]
 # Every child we started made an `execve` (system call 59 on x86-64) under its own pid — a check that holds on
-# every run:
+# every run, and on the recording:
 
 # %%
-if needs_bpf("the check"):
-    ours = calls[calls["key.pid"].isin([c.pid for c in children])]
-    print("each child seen:", set(ours["key.pid"]) == {c.pid for c in children})
-    print("each child called execve:", (ours[ours["key.nr"] == 59].groupby("key.pid")["value"].sum() >= 1).all())
+ours = calls[calls["key.pid"].isin(child_pids)]
+print("each child seen:", set(ours["key.pid"]) == set(child_pids))
+print("each child called execve:", (ours[ours["key.nr"] == 59].groupby("key.pid")["value"].sum() >= 1).all())
 
 # %% [markdown]
 # ## Grouping with pandas
 #
-# Join the counts with the command names and group: system calls per command. matplotlib is not installed in this
-# environment, so the "plot" is a table with bars drawn by pandas' `Styler.bar`.
+# Join the counts with the command names and group: system calls per command, drawn as bars by pandas'
+# `Styler.bar` (no plotting library needed; `per_comm.plot.barh()` draws the same with matplotlib). The name is the
+# one the program saw at a process's first system call, so a child forked by Python shows as `python` until it
+# has exec'd.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-if PRIVILEGED:
-    names = comms.rename(columns={"key": "key.pid", "value.name": "comm"})
-    per_comm = (calls.merge(names, on="key.pid", how="left").fillna({"comm": "?"})
-                .groupby("comm")["value"].sum().sort_values(ascending=False).head(12).to_frame("syscalls"))
-    display(per_comm.style.bar(color="#7aa6d6"))
+names = comms.rename(columns={"key": "key.pid", "value.name": "comm"})
+per_comm = (calls.merge(names, on="key.pid", how="left").fillna({"comm": "?"})
+            .groupby("comm")["value"].sum().sort_values(ascending=False).head(12).to_frame("syscalls"))
+bars = per_comm.style.bar(color="#7aa6d6")
+display(bars if PRIVILEGED else bars.set_caption(f"recorded on Linux {RECORDING['kernel_release']}: system calls per command"))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-if PRIVILEGED:
-    per_nr = calls.groupby("key.nr")["value"].agg(["sum", "count"]).rename(columns={"count": "processes"})
-    display(per_nr.sort_values("sum", ascending=False).head(10).style.bar(subset=["sum"], color="#d6a67a"))
+per_nr = calls.groupby("key.nr")["value"].agg(["sum", "count"]).rename(columns={"count": "processes"})
+bars = per_nr.sort_values("sum", ascending=False).head(10).style.bar(subset=["sum"], color="#d6a67a")
+display(bars if PRIVILEGED else bars.set_caption(f"recorded on Linux {RECORDING['kernel_release']}: "
+                                                 "the most frequent system calls"))
+
+# %% [markdown]
+# ## Watching a map
+#
+# `MapView` shows a map's DataFrame in a widget, re-read every `interval` seconds from the moment it is displayed,
+# with start and stop buttons, "20 of N rows" and the map's keys as the index. Here it watches the syscall counts
+# while the program is attached again for a moment.
+
+# %%
+if needs_bpf("watching the live map"):
+    from bpfnb.widgets import MapView
+
+    view = MapView(maps["syscalls"], interval=0.5, sort_by="value")
+    display(view)
+    link = ebpf.programs["count_syscalls"].attach()
+    time.sleep(1.2)
+    link.close()
+    view.stop()
+    print("refreshed while attached:", view.refreshes >= 2)
 
 # %% [markdown]
 # ## Every map on the system
 #
 # `bpfnb.maps.show()` walks the kernel's map ids like `bpftool map show`. Other programs' maps come and go, so the compared
-# output keeps only our own maps (by id) and the columns that do not change between runs.
+# output keeps only our own maps (by id) and the columns that do not change between runs. The recording kept the same
+# listing of the example's maps.
 
 # %%
-if needs_bpf("the system's maps"):
+columns = ["name", "type", "key_size", "value_size", "max_entries", "flags", "frozen"]
+if PRIVILEGED:
     listing = bpfnb.maps.show().to_dataframe()
     our_ids = [m.id for m in maps.values()]
     print("our maps are among them:", set(our_ids) <= set(listing.index))
-    display(listing.loc[our_ids, ["name", "type", "key_size", "value_size", "max_entries", "flags", "frozen"]]
-            .reset_index(drop=True))
+    display(listing.loc[our_ids, columns].reset_index(drop=True))
+else:
+    display(recorded("bpfnb.maps.show(), the example's maps", maps_table[columns]))
 
 # %% [markdown]
 # ## Opening a map by id
@@ -172,7 +227,7 @@ if needs_bpf("opening a map by id"):
 # the kernel kept (as `bpftool prog dump xlated linum` does). The first few source lines:
 
 # %%
-if needs_bpf("the program's source lines"):
+if needs_bpf("reading the loaded program's source lines"):
     with kernel.Program.from_id(ebpf.programs["count_syscalls"].id) as prog:
         for line in list(dict.fromkeys(prog.source_lines().values()))[:6]:
             print(line)
@@ -182,7 +237,8 @@ if needs_bpf("the program's source lines"):
 #
 # Every `execve` also sends a `struct exec_event` through the `events` ring buffer. clang put no BTF for that struct
 # into the object (it is only used through `bpf_ringbuf_reserve`'s result), so the record type is written down with
-# `define_record`. `collect(duration=...)` maps the ring, waits with epoll, and decodes all records in one go.
+# `define_record`. `collect(duration=...)` maps the ring, waits with epoll, and decodes all records in one go. The
+# recording kept the events of its three commands.
 
 # %%
 exec_event = define_record("exec_event", pid="u32", ppid_unused="u32", ts_ns="u64", comm="char[16]")
@@ -191,7 +247,7 @@ pd.DataFrame([(f.name, f.offset, f.node.type_name) for f in exec_event.layout.fi
              columns=["member", "offset", "type"])
 
 # %%
-if needs_bpf("the ring buffer stream"):
+if PRIVILEGED:
     link = ebpf.programs["count_syscalls"].attach()  # a RawTracePoint: the section names sys_enter
     with maps["events"].reader(exec_event) as reader:
         started = [subprocess.Popen(["/bin/true"]) for _ in range(3)]
@@ -199,13 +255,14 @@ if needs_bpf("the ring buffer stream"):
         time.sleep(0.2)
         stream = reader.collect(duration=0.5)
     link.close()
-    print(stream.dtypes.astype(str).to_dict())
-    print("our three execve events arrived:", set(pids) <= set(stream["pid"]))
+else:
+    stream, pids = pd.read_parquet(RECORDED / "events.parquet"), RECORDING["pids"]
+print(stream.dtypes.astype(str).to_dict())
+print("our execve events arrived:", set(pids) <= set(stream["pid"]))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-if PRIVILEGED:
-    display(stream.tail(5))
+display(stream.tail(5) if PRIVILEGED else recorded("the last execve events", stream.tail(5)))
 
 # %%
 if PRIVILEGED:

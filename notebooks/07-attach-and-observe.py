@@ -29,7 +29,9 @@
 # CAP_BPF; without it, each says so.
 
 # %%
+import atexit
 import os
+import secrets
 import socket
 import struct
 import subprocess
@@ -52,6 +54,21 @@ def needs_bpf(what: str) -> bool:
 
 
 print("privileged: real syscalls" if PRIVILEGED else "unprivileged: dry run (no CAP_BPF / CAP_SYS_ADMIN)")
+
+# The namespace and the pin are this run's own: two runs at once (two users, a test beside a notebook) never
+# share or delete each other's.
+RUN = f"{os.getpid()}-{secrets.token_hex(3)}"
+NETNS = f"bpfnb-nb07-{RUN}"
+PIN = f"/sys/fs/bpf/bpfnb-nb07-{RUN}-raw-tp"
+
+
+@atexit.register
+def _clean_up() -> None:
+    """Remove the namespace and the pin even when a cell failed half-way (both are absent after a clean run)."""
+    if PRIVILEGED:
+        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+        if os.path.exists(PIN):
+            os.unlink(PIN)
 
 # %% [markdown]
 # ## One class per program type
@@ -130,9 +147,7 @@ if needs_bpf("the verdict counter"):
 # namespace's `127.0.0.1` from a socket created inside it.
 
 # %%
-NETNS = "bpfnb-nb07"
 if needs_bpf("the XDP attach"):
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)  # left over from an interrupted run
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
     counter2 = bpfnb.EbpfLoader().load_file(examples.path("packet_counter"))  # default knobs: drop nothing
@@ -185,7 +200,6 @@ if needs_bpf("the syscall counter"):
 # %%
 from bpfnb.kernel.links import Link
 
-PIN = "/sys/fs/bpf/bpfnb-nb07-raw-tp"
 if needs_bpf("pinning"):
     raw_link = links["count_syscalls"]
     raw_link.pin(PIN)

@@ -41,9 +41,9 @@ fi
 stamp=.venv/.bpfnb-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "setup: installing bpfnb[notebook,dev] into .venv"
+    echo "setup: installing bpfnb[notebook,dev,browser] into .venv"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[notebook,dev]'
+    .venv/bin/python -m pip install -q -e '.[notebook,dev,browser]'
     echo "$want" > "$stamp"
 fi
 

@@ -93,3 +93,32 @@ def test_type_graph():
     deep = btf.type_graph("ops", depth=3).source
     assert len(deep) >= len(src)
     assert btf.type_graph("ops", depth=0).source.count("->") == 0
+
+
+def _graph_counts(dot) -> tuple[int, int]:
+    nodes = sum(1 for line in dot.body if "->" not in line and "label=" in line and "showing" not in line)
+    return nodes, sum(1 for line in dot.body if "->" in line)
+
+
+def test_type_graph_caps_nodes_with_a_visible_note():
+    pytest.importorskip("graphviz")
+    from bpfnb import examples
+
+    btf = examples.kernel_btf()
+    task = btf.find("task_struct")
+    full = btf.type_graph("task_struct", depth=2, max_nodes=None)
+    total, _ = _graph_counts(full)
+    assert total > 200 and not any("showing" in line for line in full.body)
+    capped = btf.type_graph("task_struct", depth=2)
+    nodes, edges = _graph_counts(capped)
+    assert nodes == 100
+    note = [line for line in capped.body if "showing" in line]
+    assert len(note) == 1 and f"showing 100 of {total:,} types within depth 2" in note[0]
+    # the root and its direct members' types are kept (breadth first)
+    assert f'\t{task.id} [label="struct task_struct"]' in capped.source
+    # members of one type sharing a target type share one edge that lists them
+    assert edges == len({line.split("[")[0] for line in capped.body if "->" in line})
+    assert edges < 400
+    small = btf.type_graph("task_struct", depth=1)
+    assert not any("showing" in line for line in small.body)
+    assert capped.pipe(format="svg")  # graphviz draws it

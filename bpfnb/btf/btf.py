@@ -500,11 +500,11 @@ class Btf:
 
         return btf_dataframe(self)
 
-    def type_graph(self, name: str | int, depth: int = 2) -> graphviz.Digraph:
-        """The types ``name`` refers to, ``depth`` levels deep, as a graph."""
+    def type_graph(self, name: str | int, depth: int = 2, *, max_nodes: int | None = 100) -> graphviz.Digraph:
+        """The types ``name`` refers to, ``depth`` levels deep, as a graph of at most ``max_nodes`` types."""
         from ..display.btf import type_graph
 
-        return type_graph(self, name, depth=depth)
+        return type_graph(self, name, depth=depth, max_nodes=max_nodes)
 
     def diff(self, other: Btf, *, names: list[str] | None = None) -> BtfDiff:
         """Types added, removed and changed from this BTF to ``other``, matched by kind and name."""

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import BpfnbError
+from .load import load_json, load_text, log_level, run_load
 
-__all__ = ["main"]
+__all__ = ["build_parser", "load_json", "load_text", "main"]
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -23,7 +24,10 @@ def _inspect(args: argparse.Namespace) -> int:
 
     obj = Object.from_file(args.object)
     if args.html:
-        Path(args.html).write_text(_standalone_html(obj._repr_html_(), f"bpfnb inspect {obj.name}"))
+        from ..display.report import object_report
+
+        target, note = _report_target(args.btf)
+        Path(args.html).write_text(object_report(obj, target=target, target_note=note), encoding="utf-8")
     if args.json:
         json.dump(inspect_json(obj), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -32,6 +36,18 @@ def _inspect(args: argparse.Namespace) -> int:
 
         print(printable(obj.summary(), keep_lines=True))
     return 0
+
+
+def _report_target(path: str | None):
+    """The BTF a report resolves CO-RE records against, and how the report names it."""
+    from ..btf import Btf
+
+    if path:
+        return Btf.from_file(path), path
+    try:
+        return Btf.from_sys_fs(), "the running kernel's BTF (/sys/kernel/btf/vmlinux)"
+    except (BpfnbError, OSError) as exc:
+        return None, f"no kernel BTF to resolve against ({exc}); give --btf FILE"
 
 
 def inspect_json(obj) -> dict:
@@ -55,125 +71,6 @@ def inspect_json(obj) -> dict:
     }
 
 
-def _load(args: argparse.Namespace) -> int:
-    from ..loader import EbpfLoader
-
-    loader = EbpfLoader().verifier_log_level(args.log_level)
-    if args.pin_maps:
-        loader.map_pin_path(args.pin_maps)
-    if args.dry_run:
-        loader.dry_run()
-    if args.target_btf:
-        from ..btf import Btf
-
-        loader.target_btf(Btf.from_file(args.target_btf))
-    for item in args.program_type or ():
-        name, ptype, attach = _program_type_arg(item)
-        loader.set_program_type(name, ptype, attach)
-    with loader.pipeline(args.object) as pipeline:
-        try:
-            pipeline.run("load")
-        except BpfnbError:
-            if not args.json:
-                raise
-        doc = load_json(pipeline)
-        if args.json:
-            json.dump(doc, sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        else:
-            from ..display.text import printable
-
-            print(printable(load_text(doc, dry_run=pipeline.dry_run), keep_lines=True))
-    loaded = not pipeline.errors and all(p["loaded"] for p in doc["programs"] if p["autoload"])
-    return 0 if loaded and not pipeline.dry_run else 1
-
-
-def _program_type_arg(text: str) -> tuple[str, str, str | None]:
-    """``NAME=TYPE[:ATTACH]`` of ``--program-type``."""
-    name, eq, rest = text.partition("=")
-    ptype, _, attach = rest.partition(":")
-    if not eq or not name or not ptype:
-        from ..errors import UnknownName
-
-        raise UnknownName(f"--program-type {text!r}: expected NAME=TYPE[:ATTACH]")
-    return name, ptype, attach or None
-
-
-def _error_json(exc: BaseException) -> dict:
-    """A typed error as JSON: its class, message, and where (program, instruction) when it says."""
-    out: dict = {"class": type(exc).__name__, "message": str(exc)}
-    for key in ("program", "index", "symbol", "errno"):
-        value = getattr(exc, key, None)
-        if value is not None:
-            out[key] = value
-    log = getattr(exc, "log", "") or ""
-    tail = [line for line in log.strip().splitlines() if line.strip()][-5:]
-    if tail:
-        out["log_tail"] = tail
-    return out
-
-
-def load_json(pipeline) -> dict:
-    """The ``load --json`` document: each program's outcome and each map."""
-    programs = []
-    failed = bool(pipeline.errors)
-    obj_programs = pipeline.obj.programs if pipeline.obj is not None else {}
-    for name, spec in obj_programs.items():
-        rel = pipeline.relocated.get(name)
-        spec = rel.spec if rel is not None else spec
-        entry = {"name": name, "section": spec.section, "type": spec.type_name, "loaded": False,
-                 "autoload": pipeline.options.autoload.get(name, True),
-                 "id": None, "tag": None, "insns": None, "error": None, "error_type": None}
-        if rel is not None:
-            entry["insns"] = rel.insn_cnt
-        prog = pipeline.programs.get(name)
-        if prog is not None and not failed:
-            info = prog.info()
-            entry.update(loaded=True, id=info.id, tag=info.tag)
-        elif prog is not None:
-            entry["error"] = "loaded, then closed: a later stage failed"
-        elif name in pipeline.program_errors:
-            exc = pipeline.program_errors[name]
-            log = getattr(exc, "log", "") or ""
-            tail = [line for line in log.strip().splitlines() if line.strip()][-5:]
-            entry["error"] = "\n".join(tail) if tail else str(exc)
-            entry["error_type"] = type(exc).__name__
-        elif pipeline.dry_run:
-            entry["error"] = "dry run: BPF_PROG_LOAD needs CAP_BPF"
-        programs.append(entry)
-    maps = []
-    live = pipeline.maps.maps if pipeline.maps is not None else {}
-    obj = pipeline.obj
-    specs = [*obj.maps.items(), *((n, d.map_spec()) for n, d in obj.data.items())] if obj is not None else []
-    for name, spec in specs:
-        m = live.get(name)
-        mid = m.info().id if m is not None and not m.closed else None
-        maps.append({"name": name, "type": spec.type_name, "key_size": spec.key_size, "value_size": spec.value_size,
-                     "max_entries": spec.max_entries, "flags": spec.map_flags, "id": mid,
-                     "created": m is not None})
-    doc: dict = {"programs": programs, "maps": maps}
-    if failed:
-        stage, exc = next(iter(pipeline.errors.items()))
-        doc["failed"] = {
-            "stage": stage, "error": _error_json(exc),
-            "stages_done": list(pipeline.results),
-            # what the failed run had created; the pipeline closed it all when the stage failed
-            "created": {"btf": pipeline.btf is not None, "maps": sorted(live), "programs": sorted(pipeline.programs)},
-            "closed": True,
-        }
-    return doc
-
-
-def load_text(doc: dict, *, dry_run: bool) -> str:
-    lines = ["dry run (no CAP_BPF): nothing was loaded"] if dry_run else []
-    for p in doc["programs"]:
-        status = f"id {p['id']} tag {p['tag']}" if p["loaded"] else f"FAILED: {p['error']}"
-        lines.append(f"{p['name']:<24} {p['type']:<16} {status}")
-    for m in doc["maps"]:
-        lines.append(f"map {m['name']:<20} {m['type']:<16} id {m['id']}")
-    return "\n".join(lines)
-
-
 def _listing(args: argparse.Namespace) -> int:
     from ..kernel import system
 
@@ -186,15 +83,6 @@ def _listing(args: argparse.Namespace) -> int:
     elif len(listing):
         print(listing_text(listing))
     return 0
-
-
-def _standalone_html(fragment: str, title: str) -> str:
-    from ..display.html import escape
-
-    return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        f"<title>{escape(title)}</title></head><body>\n{fragment}\n</body></html>\n"
-    )
 
 
 def _snapshot(args: argparse.Namespace) -> int:
@@ -217,7 +105,11 @@ def _size(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = argparse.ArgumentParser(prog="bpfnb", description="Parse, inspect and load eBPF objects.")
+    parser.add_argument("--version", action="version", version=f"bpfnb {__version__}",
+                        help="print bpfnb's version and exit")
     parser.add_argument("--max-size", type=_size, default=None, metavar="BYTES",
                         help="largest input file read (objects and BTF; default 512M; suffixes K, M, G)")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -225,13 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="summarise an eBPF object file (parse only, no syscalls)")
     p.add_argument("object", help="path to a .bpf.o file")
     p.add_argument("--json", action="store_true", help="print programs and maps as JSON")
-    p.add_argument("--html", metavar="FILE", help="write a standalone HTML report to FILE")
+    p.add_argument("--html", metavar="FILE",
+                   help="write one self-contained HTML report to FILE: programs with instructions and source lines, "
+                        "maps, CO-RE records, the call graph, the BTF summary")
+    p.add_argument("--btf", metavar="FILE",
+                   help="with --html: resolve CO-RE records against this BTF (default: the running kernel's)")
     p.set_defaults(func=_inspect)
 
     p = sub.add_parser("load", help="load every program of an object into the kernel and report")
     p.add_argument("object", help="path to a .bpf.o file")
-    p.add_argument("--pin-maps", metavar="DIR", help="pin LIBBPF_PIN_BY_NAME maps under DIR (reusing compatible pins)")
-    p.add_argument("--log-level", type=int, default=0, metavar="N", help="verifier log level (0, 1, 2)")
+    p.add_argument("--pin-maps", metavar="DIR",
+                   help="pin LIBBPF_PIN_BY_NAME maps under DIR (reusing compatible pins); says which it pinned")
+    p.add_argument("--pin", metavar="DIR",
+                   help="pin every loaded program at DIR/NAME on bpffs (as bpftool prog loadall), so the load "
+                        "outlives the command; all or none")
+    p.add_argument("--log-level", type=log_level, default=0, metavar="N",
+                   help="verifier log level: 1 (verbose), 2 (every instruction), 4 (statistics), or a sum; default 0")
     p.add_argument("--dry-run", action="store_true", help="make no syscalls: parse, fix up and relocate only")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON (also when a stage fails)")
     p.add_argument("--target-btf", metavar="FILE",
@@ -240,12 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--program-type", action="append", metavar="NAME=TYPE[:ATTACH]",
                    help="load program NAME as TYPE (socket_filter, cgroup_skb...) with expected attach type ATTACH "
                         "(libbpf's bpf_program__set_type); repeatable")
-    p.set_defaults(func=_load)
+    p.set_defaults(func=run_load)
 
     for verb, what, tool in (("maps", "map", "map"), ("progs", "program", "prog")):
         p = sub.add_parser(verb, help=f"list every {what} of the running kernel (like bpftool {tool} show)")
         p.add_argument("--pinned", action="store_true", help="also find pinned paths under bpffs")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--json", action="store_true", help=f"print bpftool {tool} show -j's JSON (same keys)")
         p.set_defaults(func=_listing)
 
     p = sub.add_parser("snapshot", help="write the system's programs, maps and links (and map contents) as Parquet")
@@ -288,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; errors print one line on stderr and exit 1 (usage errors 2), never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "pin", None) and args.dry_run:
+        parser.error("load: --pin needs a real load, not --dry-run")
     if args.max_size is not None:
         from .. import _files as files
 

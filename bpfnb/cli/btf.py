@@ -36,7 +36,8 @@ def add_btf_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     d.add_argument("file", nargs="?", help="raw BTF, or an ELF with a .BTF section (default: --vmlinux)")
     d.add_argument("--vmlinux", action="store_true", help="the running kernel's /sys/kernel/btf/vmlinux")
     d.add_argument("--base", metavar="FILE", help="base BTF when FILE is split BTF (a module's)")
-    d.add_argument("--format", choices=("raw", "json", "c"), default="raw")
+    d.add_argument("--format", choices=("raw", "json", "c"), default="raw",
+                   help="raw: bpftool's btf dump lines; json: bpftool's -j document; c: compilable C (default raw)")
     d.add_argument("--type", metavar="NAME", action="append",
                    help="only this type (repeatable); with --format c, its dependencies too")
     d.set_defaults(func=_run_dump)
@@ -44,7 +45,8 @@ def add_btf_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     f.add_argument("old", help="raw BTF (.gz/.xz too) or an ELF with .BTF; /sys/kernel/btf/vmlinux is this kernel")
     f.add_argument("new", help="the BTF to compare with OLD")
     f.add_argument("--type", metavar="NAME", action="append", help="only types of this name (repeatable)")
-    f.add_argument("--format", choices=("text", "json"), default="text")
+    f.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text: +/-/~ per type with changes indented; json: one record per change (default text)")
     f.set_defaults(func=_run_diff)
     return p
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._optional import require
-from .html import DEFAULT_MAX_ROWS, details, escape, fmt_count, kv_table, table, wrap
+from .html import ROWS_OPTION, details, escape, fmt_count, kv_table, rows_limit, table, wrap
 
 if TYPE_CHECKING:
     import pandas
@@ -39,14 +39,17 @@ def _type_block(t: TypeDiff) -> str:
     rows = [(c.what, c.member or "(the type)", c.old, c.new) for c in t.changes]
     classes = [_ROW_CLASS.get(c.what, "bpfnb-hl") for c in t.changes]
     return table(("change", "member", "old", "new"), rows, total=len(rows), row_classes=classes,
-                 max_rows=DEFAULT_MAX_ROWS, what="changes")
+                 max_rows=ROWS_OPTION, what="changes")
 
 
-def diff_html(diff: BtfDiff, *, max_types: int = DEFAULT_MAX_ROWS) -> str:
+def diff_html(diff: BtfDiff, *, max_types: int | None = ROWS_OPTION) -> str:
     summary = kv_table([("old", diff.old_source), ("new", diff.new_source),
                         ("compared", fmt_count(diff.compared)), ("changed", fmt_count(len(diff.changed))),
                         ("added", fmt_count(len(diff.added))), ("removed", fmt_count(len(diff.removed)))])
     ordered = diff.changed + diff.added + diff.removed
+    max_types = rows_limit(max_types)
+    if max_types is None:
+        max_types = len(ordered)
     blocks = []
     for t in ordered[:max_types]:
         if t.status == "changed":

@@ -16,7 +16,7 @@ import html as _html
 from typing import TYPE_CHECKING, Any
 
 from .._optional import require
-from .html import DEFAULT_MAX_ROWS, Raw, escape, kv_table, section, table, wrap
+from .html import ROWS_OPTION, Raw, escape, kv_table, section, table, wrap
 
 if TYPE_CHECKING:
     import graphviz
@@ -37,7 +37,16 @@ __all__ = [
     "table_html",
 ]
 
-TABLE_COLUMNS = ("program", "insn", "relo", "kind", "local access", "target", "target access", "old", "new", "note")
+#: The records table: one short column each, the reason last and wrapping (see :func:`table_html`).
+TABLE_COLUMNS = ("program", "insn", "relo", "kind", "access", "target type", "value", "note")
+
+#: Under a table with poisoned records: what poisoning means, once, instead of in every row.
+POISON_NOTE = (
+    "poisoned: this kernel has nothing that matches the access, so the loader rewrites the instruction into a "
+    "call to the invalid helper 0xbad2310, as libbpf does. The program still loads if that instruction is "
+    "never reached (the code checks bpf_core_field_exists() or bpf_core_type_exists() first, and that check "
+    "resolved to 0); otherwise the verifier rejects it, and the loader's error names this record."
+)
 
 
 def _insn_text(insn: Any) -> str:
@@ -81,10 +90,44 @@ def _target(r: CoreRelocation) -> str:
     return f"[{r.target_type_id}] {r.target_type_name} ({r.target_btf})"
 
 
-def _rows(relocations):
-    for r in relocations:
-        yield (r.program, r.slot, r.index, r.kind_label, r.local_path, _target(r), r.target_path or "",
-               _value(r, "old"), _value(r, "new"), _note(r))
+def _nowrap(text: str, title: str | None = None) -> Raw:
+    attr = f' title="{escape(title)}"' if title else ""
+    return Raw(f'<span class="bpfnb-nw"{attr}>{escape(text)}</span>')
+
+
+def _access_cell(r: CoreRelocation) -> Raw:
+    """The local access, and the target's beneath it only where it reads differently."""
+    cell = str(_nowrap(r.local_path))
+    if r.target_path and r.target_path != r.local_path:
+        cell += "<br>" + str(_nowrap(f"→ {r.target_path}"))
+    return Raw(cell)
+
+
+def _target_cell(r: CoreRelocation, table_target: str) -> Raw | str:
+    """The target type by name; its id and BTF (which differ between kernel builds) in the tooltip."""
+    if r.target_type_id is None:
+        return ""
+    where = "" if r.target_btf in (None, "", table_target) else f" ({r.target_btf})"
+    return _nowrap(f"{r.target_type_name}{where}", f"type [{r.target_type_id}] in {r.target_btf}")
+
+
+def _value_cell(r: CoreRelocation) -> str:
+    old, new = _value(r, "old"), _value(r, "new")
+    return old if old == new else f"{old} → {new}"
+
+
+def _note_cell(r: CoreRelocation) -> Raw | str:
+    note = _note(r)
+    if not note:
+        return ""
+    label = "poisoned: " if r.poisoned else "error: " if r.error else ""
+    return Raw(f'<div class="bpfnb-wrap">{escape(label + note)}</div>')
+
+
+def _rows(t: CoreRelocationTable):
+    for r in t:
+        yield (r.program, r.slot, r.index, r.kind_label, _access_cell(r), _target_cell(r, t.target),
+               _value_cell(r), _note_cell(r))
 
 
 def table_text(t: CoreRelocationTable) -> str:
@@ -94,7 +137,7 @@ def table_text(t: CoreRelocationTable) -> str:
     return "\n".join(lines)
 
 
-def table_html(t: CoreRelocationTable, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
+def table_html(t: CoreRelocationTable, *, max_rows: int | None = ROWS_OPTION) -> str:
     """Summary plus one row per record; changed rows highlighted, failed ones in red."""
     programs = sorted({r.program for r in t})
     summary = kv_table([
@@ -104,6 +147,9 @@ def table_html(t: CoreRelocationTable, *, max_rows: int = DEFAULT_MAX_ROWS) -> s
     ])
     body = table(TABLE_COLUMNS, _rows(t), total=len(t), max_rows=max_rows,
                  row_classes=(_row_class(r) for r in t), what="records")
+    if t.poisoned:
+        body += f'<div class="bpfnb-note bpfnb-wrap">{escape(POISON_NOTE)}</div>'
+
     return wrap(f"CO-RE relocations: {t.object_name} vs {t.target}",
                 summary + section("records", body, count=len(t)), text_fallback=table_text(t))
 
@@ -157,7 +203,7 @@ def relocation_html(r: CoreRelocation) -> str:
     if r.candidates:
         rows = ((c.btf, c.type_id, c.name, c.matched, c.path if c.matched else c.reason) for c in r.candidates)
         parts.append(section("candidates", table(("btf", "id", "type", "matched", "target access / why not"), rows,
-                                                 total=len(r.candidates), max_rows=DEFAULT_MAX_ROWS,
+                                                 total=len(r.candidates), max_rows=ROWS_OPTION,
                                                  what="candidates"), count=len(r.candidates)))
     if r.before is not None:
         after = "; ".join(_insn_text(i) for i in r.after)
@@ -188,7 +234,7 @@ def _steps_table(r: CoreRelocation) -> str:
             _step_label(r.local_btf, ls) if ls else "", _off(ls.total_bit_offset) if ls else "",
             _step_label(r.target, ts) if ts else "", _off(ts.total_bit_offset) if ts else "",
         ))
-    return table(("local step", "offset", "target step", "offset"), rows, total=n, max_rows=DEFAULT_MAX_ROWS,
+    return table(("local step", "offset", "target step", "offset"), rows, total=n, max_rows=ROWS_OPTION,
                  what="steps")
 
 
@@ -265,7 +311,7 @@ def _node_label(title: str, rows: list[tuple[str, str]], highlight: bool) -> str
 _STATUS_CLASS = {"changed": "bpfnb-hl", "failed": "bpfnb-err", "error": "bpfnb-err", "guarded": "bpfnb-note"}
 
 
-def portability_html(report: PortabilityReport, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
+def portability_html(report: PortabilityReport, *, max_rows: int | None = ROWS_OPTION) -> str:
     verdicts = report.verdicts
     vrows = [(v.kernel, Raw('<span class="bpfnb-ok">portable</span>') if v.portable
               else Raw('<span class="bpfnb-err">not portable</span>'), v.records, v.changed_vs_baseline,

@@ -9,6 +9,7 @@ colours from the notebook theme's CSS variables, and deterministic output
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "LIVE_FIELDS",
     "Live",
+    "ROWS_OPTION",
     "Raw",
     "ThisKernel",
     "build_dependent",
@@ -28,19 +30,25 @@ __all__ = [
     "kv_table",
     "live",
     "section",
+    "rows_limit",
     "table",
     "wrap",
 ]
 
-#: Rows shown before a table is truncated with "showing N of M".
+#: Rows shown before a table is truncated with "showing N of M", unless
+#: ``bpfnb.set_options(display_max_rows=...)`` says otherwise.
 DEFAULT_MAX_ROWS = 50
+
+#: ``max_rows`` when not given: the ``display_max_rows`` option, read at render time.
+ROWS_OPTION = -1
 
 _STYLE = (
     "<style>"
     ".bpfnb{font-family:var(--jp-code-font-family,monospace);font-size:12px;"
     "color:var(--jp-content-font-color0,inherit)}"
     ".bpfnb table{border-collapse:collapse;margin:2px 0}"
-    ".bpfnb th,.bpfnb td{text-align:left;padding:1px 8px;vertical-align:top;"
+    # !important: JupyterLab right-aligns output table cells with a more specific selector
+    ".bpfnb th,.bpfnb td{text-align:left !important;padding:1px 8px;vertical-align:top !important;"
     "border-bottom:1px solid var(--jp-border-color2,#ddd)}"
     ".bpfnb th{font-weight:600;background:var(--jp-layout-color2,#f5f5f5)}"
     ".bpfnb .bpfnb-title{font-weight:600}"
@@ -49,8 +57,15 @@ _STYLE = (
     ".bpfnb .bpfnb-err{color:var(--jp-error-color1,#c00)}"
     ".bpfnb .bpfnb-ok{color:var(--jp-success-color1,#080)}"
     ".bpfnb pre{margin:0;white-space:pre}"
+    ".bpfnb .bpfnb-nw{white-space:nowrap}"
+    ".bpfnb .bpfnb-wrap{white-space:normal;min-width:18em;max-width:48em}"
+    ".bpfnb .bpfnb-text{display:none}"
+    ".bpfnb .bpfnb-html{display:block !important}"
     "</style>"
 )
+
+#: A nested view's text fallback, removed from the view that embeds it (its text is the outer one's).
+_NESTED_FALLBACK = re.compile(r'<pre class="bpfnb-text">[^<]*</pre>')
 
 
 class Raw(str):
@@ -136,7 +151,8 @@ class ThisKernel:
             return wrap("", note + _live_open(build_dependent(None)) + escape(self.view) + "</span>")
         if not self.block:
             return self._inner_html()
-        return f'<div class="bpfnb">{_STYLE}{note}</div><!--bpfnb-live-->{self._inner_html()}<!--/bpfnb-live-->'
+        inner = self._inner_html().replace(_STYLE, "")  # its fallback stays: the block is its own view
+        return f'<div class="bpfnb">{_STYLE}{note}</div><!--bpfnb-live-->{inner}<!--/bpfnb-live-->'
 
     def __repr__(self) -> str:
         return f"<{self.what}: this kernel's, differs between kernel builds>"
@@ -195,7 +211,7 @@ def table(
     rows: Iterable[Sequence[Any]],
     *,
     total: int | None = None,
-    max_rows: int | None = DEFAULT_MAX_ROWS,
+    max_rows: int | None = ROWS_OPTION,
     caption: str | None = None,
     row_classes: Iterable[str | None] | None = None,
     what: str = "rows",
@@ -204,8 +220,10 @@ def table(
 
     ``rows`` may be a generator over a huge input: only ``max_rows`` rows
     are consumed.  Pass ``total`` to print "showing N of M" without having
-    to count a generator.
+    to count a generator.  Without ``max_rows``, the ``display_max_rows``
+    option decides.
     """
+    max_rows = rows_limit(max_rows)
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = []
     classes = iter(row_classes) if row_classes is not None else None
@@ -242,13 +260,45 @@ def section(title: str, body: str, *, count: int | None = None, open: bool = Tru
     return details(label, body, open=open)
 
 
-def wrap(title: str, body: str, *, text_fallback: str | None = None) -> str:
-    """The outer ``<div class="bpfnb">`` with styles and a plain-text fallback.
+def rows_limit(max_rows: int | None) -> int | None:
+    """``max_rows``, or the ``display_max_rows`` option when it is :data:`ROWS_OPTION`."""
+    if max_rows != ROWS_OPTION:
+        return max_rows
+    from .options import option
 
-    The fallback sits in a ``<pre>`` hidden by CSS: front ends that strip
-    styles still show something readable.
+    return option("display_max_rows")
+
+
+def _nested(body: str) -> str:
+    """``body`` without the stylesheet and text fallbacks of the views nested in it.
+
+    The outer view emits the stylesheet once and its own text stands for
+    everything inside it, as xarray's reprs do.
     """
-    fallback = ""
-    if text_fallback is not None:
-        fallback = f'<pre class="bpfnb-text" style="display:none">{escape(text_fallback)}</pre>'
-    return f'<div class="bpfnb">{_STYLE}{fallback}<div class="bpfnb-title">{escape(title)}</div>{body}</div>'
+    if "<style>" in body:
+        body = body.replace(_STYLE, "")
+    if 'class="bpfnb-text"' in body:
+        body = _NESTED_FALLBACK.sub("", body)
+    return body
+
+
+def wrap(title: str, body: str, *, text_fallback: str | None = None) -> str:
+    """The outer ``<div class="bpfnb">``: the stylesheet once, a text fallback, the view.
+
+    As xarray does it: the fallback ``<pre>`` is visible by default and the
+    view hidden by an inline style; the stylesheet swaps them.  A front end
+    that drops ``<style>`` (an untrusted notebook, a static renderer) shows
+    readable text instead of unstyled tables.  Views nested in ``body`` lose
+    their own stylesheet and fallback.  With ``display_style="text"`` a view
+    that has a text form shows only that.
+    """
+    from .options import option
+
+    body = _nested(body)
+    if text_fallback is None:
+        return f'<div class="bpfnb">{_STYLE}<div class="bpfnb-title">{escape(title)}</div>{body}</div>'
+    if option("display_style") == "text":
+        return f'<pre class="bpfnb-plain">{escape(text_fallback)}</pre>'
+    return (f'<div class="bpfnb">{_STYLE}<pre class="bpfnb-text">{escape(text_fallback)}</pre>'
+            f'<div class="bpfnb-html" style="display:none"><div class="bpfnb-title">{escape(title)}</div>'
+            f'{body}</div></div>')

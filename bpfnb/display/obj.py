@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .html import DEFAULT_MAX_ROWS, Raw, fmt_count, kv_table, section, table, wrap
+from .html import ROWS_OPTION, Raw, fmt_count, kv_table, section, table, wrap
 from .tidy import tidy
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def data_section_html(d: DataSection) -> str:
     rows = ((v.name, v.offset, v.size, v.type_name, "static" if v.is_static else "global", _value_text(d, v)) for v in d.variables)
     body = kv_table([("kind", d.kind.value), ("size", d.size), ("read-only", d.read_only)]) + section(
         "Variables",
-        table(("name", "offset", "size", "type", "linkage", "initial value"), rows, total=len(d.variables), max_rows=DEFAULT_MAX_ROWS),
+        table(("name", "offset", "size", "type", "linkage", "initial value"), rows, total=len(d.variables), max_rows=ROWS_OPTION),
         count=len(d.variables),
     )
     return wrap(f"DataSection {d.name}", body, text_fallback=repr(d))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._optional import require
-from .html import DEFAULT_MAX_ROWS, Raw, escape, kv_table, section, table, wrap
+from .html import ROWS_OPTION, Raw, escape, kv_table, section, table, wrap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +45,7 @@ def relocated_text(rp: RelocatedProgram) -> str:
     return "\n".join(lines)
 
 
-def relocated_html(rp: RelocatedProgram, *, max_rows: int = DEFAULT_MAX_ROWS, max_insns: int = 200) -> str:
+def relocated_html(rp: RelocatedProgram, *, max_rows: int | None = ROWS_OPTION, max_insns: int = 200) -> str:
     spec = rp.spec
     subs = ", ".join(f"{name} @ {start}" for name, start in rp.subprograms) or "(none)"
     summary = kv_table(

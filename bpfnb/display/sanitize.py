@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .._optional import require
-from .html import DEFAULT_MAX_ROWS, build_dependent, escape, kv_table, section, table, wrap
+from .html import ROWS_OPTION, build_dependent, escape, kv_table, section, table, wrap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +42,7 @@ def _counts(changes: Sequence[Change]) -> list[tuple[str, int]]:
     return [("types rewritten", len(changes) - added), ("kinds replaced", replaced), ("types added", added)]
 
 
-def changes_table(changes: Sequence[Change], max_rows: int = DEFAULT_MAX_ROWS) -> str:
+def changes_table(changes: Sequence[Change], max_rows: int | None = ROWS_OPTION) -> str:
     """The before/after table alone (kinds in words, kind changes highlighted)."""
     if not changes:
         return f'<div class="bpfnb-note">{escape("nothing to change: the kernel takes this BTF as it is")}</div>'
@@ -51,13 +51,13 @@ def changes_table(changes: Sequence[Change], max_rows: int = DEFAULT_MAX_ROWS) -
                  row_classes=classes, what="changes")
 
 
-def changes_html(changes: Sequence[Change], *, title: str = "BTF changes", max_rows: int = DEFAULT_MAX_ROWS) -> str:
+def changes_html(changes: Sequence[Change], *, title: str = "BTF changes", max_rows: int | None = ROWS_OPTION) -> str:
     """A bounded before/after table; kind changes are highlighted."""
     body = kv_table(_counts(changes)) + changes_table(changes, max_rows)
     return wrap(title, body, text_fallback=changes_text(changes, title))
 
 
-def loaded_html(loaded: LoadedObjectBtf, *, max_rows: int = DEFAULT_MAX_ROWS) -> str:
+def loaded_html(loaded: LoadedObjectBtf, *, max_rows: int | None = ROWS_OPTION) -> str:
     """A loaded object BTF: what the kernel holds, what it was sanitized for, then the changes.
 
     The fix-up and sanitization tables are separate sections: the first is

@@ -28,9 +28,12 @@ def _columns(vlog: VerifierLog) -> tuple[str, ...]:
     return (*_COLUMNS, _NOTE) if vlog.explanations else _COLUMNS
 
 
-def _cells(row: VerifierRow, vlog: VerifierLog) -> list[object]:
+def _cells(row: VerifierRow, vlog: VerifierLog, *, html: bool = False) -> list[object]:
     where = f"from {row.branch_from}" if row.kind == "branch" else row.kind
-    cells: list[object] = [row.index, where, row.text, row.state, row.source, row.source_file, row.source_line]
+    source: object = row.source
+    if html and row.source:  # C lines are long: they wrap in their column instead of widening the table
+        source = Raw(f'<div class="bpfnb-wrap">{escape(row.source)}</div>')
+    cells: list[object] = [row.index, where, row.text, row.state, source, row.source_file, row.source_line]
     if vlog.explanations:
         cells.append(vlog.explanations.get(row.index, "") if row.kind == "insn" else "")
     return cells
@@ -57,7 +60,7 @@ def verifier_html(vlog: VerifierLog, *, max_rows: int = 200) -> str:
         parts.append('<div class="bpfnb-note">no instruction rows: at log level 1 the kernel logs only the path '
                      "that fails, so an accepted program shows just the summary (use level 2 for every state)</div>")
     classes = ["bpfnb-hl" if r is failing else None for r in shown]
-    body = table(_columns(vlog), (_cells(r, vlog) for r in shown), max_rows=None, row_classes=classes)
+    body = table(_columns(vlog), (_cells(r, vlog, html=True) for r in shown), max_rows=None, row_classes=classes)
     if len(shown) < len(rows):
         body += (f'<div class="bpfnb-note">showing {fmt_count(len(shown))} of {fmt_count(len(rows))} rows'
                  f"{' (up to the failing instruction)' if failing is not None else ''}</div>")

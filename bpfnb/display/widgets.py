@@ -93,6 +93,10 @@ class Loader:
         self.target_btf = widgets.Text(placeholder="(running kernel)", description="target BTF")
         # where attach() puts programs whose section names no target
         self.interface = widgets.Text(placeholder="eth0 (XDP, tc)", description="interface")
+        # XDP and tc on a veth pair of their own instead: touches no real interface
+        self.veth = widgets.Checkbox(value=False, description="XDP/tc on a new veth pair in a private netns",
+                                     indent=False)
+        self.sandbox: Any = None  # the VethSandbox, while one exists
         self.direction = widgets.Dropdown(options=["ingress", "egress"], value="ingress", description="tc direction")
         self.cgroup = widgets.Text(placeholder="/sys/fs/cgroup/... (cgroup programs)", description="cgroup")
         self.binary = widgets.Text(placeholder="/usr/bin/bash (uprobes)", description="binary")
@@ -125,7 +129,7 @@ class Loader:
         self.tabs.titles = (*STAGES, "attach")
         options = widgets.VBox([self.object, self.globals, self.max_entries, self.pin_path, self.log_level,
                                 self.target_btf])
-        targets = widgets.VBox([self.interface, self.direction, self.cgroup, self.binary])
+        targets = widgets.VBox([self.interface, self.veth, self.direction, self.cgroup, self.binary])
         controls = widgets.HBox([*self.buttons.values(), self.run_all_button, self.attach_button,
                                  self.detach_button, self.reset_button])
         self.widget = widgets.VBox([self.mode, widgets.HBox([options, targets]), controls, self.notice,
@@ -229,6 +233,9 @@ class Loader:
                 self.attachments[name] = outcome
                 rows.append((name, program.spec.section, Raw(f'<span class="bpfnb-ok">attached</span> {escape(where)}')))
         body = table(("program", "section", "attachment"), rows, max_rows=None)
+        if self.sandbox is not None:
+            body = (f'<div class="bpfnb-note">XDP and tc attach to {escape(self.sandbox)}: reset or close removes '
+                    "the namespace and both ends</div>") + body
         self.attach_output.value = wrap("attach", body)
         self._refresh()
 
@@ -242,12 +249,21 @@ class Loader:
         typed = as_typed(program)
         section = typed.section
         if isinstance(typed, (Xdp, SchedClassifier)):
-            interface = self.interface.value.strip()
+            netns = None
+            if self.veth.value:
+                if self.sandbox is None:
+                    from .netns import VethSandbox
+
+                    self.sandbox = VethSandbox.create()
+                interface, netns = self.sandbox.interface, self.sandbox.netns
+            else:
+                interface = self.interface.value.strip()
             if not interface:
-                return None, "needs a target: an interface"
+                return None, "needs a target: an interface (or tick the veth pair)"
+            where = interface if netns is None else f"{interface} in netns {netns}"
             if isinstance(typed, SchedClassifier):
-                return typed.attach(interface, self.direction.value), f"{interface} {self.direction.value}"
-            return typed.attach(interface), interface
+                return typed.attach(interface, self.direction.value, netns=netns), f"{where} {self.direction.value}"
+            return typed.attach(interface, netns=netns), where
         if isinstance(typed, CgroupProgram):
             cgroup = self.cgroup.value.strip()
             return (typed.attach(cgroup), cgroup) if cgroup else (None, "needs a target: a cgroup path")
@@ -259,15 +275,30 @@ class Loader:
         return None, "needs a target this form does not take: call attach(...) on the program"
 
     def detach(self) -> None:
+        """Detach what attach attached; the veth pair stays for the next attach (reset removes it)."""
+        detached = list(self.attachments)
         for attachment in self.attachments.values():
             attachment.detach()
         self.attachments = {}
-        self.attach_output.value = wrap("attach", '<div class="bpfnb-note">detached</div>')
+        self.attach_output.value = wrap("attach", f'<div class="bpfnb-note">detached: {escape(", ".join(detached)) or "nothing"}'
+                                                  "</div>")
         self._refresh()
 
+    def _remove_sandbox(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.remove()
+            self.sandbox = None
+
     def reset(self) -> None:
+        """Detach, close everything the pipeline made, remove the veth pair; the form keeps its values."""
+        for attachment in self.attachments.values():
+            try:
+                attachment.detach()
+            except Exception:  # noqa: BLE001 - closing the pipeline below detaches it anyway
+                pass
         if self.pipeline is not None:
             self.pipeline.close()  # typed programs detach their links as they close
+        self._remove_sandbox()
         self.pipeline = None
         self.attachments = {}
         self.attach_errors = {}
@@ -298,6 +329,7 @@ class Loader:
         self.attach_button.disabled = bool(failed) or bool(self.attachments)
         self.detach_button.disabled = not self.attachments
         self.attach_button.description = f"attached {len(self.attachments)}" if self.attachments else "attach"
+        self.attach_button.tooltip = ("attached: " + ", ".join(self.attachments)) if self.attachments else "attach the loaded programs"
         if self.pipeline is None:
             self.status.value = ""
         else:
