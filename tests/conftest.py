@@ -65,11 +65,15 @@ def differential(request):
 
 def pytest_terminal_summary(terminalreporter):
     """List the kernel's typed refusals that tests accepted, so none passes unseen."""
-    from helpers import REFUSALS
+    from helpers import LEFT_OUT, REFUSALS
 
     if REFUSALS:
         terminalreporter.section("kernel refusals accepted as the tested branch")
         for feature, message in REFUSALS:
+            terminalreporter.line(f"{feature}: {message}")
+    if LEFT_OUT:
+        terminalreporter.section("assertions left out: the kernel is older than the feature they check")
+        for feature, message in LEFT_OUT:
             terminalreporter.line(f"{feature}: {message}")
 
 

@@ -122,6 +122,36 @@ def kernel_feature(feature: str, *, errno: int | None = None, mentions: tuple[st
         REFUSALS.append((feature, str(exc)))
 
 
+#: Assertions left out because the kernel is older than what they check, printed at the end of the run.
+LEFT_OUT: list[tuple[str, str]] = []
+
+
+@contextmanager
+def newer_assertions(feature: str):
+    """Assertions about ``feature``, part of a test that checks more than that.
+
+    Unlike :func:`kernel_feature`, a kernel older than the feature's
+    minimum release does not skip the test: the rest of this block is left
+    out (listed at the end of the run) and the test goes on, so what older
+    kernels do support is still checked.  At or above the minimum the
+    refusal fails the test; a refusal without a minimum release, or one for
+    another feature, propagates.
+    """
+    import pytest
+
+    from bpfnb.errors import UnsupportedFeature
+    from bpfnb.kernel.version import KernelVersion, running_kernel
+
+    try:
+        yield
+    except UnsupportedFeature as exc:
+        if feature.lower() not in exc.feature.lower() or exc.min_version is None:
+            raise
+        if running_kernel() >= KernelVersion.parse(exc.min_version):
+            pytest.fail(f"{feature}: refused although Linux {running_kernel()} is at least {exc.min_version}: {exc}")
+        LEFT_OUT.append((feature, f"needs Linux {exc.min_version}; this kernel is {running_kernel()}: {exc}"))
+
+
 def require_isa(instructions) -> None:
     """Skip a test whose program uses instructions newer than the running kernel (by their release)."""
     import pytest

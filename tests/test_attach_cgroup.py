@@ -15,13 +15,15 @@ import uuid
 
 import pytest
 
-from helpers import cgroup_dir, fixture_path
+from helpers import cgroup_dir, fixture_path, newer_assertions
 from oracles.bpftool import bpftool, link_ids
 
+from bpfnb.kernel.features import SOCKMAP_LINK_MIN_VERSION, Support, sockmap_links
 from bpfnb.kernel.links import Link, ProgAttachment
+from bpfnb.kernel.version import KernelVersion, running_kernel
 from bpfnb.loader import EbpfLoader
 from bpfnb.programs import CgroupSkb, CgroupSock, CgroupSockAddr, SkMsg, SkSkb, SockOps, as_typed, read_globals
-from bpfnb.uapi import LinkType
+from bpfnb.uapi import AttachType, LinkType
 
 pytestmark = pytest.mark.kernel
 
@@ -145,9 +147,13 @@ def test_sockops_fills_a_sockmap_seen_by_sk_msg_and_sk_skb(cgroup, netns) -> Non
         links = [progs[n].attach(cgroup) for n in ("on_sockops", "on_sock_create", "on_connect4")]
         links.append(progs["on_skb"].attach(socks))
         links.append(progs["on_msg"].attach(socks))
-        sockmap_info = links[-1].info()
-        assert sockmap_info.type == LinkType.SOCKMAP and sockmap_info.details["map_id"] == socks.id
-        assert {link.id for link in links} <= link_ids()
+        if has_sockmap_links():
+            sockmap_info = links[-1].info()
+            assert sockmap_info.type == LinkType.SOCKMAP and sockmap_info.details["map_id"] == socks.id
+        else:  # BPF_PROG_ATTACH on the map, the API of kernels before sockmap links
+            assert [type(a) for a in links[-2:]] == [ProgAttachment, ProgAttachment]
+            assert [a.kind for a in links[-2:]] == ["legacy sk_skb_stream_verdict", "legacy sk_msg_verdict"]
+        assert {link.id for link in links if isinstance(link, Link)} <= link_ids()
         assert {e["attach_type"] for e in bpftool_cgroup(cgroup)} == {"cgroup_sock_ops", "cgroup_inet_sock_create", "cgroup_inet4_connect"}
 
         assert run_in_cgroup(cgroup, TCP_CHILD, netns=netns).split() == ["ping", "pong"]
@@ -161,6 +167,39 @@ def test_sockops_fills_a_sockmap_seen_by_sk_msg_and_sk_skb(cgroup, netns) -> Non
             link.detach()
         assert bpftool_cgroup(cgroup) == []
         assert not any(link.attached for link in links)
+    finally:
+        close(ebpf, progs)
+
+
+def has_sockmap_links() -> bool:
+    """The probe, checked against the release that brought sockmap links."""
+    answer = sockmap_links()
+    assert answer is not Support.UNKNOWN
+    assert bool(answer) == (running_kernel() >= KernelVersion.parse(SOCKMAP_LINK_MIN_VERSION))
+    return bool(answer)
+
+
+def test_sockmap_attach_modes() -> None:
+    """legacy=False demands a link (refused with the release below 6.10), legacy=True uses
+    BPF_PROG_ATTACH everywhere; both detach, so the next attach finds the map free."""
+    ebpf, progs = load("attach_sock")
+    try:
+        socks, on_msg = ebpf.maps["socks"], progs["on_msg"]
+        with newer_assertions("sockmap links"):  # below 6.10: the refusal, and the rest still runs
+            with on_msg.attach(socks, legacy=False) as link:
+                assert isinstance(link, Link) and link.info().type == LinkType.SOCKMAP
+                assert link.info().details["attach_type"] == AttachType.SK_MSG_VERDICT
+            assert not link.attached
+        assert has_sockmap_links() or on_msg.links == []  # a refused attach leaves nothing behind
+        legacy = on_msg.attach(socks, legacy=True)
+        assert isinstance(legacy, ProgAttachment) and legacy.attached and legacy.target == "sockmap socks"
+        assert on_msg.links == [legacy]
+        legacy.detach()
+        assert not legacy.attached and on_msg.links == []
+        legacy.detach()  # idempotent
+        again = on_msg.attach(socks)  # the default picks the kernel's API
+        assert isinstance(again, Link if has_sockmap_links() else ProgAttachment)
+        again.detach()
     finally:
         close(ebpf, progs)
 

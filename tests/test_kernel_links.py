@@ -39,6 +39,8 @@ from bpfnb.kernel import (
     raw_tracepoint_open,
 )
 from bpfnb.kernel.features import _strtab
+from bpfnb.kernel.syscall_attach import BPF_F_QUERY_EFFECTIVE
+from bpfnb.kernel.version import KernelVersion, running_kernel
 from bpfnb.uapi import AttachType, LinkType, ProgType
 from bpfnb.uapi.btf_layout import KIND_INT, KIND_STRUCT, btf_blob, int_data, pack_record
 
@@ -88,6 +90,25 @@ def test_raw_tracepoint_unknown_name() -> None:
         assert exc.value.errno == errno.ENOENT and "no_such_tracepoint_bpfnb" in str(exc.value)
 
 
+def check_newer_query_fields(q) -> None:
+    """BPF_PROG_QUERY fields newer than some kernels: None where the kernel has no such field.
+
+    Per-program attach flags came in 6.0 (for cgroups they repeat the cgroup's flags), link
+    ids and the revision in 6.6; cgroups count revisions since 6.17 (some 6.12 builds too).
+    """
+    kernel = running_kernel()
+    if kernel < KernelVersion.parse("6.0"):
+        assert q.prog_attach_flags is None
+    else:
+        assert q.prog_attach_flags == (q.attach_flags,) * len(q.prog_ids)
+    if kernel < KernelVersion.parse("6.6"):
+        assert q.link_ids is None and q.revision is None
+    else:
+        assert q.link_ids is not None and len(q.link_ids) == len(q.prog_ids)
+        # cgroups count revisions upstream since 6.17; Debian's 6.12 already does (revision 2)
+        assert isinstance(q.revision, int) and (q.revision >= 1 if kernel >= KernelVersion.parse("6.17") else q.revision >= 0)
+
+
 def test_prog_attach_query_detach_on_cgroup(cgroup: int) -> None:
     load = dict(expected_attach_type=AttachType.CGROUP_INET_INGRESS)
     with prog_load(ProgType.CGROUP_SKB, RET1, name="cg_ingress", **load).fd as prog:
@@ -96,7 +117,8 @@ def test_prog_attach_query_detach_on_cgroup(cgroup: int) -> None:
         prog_attach(prog, cgroup, AttachType.CGROUP_INET_INGRESS)
         try:
             q = prog_query(cgroup, AttachType.CGROUP_INET_INGRESS)
-            assert q.prog_ids == (pid,) and q.revision >= 1
+            assert q.prog_ids == (pid,)
+            check_newer_query_fields(q)
         finally:
             prog_detach(cgroup, AttachType.CGROUP_INET_INGRESS, prog_fd=prog)
         assert prog_query(cgroup, AttachType.CGROUP_INET_INGRESS).prog_ids == ()
@@ -117,6 +139,9 @@ def test_link_create_update_detach_on_cgroup(cgroup: int) -> None:
             assert info.details["cgroup_id"] == os.fstat(cgroup).st_ino  # cgroup id is the kernfs inode
             q = prog_query(cgroup, AttachType.CGROUP_INET_EGRESS)
             assert q.prog_ids == (ida,)
+            check_newer_query_fields(q)
+            effective = prog_query(cgroup, AttachType.CGROUP_INET_EGRESS, query_flags=BPF_F_QUERY_EFFECTIVE)
+            assert effective.prog_ids == (ida,) and effective.prog_attach_flags is None  # never asked there
             link_update(link, b, old_prog_fd=a)
             assert link_info(link).prog_id == idb
             with pytest.raises(KernelError) as exc:  # a is no longer the old program

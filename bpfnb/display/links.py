@@ -54,6 +54,8 @@ def attachment_html(att: Attachment) -> str:
         else:
             rows = [("id", Live(info.id)), ("type", _name(info.type)), ("prog_id", live("prog_id", info.prog_id))]
             rows += [(k, Live(v) if k in _VOLATILE_DETAILS and v else _name(v)) for k, v in info.details.items()]
+            if info.unreported is not None:
+                rows.append(("details", f"{info.unreported}: not reported by this kernel"))
             body.append(section("link info", kv_table(rows), open=False))
     if isinstance(att, LinkGroup):
         body.append(section("links", links_table(att.links), count=len(att.links), open=False))

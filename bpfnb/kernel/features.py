@@ -36,8 +36,8 @@ from .privilege import is_privileged
 from .version import KernelVersion, running_kernel
 from .syscall import BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, BPF_F_SLEEPABLE, _raw, btf_load, map_create, prog_load
 
-__all__ = ["CONFIG_NEEDED", "FEATURE_NAMES", "MIN_KERNEL", "Features", "LazySupport", "Support", "can_use_bpf",
-           "features"]
+__all__ = ["CONFIG_NEEDED", "FEATURE_NAMES", "MIN_KERNEL", "SOCKMAP_LINK_MIN_VERSION", "Features", "LazySupport",
+           "Support", "can_use_bpf", "features", "sockmap_links"]
 
 _ENOTSUPP = 524
 #: errnos that mean "this kernel does not know that type/kind/flag".
@@ -261,6 +261,21 @@ def _probe_kprobe_attach() -> Support:
     if os.path.isdir("/sys/bus/event_source/devices"):
         return Support.NO
     return Support.UNKNOWN
+
+
+#: The release whose BPF_LINK_CREATE makes sockmap links (sk_skb, sk_msg verdicts on a SOCKMAP/SOCKHASH).
+SOCKMAP_LINK_MIN_VERSION = "6.10"
+
+
+@functools.cache
+def sockmap_links() -> Support:
+    """Can sk_skb/sk_msg programs get a sockmap link?  Probed on first use, not with
+    :func:`features`: only a refused sockmap attach needs the answer (to fall back to
+    BPF_PROG_ATTACH or say which release it takes).  A link to a map fd that cannot
+    exist gets EBADF from kernels that know sockmap links, EINVAL from older ones."""
+    if not can_use_bpf():
+        return Support.UNKNOWN
+    return _probe_link(ProgType.SK_SKB, "SK_SKB_STREAM_VERDICT", _errno.EBADF)
 
 
 # --- the model -------------------------------------------------------------------

@@ -14,12 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from ..errors import UnsupportedFeature
 from ..uapi import AttachType, Cmd, LinkType, MapType, ProgType
 from ._ffi import ffi
 from .fd import FdLike, fd_number
 from .syscall import bpf
 
-__all__ = ["BtfInfo", "LinkInfo", "MapInfo", "ProgInfo", "btf_info", "link_info", "map_info", "obj_get_info_by_fd",
+__all__ = ["LINK_INFO_MIN_VERSION", "BtfInfo", "LinkInfo", "MapInfo", "ProgInfo", "btf_info", "link_info", "map_info", "obj_get_info_by_fd",
            "prog_info"]
 
 
@@ -125,14 +126,39 @@ class MapInfo:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+#: Link types whose attach-specific info came in a later release than the link type itself,
+#: by the name of that info: where the kernel leaves it out, LinkInfo.unreported says which.
+LINK_INFO_MIN_VERSION = {"perf_event link info": "6.6", "kprobe_multi link info": "6.6"}
+
+
 @dataclass(frozen=True)
 class LinkInfo:
-    """A link: its type, program, and the attach-specific fields in ``details``."""
+    """A link: its type, program, and the attach-specific fields in ``details``.
+
+    Some kernels know a link type but do not describe it: perf_event and
+    kprobe_multi links exist since 5.15/5.18, their ``bpf_link_info`` part
+    since 6.6.  There ``details`` is empty and ``unreported`` names what is
+    missing (a key of :data:`LINK_INFO_MIN_VERSION`), so that a zeroed
+    struct is never read as "attached to nothing"; :meth:`detail` turns the
+    gap into a typed :class:`~bpfnb.errors.UnsupportedFeature`.
+    """
 
     id: int
     type: LinkType | int
     prog_id: int
     details: dict[str, Any] = field(default_factory=dict, hash=False)
+    unreported: str | None = None
+
+    def detail(self, key: str) -> Any:
+        """One attach-specific field; UnsupportedFeature (with its minimum release) where this
+        kernel does not report the fields of this link type, KeyError where the type has none."""
+        if key in self.details:
+            return self.details[key]
+        if self.unreported is not None:
+            kind = self.type.name.lower() if isinstance(self.type, LinkType) else f"type {self.type}"
+            raise UnsupportedFeature(self.unreported, f"link {self.id} ({kind}): no {key!r} from this kernel",
+                                     min_version=LINK_INFO_MIN_VERSION[self.unreported])
+        raise KeyError(key)
 
     def _repr_html_(self) -> str:
         from ..display.kernel import info_html
@@ -140,7 +166,10 @@ class LinkInfo:
         return info_html(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "prog_id": self.prog_id, **self.details}
+        out = {"id": self.id, "type": self.type, "prog_id": self.prog_id, **self.details}
+        if self.unreported is not None:
+            out["unreported"] = self.unreported
+        return out
 
 
 @dataclass(frozen=True)
@@ -251,6 +280,8 @@ PERF_EVENT_KINDS = {1: "uprobe", 2: "uretprobe", 3: "kprobe", 4: "kretprobe", 5:
 
 
 def _perf_event_details(fd: FdLike, pe: Any) -> dict[str, Any]:
+    if not int(pe.type):  # BPF_PERF_EVENT_UNSPEC: a kernel before 6.6 fills in nothing
+        return {}
     kind = PERF_EVENT_KINDS.get(int(pe.type), str(int(pe.type)))
     d: dict[str, Any] = {"perf_event_type": kind}
     if kind == "tracepoint":
@@ -274,6 +305,7 @@ def link_info(fd: FdLike) -> LinkInfo:
     i = _get_info(fd, "struct bpf_link_info")
     ltype = _enum(LinkType, i.type)
     d: dict[str, Any] = {}
+    unreported: str | None = None
     if ltype == LinkType.RAW_TRACEPOINT:
         d["tp_name"] = _string_field(fd, "raw_tracepoint", "tp_name", "tp_name_len", i.raw_tracepoint.tp_name_len)
         d["cookie"] = i.raw_tracepoint.cookie
@@ -296,17 +328,22 @@ def link_info(fd: FdLike) -> LinkInfo:
         n = i.netfilter
         d.update(pf=n.pf, hooknum=n.hooknum, priority=n.priority, flags=n.flags)
     elif ltype == LinkType.KPROBE_MULTI:
-        d.update(count=i.kprobe_multi.count, flags=i.kprobe_multi.flags, missed=i.kprobe_multi.missed)
+        if i.kprobe_multi.count:  # a kprobe_multi link has at least one address; 0: not reported
+            d.update(count=i.kprobe_multi.count, flags=i.kprobe_multi.flags, missed=i.kprobe_multi.missed)
+        else:
+            unreported = "kprobe_multi link info"
     elif ltype == LinkType.UPROBE_MULTI:
         d.update(count=i.uprobe_multi.count, flags=i.uprobe_multi.flags, pid=i.uprobe_multi.pid)
     elif ltype == LinkType.PERF_EVENT:
         d.update(_perf_event_details(fd, i.perf_event))
+        if not d:
+            unreported = "perf_event link info"
     elif ltype in (LinkType.TCX, LinkType.NETKIT):
         part = i.tcx if ltype == LinkType.TCX else i.netkit
         d.update(ifindex=part.ifindex, attach_type=_enum(AttachType, part.attach_type))
     elif ltype == LinkType.SOCKMAP:
         d.update(map_id=i.sockmap.map_id, attach_type=_enum(AttachType, i.sockmap.attach_type))
-    return LinkInfo(id=i.id, type=ltype, prog_id=i.prog_id, details=d)
+    return LinkInfo(id=i.id, type=ltype, prog_id=i.prog_id, details=d, unreported=unreported)
 
 
 Info = Union[ProgInfo, MapInfo, LinkInfo, BtfInfo]

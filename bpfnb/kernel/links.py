@@ -422,6 +422,8 @@ def _prog_name(prog_id: int) -> str | None:
 def _describe_target(info: LinkInfo) -> str:
     """Where a link points, from its info: an interface, a tracepoint, a cgroup..."""
     d = info.details
+    if info.unreported is not None:  # the kernel keeps the target to itself (perf_event links before 6.6)
+        return f"? ({info.unreported} not reported by this kernel)"
     if "ifindex" in d:
         name = _ifname(d["ifindex"])
         where = name if name else f"ifindex {d['ifindex']}"

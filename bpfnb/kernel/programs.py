@@ -518,7 +518,7 @@ def _refine_eperm(exc: KernelError, spec: ProgramSpec, label: str, target: Attac
     if exc.errno == _errno.EPERM and is_privileged():
         # struct_ops programs use trampolines too and may load where these do not: name what is refused
         kind = {"bpf iterators": "bpf iterators are",
-                _TRAMPOLINES: "programs attached at kernel functions through trampolines are"}.get(
+                _TRAMPOLINES: "fentry/fexit/fmod_ret/lsm/freplace programs are"}.get(
             feature, f"{feature} programs are")
         err = UnsupportedFeature(
             feature,

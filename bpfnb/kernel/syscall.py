@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from ..errors import KernelError, NotPrivileged, VerifierError
+from ..errors import KernelError, NotPrivileged, UnsupportedFeature, VerifierError
 from ..uapi import AttachType, Cmd, MapType, ProgType
 from ..uapi.names import BPF_OBJ_NAME_LEN, sanitize_name
 from . import _ffi
@@ -57,7 +57,10 @@ __all__ = [
     "BPF_NOEXIST",
     "BPF_OBJ_NAME_LEN",
     "BatchResult",
+    "BTF_LOG_SIZE_MAX",
     "LOG_SIZE_CAP",
+    "LOG_SIZE_MIN",
+    "PATH_FD_MIN_VERSION",
     "ProgLoadResult",
     "TestRunResult",
     "bpf",
@@ -82,6 +85,7 @@ __all__ = [
     "map_update_elem",
     "obj_get",
     "obj_pin",
+    "path_fd_supported",
     "possible_cpus",
     "prog_get_fd_by_id",
     "prog_get_next_id",
@@ -113,8 +117,13 @@ BPF_F_AFTER = 1 << 4
 BPF_F_ID = 1 << 5
 BPF_F_LINK = 1 << 13
 
-#: Largest verifier/BTF log buffer bpfnb grows to (the kernel caps at UINT_MAX >> 2).
+#: Largest verifier log buffer bpfnb grows to (the kernel caps at UINT_MAX >> 2).
 LOG_SIZE_CAP = 16 * 1024 * 1024
+#: Smallest log buffer kernels before 6.4 accept (EINVAL below it); smaller requests are raised to it.
+LOG_SIZE_MIN = 128
+#: Largest BTF log kernels before 6.4 accept (UINT_MAX >> 8; EINVAL above it): BTF logs stop there.
+BTF_LOG_SIZE_MAX = (1 << 24) - 1
+_PROG_LOG_SIZE_MAX = 0xFFFFFFFF >> 2
 _DEFAULT_LOG_SIZE = 64 * 1024
 _EAGAIN_RETRIES = 5
 
@@ -268,6 +277,18 @@ def _cstring(text: str | bytes) -> Any:
     if b"\0" in raw:
         raise ValueError(f"embedded NUL in {raw!r}")
     return ffi.new("char[]", raw)
+
+
+def _log_sizes(size: int, cap: int, ceiling: int) -> tuple[int, int]:
+    """The first log size and the growth cap, both within what every kernel accepts.
+
+    Before 6.4 the kernel refused a log buffer under 128 bytes (and a BTF
+    log over 16 MiB) with EINVAL, for the whole load; 6.4 dropped the
+    minimum.  Rounding up costs at most 127 bytes and loads the same way
+    on both, as libbpf's default buffers, which are never that small, do.
+    """
+    cap = min(max(cap, LOG_SIZE_MIN), ceiling)
+    return min(max(size, LOG_SIZE_MIN), cap), cap
 
 
 def _decode_log(buf: Any, size: int) -> str:
@@ -568,7 +589,10 @@ def prog_load(
     buffer starts at ``log_size`` and grows (up to ``log_size_cap``) when the
     kernel says ENOSPC; with ``log_level == 0`` a failed load is retried
     once with level 1 so that the :class:`VerifierError` always carries the
-    verifier's reasons.
+    verifier's reasons.  Both sizes are at least :data:`LOG_SIZE_MIN`, the
+    smallest buffer kernels before 6.4 take.  On those kernels a full log
+    fails the load with ENOSPC (success or not) and ``log_true_size`` is not
+    reported, so the buffer grows fourfold; 6.4+ says the size it needs.
     """
     code = bytes(memoryview(insns).cast("B"))
     if len(code) % 8 or not code:
@@ -611,7 +635,8 @@ def prog_load(
         keep.append(arr)
         attr.fd_array = _addr(arr)
 
-    level, size, retried_with_log, eagain = log_level, log_size, False, 0
+    size, log_size_cap = _log_sizes(log_size, log_size_cap, _PROG_LOG_SIZE_MAX)
+    level, retried_with_log, eagain = log_level, False, 0
     while True:
         logbuf = ffi.new("char[]", size) if level else ffi.NULL
         attr.log_level = level
@@ -655,7 +680,8 @@ def btf_load(data: Any, *, log_level: int = 0, log_size: int = _DEFAULT_LOG_SIZE
     attr.btf = _addr(blob)
     attr.btf_size = len(raw)
     attr.btf_flags = btf_flags
-    level, size, retried = log_level, log_size, False
+    size, log_size_cap = _log_sizes(log_size, log_size_cap, BTF_LOG_SIZE_MAX)
+    level, retried = log_level, False
     while True:
         logbuf = ffi.new("char[]", size) if level else ffi.NULL
         attr.btf_log_level = level
@@ -697,7 +723,38 @@ def obj_pin(fd: FdLike, path: str | os.PathLike[str], *, path_fd: FdLike | None 
             raise KernelError(err, "BPF_OBJ_PIN", where, hint=f"pins must be on a bpffs mount; "
                               f"{os.path.dirname(os.path.abspath(where))} is on {fs} "
                               "(mount -t bpf bpf /sys/fs/bpf, or pin under /sys/fs/bpf)")
+        if path_fd is not None:
+            raise _path_fd_error(Cmd.OBJ_PIN, err, where)
         raise _error(Cmd.OBJ_PIN, err, where)
+
+
+#: The release whose BPF_OBJ_PIN/BPF_OBJ_GET take a directory fd (BPF_F_PATH_FD + path_fd).
+PATH_FD_MIN_VERSION = "6.5"
+
+
+@functools.cache
+def path_fd_supported() -> bool:
+    """Does BPF_OBJ_GET know BPF_F_PATH_FD?  Asked once: with path_fd -1 and a relative
+    path, a kernel that knows the flag fails the lookup (EBADF); an older one refuses the
+    flag itself (EINVAL)."""
+    attr = ffi.new("struct bpf_attr_obj *")
+    p = _cstring(b"bpfnb-path-fd-probe")
+    attr.pathname = _addr(p)
+    attr.file_flags = BPF_F_PATH_FD
+    attr.path_fd = -1
+    result, err = _raw(Cmd.OBJ_GET, attr)
+    if result >= 0:  # cannot happen (fd -1 names no directory); do not leak it if it does
+        os.close(result)
+        return True
+    return err != _errno.EINVAL
+
+
+def _path_fd_error(cmd: int, err: int, where: str) -> KernelError:
+    """An EINVAL for a directory-relative pin/get on a kernel without BPF_F_PATH_FD says so."""
+    if err == _errno.EINVAL and not path_fd_supported():
+        return UnsupportedFeature("BPF_F_PATH_FD", f"{_command_name(cmd)} {where!r} relative to a directory fd",
+                                  err=err, min_version=PATH_FD_MIN_VERSION)
+    return _error(cmd, err, where)
 
 
 def fs_type(path: str) -> str | None:
@@ -728,7 +785,10 @@ def obj_get(path: str | os.PathLike[str], *, file_flags: int = 0, path_fd: FdLik
     if path_fd is not None:
         attr.path_fd = fd_number(path_fd)
         attr.file_flags = file_flags | BPF_F_PATH_FD
-    fd = _new_fd(Cmd.OBJ_GET, attr, "pinned", os.fsdecode(path))
+    fd, err = _raw_fd(Cmd.OBJ_GET, attr, "pinned")
+    if fd is None:
+        refusal = _path_fd_error if path_fd is not None else _error
+        raise refusal(Cmd.OBJ_GET, err, os.fsdecode(path))
     fd.kind = _anon_inode_kind(fd.fileno())
     return fd
 

@@ -18,6 +18,7 @@ from .fd import Fd, FdLike, fd_number
 from .syscall import BPF_F_REPLACE, _addr, _buffer, _cstring, _error, _new_fd, _raw, _type_name, bpf
 
 __all__ = [
+    "BPF_F_QUERY_EFFECTIVE",
     "QueryResult",
     "enable_stats",
     "iter_create",
@@ -148,46 +149,88 @@ def prog_detach(target: FdLike, attach_type: AttachType | int, *, prog_fd: FdLik
 
 
 class QueryResult(NamedTuple):
-    """BPF_PROG_QUERY's answer for one attach point."""
+    """BPF_PROG_QUERY's answer for one attach point.
+
+    ``prog_attach_flags`` (6.0+), ``link_ids`` and ``revision`` (6.6+) are
+    None where the running kernel has no such query field: an older kernel
+    cannot report them, which is not the same as reporting zeros.
+    """
 
     attach_flags: int
     prog_ids: tuple[int, ...]
-    prog_attach_flags: tuple[int, ...]
-    link_ids: tuple[int, ...]
-    revision: int
+    prog_attach_flags: tuple[int, ...] | None
+    link_ids: tuple[int, ...] | None
+    revision: int | None
+
+
+#: BPF_F_QUERY_EFFECTIVE: the programs that run (inherited ones included), not those attached here.
+BPF_F_QUERY_EFFECTIVE = 1 << 0
+
+#: The query fields each kernel generation knows, newest first.  The kernel
+#: refuses a non-zero field past the last one it knows with EINVAL
+#: (CHECK_ATTR), so the arrays asked for are cut back to what it takes.
+_QUERY_LEVELS = (("prog_attach_flags", "link_ids"), ("prog_attach_flags",), ())
+#: Index into _QUERY_LEVELS this kernel took; found by the first query that
+#: succeeded only after an EINVAL (libbpf asks only for what its caller passes).
+_query_level = 0
+
+
+def _query_once(target: FdLike, attach_type: AttachType | int, query_flags: int, count: int,
+                fields: tuple[str, ...]) -> tuple[int, int, Any, dict[str, Any]]:
+    """One BPF_PROG_QUERY with room for ``count`` ids: (result, errno, attr, arrays)."""
+    attr = ffi.new("struct bpf_attr_query *")
+    attr.target_fd = fd_number(target)
+    attr.attach_type = int(attach_type)
+    attr.query_flags = query_flags
+    arrays = {name: ffi.new("uint32_t[]", max(count, 1)) for name in ("prog_ids", *fields)}
+    # The pointers go in even when count is 0: then a kernel that lacks a
+    # field says so on the first call, before anything is attached or read.
+    for name, array in arrays.items():
+        if name != "prog_ids" or count:
+            setattr(attr, name, _addr(array))
+    attr.prog_cnt = count
+    result, err = _raw(Cmd.PROG_QUERY, attr)
+    return result, err, attr, arrays
 
 
 def prog_query(target: FdLike, attach_type: AttachType | int, *, query_flags: int = 0) -> QueryResult:
     """BPF_PROG_QUERY: programs attached at ``target`` (fd or ifindex) for ``attach_type``.
 
-    The second-call pattern: the first call (no arrays) reports the count,
+    The second-call pattern: the first call (no id array) reports the count,
     the second fetches that many ids.  Should someone attach in between,
-    the kernel answers ENOSPC and we ask again at the new size.
+    the kernel answers ENOSPC and we ask again at the new size.  Kernels
+    before 6.6 (link ids, revision) or 6.0 (per-program attach flags) are
+    asked only for the fields they know; an effective query never asks for
+    attach flags, which the kernel refuses there.
     """
-    count = 0
-    for _ in range(4):
-        attr = ffi.new("struct bpf_attr_query *")
-        attr.target_fd = fd_number(target)
-        attr.attach_type = int(attach_type)
-        attr.query_flags = query_flags
-        ids = ffi.new("uint32_t[]", max(count, 1))
-        aflags = ffi.new("uint32_t[]", max(count, 1))
-        lids = ffi.new("uint32_t[]", max(count, 1))
-        if count:
-            attr.prog_ids, attr.prog_attach_flags, attr.link_ids = _addr(ids), _addr(aflags), _addr(lids)
-        attr.prog_cnt = count
-        result, err = _raw(Cmd.PROG_QUERY, attr)
+    global _query_level
+    count, level, first_err = 0, _query_level, None
+    for _ in range(8):
+        fields = tuple(f for f in _QUERY_LEVELS[level]
+                       if not (f == "prog_attach_flags" and query_flags & BPF_F_QUERY_EFFECTIVE))
+        result, err, attr, arrays = _query_once(target, attach_type, query_flags, count, fields)
         if result < 0 and err == _errno.ENOSPC:
             count = max(int(attr.prog_cnt), count + 1)
             continue
+        if result < 0 and err == _errno.EINVAL and fields and level + 1 < len(_QUERY_LEVELS):
+            first_err = first_err or err
+            level += 1  # maybe an older kernel: ask for fewer fields
+            continue
         if result < 0:
-            raise _error(Cmd.PROG_QUERY, err, _type_name(AttachType, attach_type))
+            raise _error(Cmd.PROG_QUERY, first_err or err, _type_name(AttachType, attach_type))
+        if level != _query_level and fields:
+            _query_level = level  # an older kernel: EINVAL for a field, success without it
         n = int(attr.prog_cnt)
         if n > count:  # first call: only the count came back
             count = n
             continue
-        return QueryResult(int(attr.attach_flags), tuple(ids[0:n]), tuple(aflags[0:n]), tuple(lids[0:n]),
-                           int(attr.revision))
+
+        def ids(name: str) -> tuple[int, ...] | None:
+            return tuple(arrays[name][0:n]) if name in arrays else None
+
+        newest = "link_ids" in _QUERY_LEVELS[level]
+        return QueryResult(int(attr.attach_flags), ids("prog_ids") or (), ids("prog_attach_flags"),
+                           ids("link_ids"), int(attr.revision) if newest else None)
     raise KernelError(_errno.ENOSPC, "BPF_PROG_QUERY", "attachments kept changing while querying")
 
 

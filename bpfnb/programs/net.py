@@ -9,7 +9,9 @@ bpf_link; ``SO_ATTACH_BPF`` is the API):
 * ``SchedClassifier.attach`` — tcx links (6.6+: BPF_TCX_INGRESS/EGRESS),
   the successor of clsact qdiscs + cls_bpf filters; no qdisc is created.
 * ``FlowDissector.attach`` — a netns link (BPF_FLOW_DISSECTOR).
-* ``SkSkb``/``SkMsg.attach`` — sockmap links (6.10+), on a SOCKMAP/SOCKHASH.
+* ``SkSkb``/``SkMsg.attach`` — sockmap links (6.10+) on a SOCKMAP/SOCKHASH;
+  on older kernels BPF_PROG_ATTACH on the map, the only API they have (and
+  the one Aya always uses), unless a link is demanded (``legacy=False``).
 
 Interfaces are looked up by name in ``netns`` when given (``ip netns``
 names or a path), and the link is created there, because an ifindex only
@@ -24,10 +26,12 @@ import os
 import socket as _socket
 from typing import Any
 
-from ..errors import KernelError
+from ..errors import KernelError, UnsupportedFeature
 from ..kernel.attach import in_netns, ifindex_of, netns_path
-from ..kernel.fd import Fd, FdLike
-from ..kernel.links import SO_ATTACH_BPF, Attachment, Link, SocketAttachment, attach_error
+from ..kernel.fd import Fd, FdLike, fd_number
+from ..kernel.features import SOCKMAP_LINK_MIN_VERSION, Support, sockmap_links
+from ..kernel.links import SO_ATTACH_BPF, Attachment, Link, ProgAttachment, SocketAttachment, attach_error
+from ..kernel.syscall_attach import prog_attach
 from ..uapi import AttachType, ProgType
 from .base import TypedProgram
 
@@ -201,12 +205,42 @@ class FlowDissector(TypedProgram):
 class _SockmapProgram(TypedProgram):
     _default: AttachType
 
-    def attach(self, sockmap: Any, attach_type: AttachType | None = None) -> Link:
-        """Attach to a SOCKMAP/SOCKHASH (a kernel ``Map`` or an fd) with a sockmap link."""
+    def attach(self, sockmap: Any, attach_type: AttachType | None = None, *,
+               legacy: bool | None = None) -> Attachment:
+        """Attach to a SOCKMAP/SOCKHASH (a kernel ``Map`` or an fd).
+
+        ``legacy=None``: a sockmap link where the kernel makes them (6.10+),
+        else BPF_PROG_ATTACH on the map (a :class:`ProgAttachment`, detached
+        the same way).  ``legacy=False``: a link or UnsupportedFeature naming
+        6.10.  ``legacy=True``: always BPF_PROG_ATTACH.  A prog-attached
+        verdict program stays until detached or the map is freed: it does
+        not die with this process as a link would.
+        """
         kind = attach_type or self.expected_attach_type or self._default
         target: FdLike = getattr(sockmap, "fd", sockmap)
         label = f"sockmap {getattr(sockmap, 'name', '') or target}"
-        return self._link_create(target, kind, label=label, kind=kind.name.lower())
+        if legacy is not True:
+            try:
+                return self._link_create(target, kind, label=label, kind=kind.name.lower())
+            except KernelError as exc:
+                if exc.errno != _errno.EINVAL or sockmap_links() is not Support.NO:
+                    raise
+                if legacy is False:
+                    raise UnsupportedFeature(
+                        "sockmap links", f"program {self.name!r} -> {label}: this kernel attaches "
+                        f"{kind.name.lower()} programs with BPF_PROG_ATTACH only (legacy=None does)",
+                        err=exc.errno, min_version=SOCKMAP_LINK_MIN_VERSION) from exc
+        return self._prog_attach(target, kind, label)
+
+    def _prog_attach(self, target: FdLike, kind: AttachType, label: str) -> Attachment:
+        """BPF_PROG_ATTACH on the map; the attachment owns dups of the map and program fds."""
+        map_fd = Fd(os.dup(fd_number(target)), "map")
+        try:
+            prog_attach(self.fd, map_fd, kind)
+        except KernelError as exc:
+            map_fd.close()
+            raise attach_error(exc, self.name, label) from exc
+        return self._track(ProgAttachment(map_fd, self.fd.dup(), kind, program=self.name, target=label))
 
 
 class SkSkb(_SockmapProgram):
