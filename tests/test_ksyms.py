@@ -91,6 +91,29 @@ def test_resolution_against_a_kernels_btf(obj, kernel):
     assert with_addr["bpf_link_fops"].address == 0xFFFF0000
 
 
+KERNELS = Path(__file__).resolve().parent / "testdata" / "kernels"
+
+
+@pytest.mark.parametrize("snapshot", sorted(p.name for p in KERNELS.glob("*.btf.xz")))
+def test_each_matrix_kernel_gets_the_loader_answer_for_its_kfuncs(obj, snapshot):
+    """Against each matrix kernel's real BTF: kfuncs it has relocate, those it lacks (6.1 has no
+    bpf_rcu_read_lock) refuse the calling program with an UnknownSymbol naming them."""
+    vmlinux = Btf.from_file(KERNELS / snapshot)
+    targets = resolve_ksyms(obj, vmlinux, symbols={}, strict=False)
+    fds = placeholder_fds(obj)
+    lacking = [n for n in ("bpf_rcu_read_lock", "bpf_rcu_read_unlock") if not vmlinux.find_all(n, kind="FUNC")]
+    assert bool(lacking) == snapshot.startswith("debian-6.1.")  # the kfuncs came with 6.2
+    if not lacking:
+        calls = [a.after for a in relocate(obj, "kfunc_only", fds, ksyms=targets).applied if a.kind.value == "kfunc"]
+        assert [c.imm for c in calls] == [vmlinux.find(n, kind="FUNC").id for n in ("bpf_rcu_read_lock", "bpf_rcu_read_unlock")]
+        return
+    assert all(targets[n].required and not targets[n].found for n in lacking)
+    with pytest.raises(UnknownSymbol, match=f"kfunc_only insn 0: kfunc extern '{lacking[0]}' is not in the kernel's BTF") as info:
+        relocate(obj, "kfunc_only", fds, ksyms=targets)
+    assert info.value.ksym == lacking[0]
+    relocate(obj, "typed_ksym", fds, ksyms=targets)  # the other programs are not concerned
+
+
 def test_a_strong_extern_the_kernel_lacks_is_named(obj):
     other = Object.from_file(fixture_path("minimal")).btf  # no kernel functions at all
     with pytest.raises(UnknownSymbol, match="kfunc extern 'bpf_rcu_read_lock' is not in the kernel's BTF"):
