@@ -148,3 +148,36 @@ def test_dataframe_rows() -> None:
     assert len(df) == 9 and df["error"].sum() == 1
     assert list(df.loc[df["kind"] == "insn", "index"]) == [0, 1, 2, 3, 4, 5, 7, 8]
     assert df.loc[df["error"], "line"].item() == 21
+
+
+# --- logs of older kernels ------------------------------------------------------------------------
+
+#: Lines as Linux 6.1 and 6.12 print them: no "@ file:line" after the source (6.1), liveness marks
+#: after register names (6.12: R0_w, fp-8_rwD), ctx() with offsets (6.1).
+OLDER_LOG = """func#0 @0
+0: R1=ctx(off=0,imm=0) R10=fp0
+; __u32 key = skb->len & 3;
+0: (61) r1 = *(u32 *)(r1 +0)          ; R1_w=scalar(umax=4294967295,var_off=(0x0; 0xffffffff))
+; v = bpf_map_lookup_elem(&counts, &key);
+5: (85) call bpf_map_lookup_elem#1    ; R0_w=map_value_or_null(id=1,off=0,ks=4,vs=8,imm=0) fp-8_rwD=mmmm
+; *v += 1;
+6: (79) r1 = *(u64 *)(r0 +0)
+R0 invalid mem access 'map_value_or_null'
+processed 7 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0
+"""
+
+
+def test_older_logs_take_source_positions_from_line_info() -> None:
+    line_info = ((0, "./reject.bpf.c", 18), (3, "/src/reject.bpf.c", 20), (6, "/src/reject.bpf.c", 22))
+    vlog = VerifierLog(OLDER_LOG, loaded=False, line_info=line_info)
+    positions = [(r.index, r.source_file, r.source_line) for r in vlog.rows]
+    # the state row before any source comment stays without a position
+    assert positions == [(0, "", None), (0, "reject.bpf.c", 18), (5, "reject.bpf.c", 20), (6, "reject.bpf.c", 22)]
+    assert vlog.row_of_error().source_line == 22 and vlog.error_index == 6
+    assert VerifierLog(OLDER_LOG, loaded=False).row_of_error().source_file == ""  # nothing to take them from
+
+
+def test_liveness_marks_are_not_part_of_register_names() -> None:
+    call = next(r for r in VerifierLog(OLDER_LOG, loaded=False).rows if r.text.startswith("call"))
+    assert call.registers == {"R0": "map_value_or_null(id=1,off=0,ks=4,vs=8,imm=0)", "fp-8": "mmmm"}
+    assert call.written == {"R0", "fp-8"}

@@ -49,7 +49,7 @@ from .syscall import (
     prog_load,
     prog_test_run,
 )
-from .verifier import VerifierLog
+from .verifier import VerifierLog, source_positions
 from .version import KernelVersion, running_kernel
 
 if TYPE_CHECKING:
@@ -366,7 +366,7 @@ def _explain(exc: VerifierError, relocated: RelocatedProgram) -> None:
     from .verifier import explain_poisoned
 
     explanations = explain_poisoned(exc.log, relocated)
-    vlog = VerifierLog(exc.log, loaded=False, explanations=explanations)
+    vlog = VerifierLog(exc.log, loaded=False, explanations=explanations, line_info=source_positions(relocated))
     exc.verifier_log = vlog  # type: ignore[attr-defined]
     exc.explanation = None  # type: ignore[attr-defined]
     exc.core_relocation = None  # type: ignore[attr-defined]
@@ -436,7 +436,7 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
     finally:
         if attach_obj_fd is not None:
             attach_obj_fd.close()
-    vlog = VerifierLog(result.log, loaded=True) if log_level else None
+    vlog = VerifierLog(result.log, loaded=True, line_info=source_positions(relocated)) if log_level else None
     try:
         program = Program(result.fd, spec=spec, name=label, verifier_log=vlog)
     except BaseException:

@@ -27,8 +27,11 @@ for the log, and parses logs saved from anywhere.
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,6 +51,8 @@ _INSN = re.compile(r"^(\d+): \(([0-9a-f]{2})\) (.*)$")
 _STATE = re.compile(r"^(\d+): ((?:R\d+|fp-?\d+|frame\d+|refs=).*)$")
 _BRANCH = re.compile(r"^from (\d+) to (\d+): (.*)$")
 _SOURCE = re.compile(r"^; (.*)$")
+#: Liveness marks after a register's name (older kernels: 6.12 prints them, 6.18 not): read, written, done.
+_LIVENESS = re.compile(r"_(?=[rwD])r?w?D?$")
 _SOURCE_AT = re.compile(r"^(.*) @ ([^\s@]+):(\d+)$")
 _SUMMARY = re.compile(
     r"^processed (\d+) insns \(limit (\d+)\) max_states_per_insn (\d+) total_states (\d+) "
@@ -82,8 +87,18 @@ class VerifierRow:
 
     @property
     def registers(self) -> dict[str, str]:
-        """``R1=ctx() R10=fp0`` as ``{"R1": "ctx()", "R10": "fp0"}`` (also ``fp-8`` slots)."""
-        return _split_state(self.state)
+        """``R1=ctx() R10=fp0`` as ``{"R1": "ctx()", "R10": "fp0"}`` (also ``fp-8`` slots).
+
+        Names come without the liveness marks older kernels print (6.12 does, 6.18 not)
+        (``R0_w=``, ``fp-8_rw=``): see :attr:`written` for those.
+        """
+        return {_LIVENESS.sub("", name): value for name, value in _split_state(self.state).items()}
+
+    @property
+    def written(self) -> frozenset[str]:
+        """Registers and slots the log marks as written here (``R0_w``), on kernels that mark them."""
+        return frozenset(_LIVENESS.sub("", n) for n in _split_state(self.state) if _LIVENESS.search(n)
+                         and "w" in _LIVENESS.search(n).group())  # type: ignore[union-attr]
 
 
 def _split_state(state: str) -> dict[str, str]:
@@ -123,6 +138,8 @@ class VerifierLog:
     #: True when the load succeeded (nothing in the log is then an error), None when unknown.
     loaded: bool | None = None
     explanations: Mapping[int, str] = field(default_factory=dict)
+    #: The program's line_info as (slot, file, line), for kernels that print no "@ file:line" (before 6.4).
+    line_info: Sequence[tuple[int, str, int]] = field(default=(), repr=False, compare=False)
     rows: tuple[VerifierRow, ...] = field(init=False, repr=False)
     messages: tuple[tuple[int, str], ...] = field(init=False, repr=False)
     summary: dict[str, int] = field(init=False, repr=False)
@@ -133,6 +150,8 @@ class VerifierLog:
 
     def __post_init__(self) -> None:
         rows, messages, summary = _parse(self.text)
+        if self.line_info:
+            rows = _with_positions(rows, self.line_info)
         object.__setattr__(self, "rows", tuple(rows))
         object.__setattr__(self, "messages", tuple(messages))
         object.__setattr__(self, "summary", summary)
@@ -254,6 +273,32 @@ def _parse(text: str) -> tuple[list[VerifierRow], list[tuple[int, str]], dict[st
             continue
         messages.append((n, line))
     return rows, messages, summary
+
+
+def _with_positions(rows: list[VerifierRow], line_info: Sequence[tuple[int, str, int]]) -> list[VerifierRow]:
+    """Source file and line of rows whose comment came without them, from the program's line_info.
+
+    The kernel prints a line_info record's text when the walk reaches its
+    instruction; the record in force for a row is the last one at or before
+    it.  Files are named as the kernel names them (the base name).
+    """
+    if not any(r.source and not r.source_file for r in rows):
+        return rows
+    records = sorted(line_info)
+    slots = [slot for slot, _, _ in records]
+    out = []
+    for r in rows:
+        at = bisect.bisect_right(slots, r.index) - 1
+        if r.source and not r.source_file and at >= 0:
+            _, path, line = records[at]
+            r = dataclasses.replace(r, source_file=os.path.basename(path), source_line=line)
+        out.append(r)
+    return out
+
+
+def source_positions(relocated: RelocatedProgram) -> tuple[tuple[int, str, int], ...]:
+    """(slot, file, line) of each line_info record of a relocated program, for :class:`VerifierLog`."""
+    return tuple((r.slot, r.file_name, r.line_num) for r in relocated.line_info)
 
 
 def _source(comment: str) -> tuple[str, str, int | None]:
