@@ -260,3 +260,79 @@ def run_true() -> int:
     child = subprocess.Popen(["/bin/true"])
     child.wait()
     return child.pid
+
+
+# --- kernel symbols the fixtures use (kfuncs come and go between releases) ----------
+
+#: Upstream release that added each kfunc a fixture calls: a kernel at or above it
+#: that lacks one is a finding (of bpfnb's BTF reading), not a reason to skip.
+#: bpf_rcu_read_lock/unlock: "bpf: Add kfunc bpf_rcu_read_lock/unlock()"; bpf_cast_to_kern_ctx:
+#: "bpf: Add a kfunc to type cast from bpf uapi ctx to kernel ctx"; both merged for 6.2.
+KFUNC_MIN_KERNEL = {"bpf_rcu_read_lock": "6.2", "bpf_rcu_read_unlock": "6.2", "bpf_cast_to_kern_ctx": "6.2"}
+
+
+def kernel_btf_has(name: str, kind: str = "FUNC") -> bool:
+    """Whether the running kernel's BTF, vmlinux or any loaded module's, has ``kind`` ``name``.
+
+    Modules are read only when vmlinux lacks the name (a host has hundreds;
+    a kfunc the fixtures use is in vmlinux where it exists at all).
+    """
+    from bpfnb import Btf
+
+    vmlinux = Btf.from_sys_fs()
+    if vmlinux.find_all(name, kind):
+        return True
+    for entry in sorted(Path("/sys/kernel/btf").iterdir()):
+        if entry.name != "vmlinux" and Btf.from_sys_fs(entry.name).find_all(name, kind):
+            return True
+    return False
+
+
+def missing_strong_ksyms(obj) -> list[str]:
+    """The object's strong kfuncs and typed ``__ksym`` variables the running kernel's BTF lacks.
+
+    These are what a loader must refuse: libbpf refuses the whole object,
+    bpfnb each program that uses one.  A kernel at or above a kfunc's
+    :data:`KFUNC_MIN_KERNEL` release that lacks it fails the calling test.
+    """
+    import pytest
+
+    from bpfnb.kernel.version import KernelVersion, running_kernel
+    from bpfnb.obj.ksyms import KsymKind, ksym_externs
+
+    missing = []
+    for ext in ksym_externs(obj):
+        if ext.weak or ext.kind is KsymKind.UNTYPED:
+            continue
+        if not kernel_btf_has(ext.name, "FUNC" if ext.kind is KsymKind.KFUNC else "VAR"):
+            since = KFUNC_MIN_KERNEL.get(ext.name)
+            if since is not None and running_kernel() >= KernelVersion.parse(since):
+                pytest.fail(f"kfunc {ext.name} is in every kernel since {since}, but not in this "
+                            f"{running_kernel()} kernel's BTF")
+            missing.append(ext.name)
+    return missing
+
+
+def assert_programs_refuse_missing_ksyms(path, missing) -> dict:
+    """bpfnb's refusal where the kernel lacks strong ``__ksym`` externs: per program, typed, naming them.
+
+    Every program that references one of ``missing`` gets an
+    :class:`~bpfnb.errors.UnknownSymbol` naming it (its ``ksym``), and
+    every other program is relocated.  Returns the refusals by program.
+    """
+    from bpfnb import EbpfLoader
+    from bpfnb.errors import UnknownSymbol
+
+    with EbpfLoader().pipeline(path) as p:
+        p.run("relocate")
+        users = {name: sorted({r.symbol.name for r in spec.relocations if r.symbol.name in missing})
+                 for name, spec in p.obj.programs.items()}
+        users = {n: s for n, s in users.items() if s}
+        assert users, f"{path}: no program references {missing}"
+        refused = dict(p.program_errors)
+    for name, symbols in users.items():
+        exc = refused.get(name)
+        assert isinstance(exc, UnknownSymbol), (name, exc)
+        assert exc.ksym in symbols and repr(exc.ksym) in str(exc) and "not __weak" in str(exc), (name, str(exc))
+    assert set(refused) == set(users), refused
+    return refused

@@ -25,16 +25,19 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from helpers import all_fixtures, fixture_path
+from helpers import all_fixtures, assert_programs_refuse_missing_ksyms, fixture_path, missing_strong_ksyms
 from oracles.bpftool import bpftool
 
 from bpfnb import kernel
 from bpfnb.btf import Btf, Datasec, Enum, EnumValue, Func, FuncProto, Int, Kind, Linkage, Member, Param, Struct, Var
-from bpfnb.btf.sanitize import BtfFeatures, ElfLayout, fixup, sanitize
+from bpfnb.btf.sanitize import OLD_SECTION_NAME, BtfFeatures, ElfLayout, fixup, sanitize
 from bpfnb.btf.writer import BtfBuilder
 from bpfnb.errors import BtfError, BtfLoadError
-from bpfnb.kernel.btf import LoadedObjectBtf, features_for_btf, load_btf, load_object_btf
+from bpfnb.kernel.btf import (
+    QMARK_DATASEC_MIN_KERNEL, LoadedObjectBtf, features_for_btf, load_btf, load_object_btf, probe_qmark_datasec,
+)
 from bpfnb.kernel.features import Support
+from bpfnb.kernel.version import KernelVersion, running_kernel
 from bpfnb.obj import Object
 from bpfnb.uapi import MapType
 
@@ -74,13 +77,21 @@ def test_object_btf_loads_and_bpftool_sees_the_fixes(path):
         dump = bpftool_dump(loaded.id)
         datasecs = [t for t in dump.values() if t["kind"] == "DATASEC"]
         assert len(datasecs) == len(obj.btf.ids_of_kind(Kind.DATASEC))
+        renamed = {c.type_id for c in loaded.sanitized.changes if c.kind_before == Kind.DATASEC}
         for sec in datasecs:
             offsets = [v["offset"] for v in sec["vars"]]
             assert offsets == sorted(offsets)
-            if sec["name"] in (".ksyms", ".kconfig"):
+            # the kernel holds the name as sanitized for it (a kernel before 6.5 gets printable
+            # names renamed); the ELF section is still found through the type id
+            section = obj.btf[sec["id"]].name
+            assert (sec["name"] != section) == (sec["id"] in renamed), (sec["name"], section)
+            assert sec["name"] == loaded.btf[sec["id"]].name
+            if sec["id"] in renamed:
+                assert not loaded.features.qmark_datasec and OLD_SECTION_NAME.match(sec["name"])
+            if section in (".ksyms", ".kconfig"):
                 assert all(dump[v["type_id"]]["kind"] == "VAR" for v in sec["vars"])
                 continue
-            assert sec["size"] == sizes[sec["name"]] > 0, sec
+            assert sec["size"] == sizes[section] > 0, sec
             for v in sec["vars"]:
                 var = dump[v["type_id"]]
                 if var["linkage"] == "global" or obj.btf[v["type_id"]].linkage == Linkage.GLOBAL:
@@ -98,13 +109,23 @@ def pin_root():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def libbpf_btf(path: Path, pin_root: str) -> Btf:
-    """The BTF libbpf loads for ``path``.
+@dataclasses.dataclass(frozen=True)
+class LibbpfBtf:
+    """What libbpf made of an object's BTF: its fixed-up BTF, and whether the kernel took it."""
+
+    btf: Btf
+    in_kernel: bool
+
+
+def libbpf_btf(path: Path, pin_root: str) -> LibbpfBtf:
+    """The BTF libbpf fixes up for ``path``, and whether the kernel accepted it.
 
     Programs are not autoloaded, so only BTF and maps are created (a
     program the verifier refuses cannot hide the BTF).  A prog array
     initialised with programs needs them loaded, so such objects are
-    loaded whole on a second try.
+    loaded whole on a second try.  When the kernel refuses the BTF,
+    libbpf carries on without it ("BTF is optional, ignoring") and keeps
+    its fixed-up copy in memory: that copy is returned, ``in_kernel`` False.
     """
     from oracles.libbpf import LibbpfObject, _load_lib, available
 
@@ -113,6 +134,10 @@ def libbpf_btf(path: Path, pin_root: str) -> Btf:
     lib = _load_lib()
     lib.bpf_program__set_autoload.argtypes = [ctypes.c_void_p, ctypes.c_bool]
     lib.bpf_object__btf_fd.argtypes = [ctypes.c_void_p]
+    lib.bpf_object__btf.argtypes = [ctypes.c_void_p]
+    lib.bpf_object__btf.restype = ctypes.c_void_p
+    lib.btf__raw_data.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]
+    lib.btf__raw_data.restype = ctypes.c_void_p
     pin = os.path.join(pin_root, path.name.split(".")[0])
     os.makedirs(pin, exist_ok=True)
     for autoload in (False, True):
@@ -127,15 +152,53 @@ def libbpf_btf(path: Path, pin_root: str) -> Btf:
                     raise
                 continue
             fd = lib.bpf_object__btf_fd(lo._handle())
-            assert fd >= 0, "libbpf loaded no BTF"
-            info = kernel.btf_info(fd, data=True)
-            return Btf.from_bytes(info.data, source=f"libbpf {path.name}")
+            if fd >= 0:
+                info = kernel.btf_info(fd, data=True)
+                return LibbpfBtf(Btf.from_bytes(info.data, source=f"libbpf {path.name}"), True)
+            handle = lib.bpf_object__btf(lo._handle())
+            assert handle, "libbpf has no BTF for the object"
+            size = ctypes.c_uint32()
+            raw = ctypes.string_at(lib.btf__raw_data(handle, ctypes.byref(size)), size.value)
+            return LibbpfBtf(Btf.from_bytes(raw, source=f"libbpf {path.name} (not in the kernel)"), False)
     raise AssertionError("unreachable")
+
+
+def assert_libbpf_refuses_missing_ksyms(path: Path, pin_root: str, missing: list[str]) -> None:
+    """libbpf resolves every extern of the object first: one the kernel lacks refuses the whole object."""
+    from oracles.libbpf import LibbpfObject
+
+    seen = len(LibbpfObject.log())
+    with pytest.raises(OSError):
+        libbpf_btf(path, pin_root)
+    said = " ".join(text for _, text in LibbpfObject.log()[seen:])
+    assert any(f"'{name}'" in said for name in missing), said[-2000:]
+
+
+def needs_qmark_datasec(btf: Btf) -> list[str]:
+    """DATASEC names a kernel before 6.5 refuses (only ``[A-Za-z_.][A-Za-z0-9_.]*`` allowed)."""
+    return [btf[tid].name for tid in btf.ids_of_kind(Kind.DATASEC).tolist()
+            if not OLD_SECTION_NAME.match(btf[tid].name)]
+
+
+def qmark_datasec_supported() -> bool:
+    """The probe's answer, checked against the release that brought any printable DATASEC name (6.5)."""
+    support = probe_qmark_datasec()
+    assert support is not Support.UNKNOWN, "the qmark_datasec probe could not run as root"
+    assert (support is Support.YES) == (running_kernel() >= KernelVersion.parse(QMARK_DATASEC_MIN_KERNEL)), (
+        f"qmark_datasec probe says {support.value} on Linux {running_kernel()}")
+    return support is Support.YES
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
 def test_fixup_equals_libbpf(path, pin_root):
-    """Type by type: DATASEC sizes and vars, VAR types and linkage, FUNC linkage, appended types."""
+    """Type by type: DATASEC sizes and vars, VAR types and linkage, FUNC linkage, appended types.
+
+    Where the kernel lacks a strong kfunc the object calls (``bpf_rcu_read_lock``
+    before 6.2), libbpf refuses the whole object and bpfnb each program
+    calling it, naming the kfunc: both refusals are asserted instead.  Where
+    the kernel refuses the object's DATASEC names (before 6.5), libbpf 1.1
+    loads no BTF but keeps its fixed-up copy, which is compared.
+    """
     name = path.name.removesuffix(".bpf.o")
     if name in LIBBPF_REFUSES:
         # The oracle's answer for these objects is a refusal: assert it, and let the
@@ -143,9 +206,17 @@ def test_fixup_equals_libbpf(path, pin_root):
         with pytest.raises(OSError):
             libbpf_btf(path, pin_root)
         return
-    theirs = libbpf_btf(path, pin_root)
     obj = obj_at(path)
+    missing = missing_strong_ksyms(obj)
+    if missing:
+        assert_libbpf_refuses_missing_ksyms(path, pin_root, missing)
+        assert_programs_refuse_missing_ksyms(path, missing)
+        return
+    result = libbpf_btf(path, pin_root)
+    theirs = result.btf
     ours = fixup(obj.btf, obj).btf
+    # libbpf 1.1 sanitizes no DATASEC name: the kernel takes its BTF exactly when it takes every name
+    assert result.in_kernel == (qmark_datasec_supported() or not needs_qmark_datasec(ours)), name
     assert len(ours) == len(theirs)
     for tid in range(1, len(ours)):
         a, b = ours[tid], theirs[tid]
@@ -169,17 +240,37 @@ def test_statically_linked_object(tmp_path, pin_root):
     touched = {res.btf[c.type_id].name for c in res.changes if c.kind_after == Kind.DATASEC}
     assert touched == {".kconfig", ".ksyms"}  # the linker cannot know these: the loader lays them out
     assert any(c.name == "hidden_data" for c in res.changes)  # visibility is still the loader's business
-    assert res.data == libbpf_btf(linked, pin_root).to_bytes()
+    missing = missing_strong_ksyms(obj)
+    if missing:  # a kernel before 6.2: both loaders refuse what calls the kfuncs it lacks
+        assert_libbpf_refuses_missing_ksyms(linked, pin_root, missing)
+        assert_programs_refuse_missing_ksyms(linked, missing)
+    else:
+        theirs = libbpf_btf(linked, pin_root)
+        assert theirs.in_kernel and res.data == theirs.btf.to_bytes()
     with load_object_btf(obj) as loaded:
         assert loaded.data == res.data
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
 def test_every_sanitized_variant_loads(path):
-    """This kernel knows every replacement kind: all 130 variants load."""
+    """All 130 variants load, except those that keep a DATASEC name the kernel refuses.
+
+    A variant that keeps DATASEC (``datasec``) and claims any printable
+    name (``qmark_datasec``) is refused by a kernel whose probe says no,
+    when the object has such a name: exactly that, with the kernel's
+    "Invalid name".  Every other kind a variant keeps, Linux 6.x knows.
+    """
     fixed = fixup(obj_at(path).btf, obj_at(path))
+    kernel_feats = features_for_btf()
+    assert kernel_feats.missing == (() if qmark_datasec_supported() else ("qmark_datasec",)), kernel_feats
+    odd_names = needs_qmark_datasec(fixed.btf)
     for feats in COMBOS:
         res = sanitize(fixed.btf, feats)
+        if feats.datasec and feats.qmark_datasec and odd_names and not kernel_feats.qmark_datasec:
+            with pytest.raises(BtfLoadError, match="Invalid name") as refused:
+                load_btf(res.data, log_level=1).close()
+            assert any(f"DATASEC {n}" in refused.value.log for n in odd_names), refused.value.log
+            continue
         try:
             loaded = load_btf(res.data, log_level=0)
         except BtfLoadError as exc:
@@ -262,23 +353,34 @@ def test_refusal_raises_or_gives_none(caplog):
 
 
 def test_qmark_probe_discriminates():
-    """The DATASEC-name probe says yes here, and the kernel does check names (a control byte is refused)."""
-    from bpfnb.kernel.btf import _blob, probe_qmark_datasec
+    """The DATASEC-name probe answers as the kernel's release says, and the kernel does check names.
 
-    assert probe_qmark_datasec() is Support.YES
+    ``?.data`` loads exactly when the probe says yes; a control byte is
+    refused by every kernel; a name kernels before 6.5 take always loads.
+    """
+    from bpfnb.kernel.btf import _blob
+
+    supported = qmark_datasec_supported()
     types = (struct.pack("<IIII", 1, 1 << 24, 4, 1 << 24 | 32) + struct.pack("<IIII", 5, 14 << 24, 1, 1)
              + struct.pack("<IIIIII", 7, 15 << 24 | 1, 4, 2, 0, 4))
-    load_btf(_blob(types, b"\0int\0x\0?.data\0")).close()
+    if supported:
+        load_btf(_blob(types, b"\0int\0x\0?.data\0")).close()
+    else:
+        with pytest.raises(BtfLoadError, match="Invalid name"):
+            load_btf(_blob(types, b"\0int\0x\0?.data\0"), log_level=1)
+    load_btf(_blob(types, b"\0int\0x\0_.data\0")).close()
     with pytest.raises(BtfLoadError, match="name"):
         load_btf(_blob(types, b"\0int\0x\0\x01data\0"))
 
 
 def test_features_for_btf_follows_the_probes():
     probed = kernel.features()
-    assert features_for_btf(probed) == BtfFeatures.all()  # Linux 6.x knows every kind
+    # Linux 6.x knows every kind; any printable DATASEC name only from 6.5 on
+    expected = BtfFeatures() if qmark_datasec_supported() else BtfFeatures(qmark_datasec=False)
+    assert features_for_btf(probed) == expected
     old = dataclasses.replace(probed, btf_float=Support.NO, btf_enum64=Support.NO, btf_type_tag=Support.UNKNOWN)
     feats = features_for_btf(old)
-    assert feats.missing == ("float", "enum64")
+    assert feats.missing == ("float", "enum64", *expected.missing)
     obj = obj_at(fixture_path("btf_kinds"))
     with load_object_btf(obj, features=old) as loaded:
         kinds = loaded.btf.kind_counts()

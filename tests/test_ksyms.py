@@ -15,7 +15,7 @@ from bpfnb.kernel.ksyms import kallsyms, resolve_ksyms
 from bpfnb.obj import placeholder_fds, relocate
 from bpfnb.obj.ksyms import KsymKind, KsymTarget, ksym_externs
 
-from helpers import fixture_path
+from helpers import assert_programs_refuse_missing_ksyms, fixture_path, missing_strong_ksyms
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,29 @@ def test_resolution_against_a_kernels_btf(obj, kernel):
     assert with_addr["bpf_link_fops"].address == 0xFFFF0000
 
 
+KERNELS = Path(__file__).resolve().parent / "testdata" / "kernels"
+
+
+@pytest.mark.parametrize("snapshot", sorted(p.name for p in KERNELS.glob("*.btf.xz")))
+def test_each_matrix_kernel_gets_the_loader_answer_for_its_kfuncs(obj, snapshot):
+    """Against each matrix kernel's real BTF: kfuncs it has relocate, those it lacks (6.1 has no
+    bpf_rcu_read_lock) refuse the calling program with an UnknownSymbol naming them."""
+    vmlinux = Btf.from_file(KERNELS / snapshot)
+    targets = resolve_ksyms(obj, vmlinux, symbols={}, strict=False)
+    fds = placeholder_fds(obj)
+    lacking = [n for n in ("bpf_rcu_read_lock", "bpf_rcu_read_unlock") if not vmlinux.find_all(n, kind="FUNC")]
+    assert bool(lacking) == snapshot.startswith("debian-6.1.")  # the kfuncs came with 6.2
+    if not lacking:
+        calls = [a.after for a in relocate(obj, "kfunc_only", fds, ksyms=targets).applied if a.kind.value == "kfunc"]
+        assert [c.imm for c in calls] == [vmlinux.find(n, kind="FUNC").id for n in ("bpf_rcu_read_lock", "bpf_rcu_read_unlock")]
+        return
+    assert all(targets[n].required and not targets[n].found for n in lacking)
+    with pytest.raises(UnknownSymbol, match=f"kfunc_only insn 0: kfunc extern '{lacking[0]}' is not in the kernel's BTF") as info:
+        relocate(obj, "kfunc_only", fds, ksyms=targets)
+    assert info.value.ksym == lacking[0]
+    relocate(obj, "typed_ksym", fds, ksyms=targets)  # the other programs are not concerned
+
+
 def test_a_strong_extern_the_kernel_lacks_is_named(obj):
     other = Object.from_file(fixture_path("minimal")).btf  # no kernel functions at all
     with pytest.raises(UnknownSymbol, match="kfunc extern 'bpf_rcu_read_lock' is not in the kernel's BTF"):
@@ -99,32 +122,82 @@ def test_a_strong_extern_the_kernel_lacks_is_named(obj):
 
 @pytest.mark.kernel
 def test_kallsyms_has_function_addresses_for_root():
+    """Root reads real addresses: the fixtures' kfuncs this kernel has, and the BPF syscall's, lie in its text."""
     table = kallsyms()
-    assert table.get("bpf_rcu_read_lock", 0) > 0
+    vmlinux = Btf.from_sys_fs()
+    names = [n for n in ("bpf_rcu_read_lock", "bpf_rcu_read_unlock", "bpf_cast_to_kern_ctx", "bpf_prog_put")
+             if vmlinux.find_all(n, kind="FUNC")]
+    assert "bpf_prog_put" in names  # exported since BPF was: every kernel's BTF describes it
+    assert 0 < table["_stext"] < table["_etext"]
+    for name in names:
+        assert table["_stext"] <= table.get(name, 0) < table["_etext"], name
+
+
+def _kernel_can_place(name: str) -> bool:
+    """Whether the verifier finds a typed ksym's address: it looks it up in kallsyms, which holds
+    data symbols only with CONFIG_KALLSYMS_ALL (Debian's kernels have it, some builds do not)."""
+    return name in kallsyms()
 
 
 @pytest.mark.kernel
 def test_load_kfuncs_and_the_kernels_answer_for_a_typed_ksym():
-    """CONFIG_KALLSYMS_ALL=n here: the kernel cannot find bpf_prog_active's address."""
+    """Each program loads exactly where this kernel has what it names, else its refusal is typed and exact.
+
+    * ``kfunc_only``: strong kfuncs (6.2); a kernel without them gets an
+      UnknownSymbol naming the kfunc, for that program only;
+    * ``typed_ksym``: the verifier needs ``bpf_prog_active``'s address from
+      kallsyms; without CONFIG_KALLSYMS_ALL it answers ENOENT, naming it;
+    * ``weak_untyped``: a weak untyped symbol loads on every kernel.
+    """
+    obj = Object.from_file(fixture_path("ksym"))
+    missing = missing_strong_ksyms(obj)
+    placed = _kernel_can_place("bpf_prog_active")
+    expected = {"weak_untyped"} | ({"kfunc_only"} if not missing else set()) | ({"typed_ksym"} if placed else set())
     with EbpfLoader().pipeline(fixture_path("ksym")) as p:
         p.run()
-        assert set(p.programs) == {"kfunc_only", "weak_untyped"}
-        exc = p.program_errors["typed_ksym"]
-        assert isinstance(exc, VerifierError) and exc.errno == errno.ENOENT
-        assert "failed to find the address for kernel symbol 'bpf_prog_active'" in exc.log
+        assert set(p.programs) == expected
+        assert set(p.program_errors) == {"kfunc_only", "typed_ksym", "weak_untyped"} - expected
+        if not placed:
+            exc = p.program_errors["typed_ksym"]
+            assert isinstance(exc, VerifierError) and exc.errno == errno.ENOENT
+            assert "failed to find the address for kernel symbol 'bpf_prog_active'" in exc.log
+    if missing:
+        assert set(assert_programs_refuse_missing_ksyms(fixture_path("ksym"), missing)) == {"kfunc_only"}
 
 
 @pytest.mark.kernel
 def test_tags_equal_libbpf(unique_name, differential):
+    """Where the kernel has the kfuncs, the programs both load have the same tags; else both refuse.
+
+    libbpf resolves every extern of the object up front, so a kfunc the
+    kernel lacks refuses the whole object; bpfnb refuses the programs that
+    call it.  ``typed_ksym`` is compared where the kernel can place it.
+    """
+    from oracles.libbpf import LibbpfObject
     from oracles.libbpf_tags import libbpf_programs
 
+    path = fixture_path("ksym")
+    missing = missing_strong_ksyms(Object.from_file(path))
+    skip = [] if _kernel_can_place("bpf_prog_active") else ["typed_ksym"]
     pin = Path("/sys/fs/bpf") / unique_name
     pin.mkdir()
     try:
-        theirs = libbpf_programs(fixture_path("ksym"), str(pin), skip=["typed_ksym"])
+        if missing:
+            seen = len(LibbpfObject.log())
+            with pytest.raises(OSError):
+                libbpf_programs(path, str(pin), skip=skip)
+            said = " ".join(text for _, text in LibbpfObject.log()[seen:])
+            assert any(f"'{name}'" in said for name in missing), said[-2000:]
+            assert set(assert_programs_refuse_missing_ksyms(path, missing)) == {"kfunc_only"}
+            return
+        theirs = libbpf_programs(path, str(pin), skip=skip)
         differential["libbpf"] = {n: k.tag for n, k in theirs.items()}
-        with EbpfLoader().set_autoload("typed_ksym", False).load_file(fixture_path("ksym")) as ebpf:
+        loader = EbpfLoader()
+        for name in skip:
+            loader = loader.set_autoload(name, False)
+        with loader.load_file(path) as ebpf:
             ours = differential["bpfnb"] = {n: p.info().tag for n, p in ebpf.programs.items()}
         assert ours == {n: k.tag for n, k in theirs.items()}
+        assert set(ours) == {"kfunc_only", "typed_ksym", "weak_untyped"} - set(skip)
     finally:
         shutil.rmtree(pin, ignore_errors=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from core_targets import conflict_kernel
-from helpers import fixture_path, needs_libbpf
+from helpers import KFUNC_MIN_KERNEL, fixture_path, kernel_btf_has, needs_libbpf
 from oracles.bpftool import bpftool
 
 from bpfnb import EbpfLoader, Object, examples
@@ -27,6 +27,7 @@ from bpfnb.btf import Btf, Member, Struct
 from bpfnb.btf.core_portability import edit_btf
 from bpfnb.cli import main
 from bpfnb.errors import ConflictingCandidates, UnknownName, UnknownSymbol, VerifierError
+from bpfnb.kernel.version import KernelVersion, running_kernel
 from bpfnb.uapi import AttachType, MapType, ProgType
 
 CORE = fixture_path("parity_core")
@@ -203,9 +204,22 @@ def test_weak_missing_ksyms_load_like_libbpf(pin_root):
         guarded = {a.symbol: a.after for a in p.relocated["guarded_kfunc"].applied}
         call = guarded["bpfnb_parity_no_such_kfunc"]
         assert call.is_call and (call.src, call.imm, call.off) == (PseudoCall.KFUNC_CALL, 0, 0)
-        present = [a.after for a in p.relocated["present_kfunc"].applied if a.symbol == "bpf_rcu_read_lock"]
-        ld = next(i for i in present if i.is_ld_imm64)
-        assert (ld.src, ld.imm_lo) == (PseudoLdImm64.BTF_ID, vmlinux.find("bpf_rcu_read_lock", "FUNC").id)
+        # bpf_rcu_read_lock is weak too: where the kernel has it (6.2) bpf_ksym_exists() loads its
+        # BTF id; where it lacks it, 0 (src 0), the guarded calls are neutralised and dead code
+        present = {a.symbol: [] for a in p.relocated["present_kfunc"].applied}
+        for a in p.relocated["present_kfunc"].applied:
+            present[a.symbol].append(a.after)
+        ld = next(i for i in present["bpf_rcu_read_lock"] if i.is_ld_imm64)
+        calls = [i for name in ("bpf_rcu_read_lock", "bpf_rcu_read_unlock") for i in present[name] if i.is_call]
+        assert len(calls) == 2
+        if kernel_btf_has("bpf_rcu_read_lock"):
+            rcu_ids = [vmlinux.find(n, "FUNC").id for n in ("bpf_rcu_read_lock", "bpf_rcu_read_unlock")]
+            assert (ld.src, ld.imm_lo) == (PseudoLdImm64.BTF_ID, rcu_ids[0])
+            assert [(c.src, c.imm, c.off) for c in calls] == [(PseudoCall.KFUNC_CALL, i, 0) for i in rcu_ids]
+        else:
+            assert running_kernel() < KernelVersion.parse(KFUNC_MIN_KERNEL["bpf_rcu_read_lock"])
+            assert (ld.src, ld.imm_lo, ld.imm_hi) == (0, 0, 0)
+            assert [(c.src, c.imm, c.off) for c in calls] == [(PseudoCall.KFUNC_CALL, 0, 0)] * 2
 
 
 @pytest.mark.kernel

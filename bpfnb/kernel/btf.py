@@ -40,7 +40,10 @@ if TYPE_CHECKING:
     from ..btf import Btf
     from ..obj import Object
 
-__all__ = ["LoadedBtf", "LoadedObjectBtf", "features_for_btf", "load_btf", "load_object_btf", "probe_qmark_datasec"]
+__all__ = [
+    "QMARK_DATASEC_MIN_KERNEL", "LoadedBtf", "LoadedObjectBtf", "features_for_btf", "load_btf", "load_object_btf",
+    "probe_qmark_datasec",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,10 @@ FEATURE_PROBES = {
     "type_tag": "btf_type_tag",
     "enum64": "btf_enum64",
 }
+#: The release whose ``btf_name_valid_section`` takes any printable DATASEC name
+#: ("bpf: Allow any printable character in BTF DATASEC names"); before it, only
+#: ``[A-Za-z_.][A-Za-z0-9_.]*`` (Debian's 6.1 refuses ``.data.<i>&amp;``).
+QMARK_DATASEC_MIN_KERNEL = "6.5"
 
 
 def _blob(types: bytes, strings: bytes) -> bytes:
@@ -62,7 +69,7 @@ def _blob(types: bytes, strings: bytes) -> bytes:
 
 @functools.cache
 def probe_qmark_datasec() -> Support:
-    """Does this kernel take any printable DATASEC name (``?.data``)?  Linux 6.5 does.
+    """Does this kernel take any printable DATASEC name (``?.data``)?  Linux 6.5 does (see above).
 
     Not among :mod:`bpfnb.kernel.features`' probes, so probed here, once.
     """
