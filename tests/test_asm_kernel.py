@@ -86,7 +86,9 @@ def probe_fields(opcode: int) -> dict[str, int]:
     if cls in (InsnClass.JMP, InsnClass.JMP32):
         if op == JmpOp.CALL:
             return dict(dst=0, src=0, off=0, imm=5)  # bpf_ktime_get_ns
-        if op in (JmpOp.JA, JmpOp.EXIT, JmpOp.JCOND):
+        if op == JmpOp.JCOND:  # may_goto +1 (over the epilogue's r0 = 0): 6.12 refuses a zero offset
+            return dict(dst=0, src=0, off=1, imm=0)
+        if op in (JmpOp.JA, JmpOp.EXIT):
             return dict(dst=0, src=0, off=0, imm=0)
         return dict(dst=1, src=2 if x else 0, off=0, imm=0 if x else 3)
     if cls == InsnClass.LD:
@@ -157,7 +159,7 @@ def test_kernel_accepts_programs_built_from_our_constructors(prog_load):
     for size_bits, code in ((0x10, 0xD3), (0x08, 0xCB), (0x00, 0xC3), (0x18, 0xDB)):
         body.append(Instruction(code, 3, 10, -8, AtomicOp.LOAD_ACQ))
         body.append(Instruction(code, 10, 3, -8, AtomicOp.STORE_REL))
-    body += [Instruction(0xE5, 0, 0, 0, 0), Instruction(0x06, 0, 0, 0, 0)]  # may_goto +0; gotol +0
+    body += [Instruction(0xE5, 0, 0, 1, 0), Instruction(0x06, 0, 0, 0, 0)]  # may_goto +1 (over gotol +0)
     body += [Instruction.ld_imm64(0, -1), Instruction(0xBF, 0, 3, 8, 0)]  # r0 = (s8)r3
     body += EPILOGUE
     raw = b"".join(i.encode() for i in body)
