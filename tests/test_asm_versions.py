@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bpfnb.asm import AtomicOp, Instruction
-from bpfnb.asm.versions import ATOMICS, ISA_V4, JMP32, LOAD_ACQUIRE, MAY_GOTO, isa_feature
+from bpfnb.asm.versions import ATOMICS, ISA_V4, JMP32, LOAD_ACQUIRE, MAY_GOTO, MAY_GOTO_ZERO, isa_feature
 
 
 @pytest.mark.parametrize(
@@ -22,7 +22,8 @@ from bpfnb.asm.versions import ATOMICS, ISA_V4, JMP32, LOAD_ACQUIRE, MAY_GOTO, i
         (Instruction(0x3F, 1, 2, 1, 0), ISA_V4),  # r1 s/= r2
         (Instruction(0xD7, 1, 0, 0, 16), ISA_V4),  # bswap16
         (Instruction(0xDC, 1, 0, 0, 16), None),  # be16: the classic byte swap
-        (Instruction(0xE5, 0, 0, 0, 0), MAY_GOTO),
+        (Instruction(0xE5, 0, 0, 1, 0), MAY_GOTO),
+        (Instruction(0xE5, 0, 0, 0, 0), MAY_GOTO_ZERO),
         (Instruction(0xD3, 1, 10, -8, AtomicOp.LOAD_ACQ), LOAD_ACQUIRE),
     ],
 )

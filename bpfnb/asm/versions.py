@@ -32,6 +32,8 @@ JMP32 = IsaFeature("ISA v3 32-bit jumps", "5.1")
 ATOMICS = IsaFeature("ISA atomics (fetch, and/or/xor, xchg, cmpxchg)", "5.12")
 ISA_V4 = IsaFeature("ISA v4 (sign extension, signed div/mod, bswap, gotol)", "6.6")
 MAY_GOTO = IsaFeature("ISA may_goto", "6.9")
+#: ``may_goto +0`` (a no-op LLVM could emit) was refused until a 2025 verifier change (6.12 refuses it).
+MAY_GOTO_ZERO = IsaFeature("ISA may_goto +0", "6.14")
 ADDR_SPACE_CAST = IsaFeature("ISA addr_space_cast (arena)", "6.9")
 LOAD_ACQUIRE = IsaFeature("ISA load-acquire/store-release", "6.15")
 
@@ -42,7 +44,7 @@ def isa_feature(insn: Instruction) -> IsaFeature | None:
     if cls == InsnClass.JMP32:
         return ISA_V4 if insn.jmp_op == JmpOp.JA else JMP32
     if cls == InsnClass.JMP and insn.jmp_op == JmpOp.JCOND:
-        return MAY_GOTO
+        return MAY_GOTO_ZERO if insn.off == 0 else MAY_GOTO
     if cls == InsnClass.LDX and insn.mode == Mode.MEMSX:
         return ISA_V4
     if cls == InsnClass.STX and insn.mode == Mode.ATOMIC:
