@@ -80,7 +80,7 @@ def test_notebook_06_runs_its_analysis_on_the_recording_unprivileged(tmp_path):
     assert text.startswith("unprivileged (no CAP_BPF): the analysis reads the recording made on Linux")
     for line in ("recorded: attached, ran 3 commands, detached", "each child seen: True",
                  "each child called execve: True", "our execve events arrived: True"):
-        assert line in text
+        assert line in text, f"{line!r} missing from the unprivileged run's output:\n{text}"
     assert captions >= 6  # maps, top pairs, per command, per syscall, the listing, the events
     notes = [line for line in text.splitlines() if "CAP_BPF" in line and not line.startswith("unprivileged")]
     assert len(notes) == 3
