@@ -156,12 +156,12 @@ def require_isa(instructions) -> None:
     """Skip a test whose program uses instructions newer than the running kernel (by their release)."""
     import pytest
 
-    from bpfnb.asm.versions import isa_feature
-    from bpfnb.kernel.version import KernelVersion, running_kernel
+    from bpfnb.asm.versions import newer_than
+    from bpfnb.kernel.version import running_kernel
 
     for insn in instructions:
-        feature = isa_feature(insn)
-        if feature is not None and running_kernel() < KernelVersion.parse(feature.min_version):
+        feature = newer_than(insn, running_kernel())
+        if feature is not None:
             pytest.skip(f"{feature} needs Linux {feature.min_version}; this kernel is {running_kernel()}")
 
 

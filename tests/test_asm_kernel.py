@@ -20,9 +20,9 @@ import struct
 import pytest
 
 from bpfnb.asm import LD_IMM64, AluOp, AtomicOp, InsnClass, Instruction, JmpOp, Mode, decode, format_instruction
-from bpfnb.asm.versions import isa_feature
+from bpfnb.asm.versions import newer_than
 from bpfnb.errors import InstructionError
-from bpfnb.kernel.version import KernelVersion, running_kernel
+from bpfnb.kernel.version import running_kernel
 
 pytestmark = pytest.mark.kernel
 
@@ -122,8 +122,7 @@ def probe_instruction(opcode: int, imm: int | None) -> bytes:
 
 def _too_new(insn: Instruction) -> bool:
     """Is ``insn`` from an ISA extension newer than the running kernel?"""
-    feature = isa_feature(insn)
-    return feature is not None and running_kernel() < KernelVersion.parse(feature.min_version)
+    return newer_than(insn, running_kernel()) is not None
 
 
 def test_kernel_accepts_exactly_what_we_decode(prog_load):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bpfnb.asm import AtomicOp, Instruction
-from bpfnb.asm.versions import ATOMICS, ISA_V4, JMP32, LOAD_ACQUIRE, MAY_GOTO, MAY_GOTO_ZERO, isa_feature
+from bpfnb.asm.versions import ATOMICS, ISA_V4, JMP32, LOAD_ACQUIRE, MAY_GOTO, MAY_GOTO_ZERO, isa_feature, newer_than
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,12 @@ def test_a_refused_program_with_newer_instructions_names_the_extension(monkeypat
         EbpfLoader().set_autoload("kfunc_user", False).load_file(fixture_path("isa"))
     assert info.value.min_version == ISA_V4.min_version and info.value.feature == ISA_V4
     assert info.value.log == "unknown opcode 3c"  # the verifier's words stay with the error
+
+
+def test_newer_than_compares_with_a_kernel_version() -> None:
+    from bpfnb.kernel.version import KernelVersion
+
+    ldsx = Instruction(0x91, 1, 10, -8, 0)
+    assert newer_than(ldsx, KernelVersion(6, 1, 192)) == ISA_V4
+    assert newer_than(ldsx, KernelVersion(6, 6, 0)) is None
+    assert newer_than(Instruction(0xB7, 0, 0, 0, 0), KernelVersion(4, 19, 0)) is None

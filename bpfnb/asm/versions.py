@@ -13,17 +13,21 @@ from __future__ import annotations
 from .instruction import Instruction
 from .opcodes import AluOp, AtomicOp, InsnClass, JmpOp, Mode, Size
 
-__all__ = ["IsaFeature", "isa_feature"]
+__all__ = ["IsaFeature", "isa_feature", "newer_than"]
 
 
 class IsaFeature(str):
     """An ISA extension's name with the release that added it: ``IsaFeature("ISA v4", "6.6")``."""
 
     min_version: str
+    #: ``min_version`` as ``(major, minor, patch)``: compares with a kernel version tuple.
+    since: tuple[int, int, int]
 
     def __new__(cls, name: str, min_version: str) -> IsaFeature:
         self = super().__new__(cls, name)
         self.min_version = min_version
+        major, minor = (int(n) for n in min_version.split("."))
+        self.since = (major, minor, 0)
         return self
 
 
@@ -63,3 +67,9 @@ def isa_feature(insn: Instruction) -> IsaFeature | None:
         if op == AluOp.MOV and insn.off:
             return ADDR_SPACE_CAST if insn.off == 1 and cls == InsnClass.ALU64 else ISA_V4
     return None
+
+
+def newer_than(insn: Instruction, kernel: tuple[int, int, int]) -> IsaFeature | None:
+    """The extension of ``insn`` if ``kernel`` (a version tuple) predates it, else None."""
+    feature = isa_feature(insn)
+    return feature if feature is not None and tuple(kernel) < feature.since else None

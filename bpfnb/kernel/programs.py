@@ -485,12 +485,12 @@ def _refine_isa(exc: KernelError, relocated: RelocatedProgram, label: str) -> No
     if exc.errno != _errno.EINVAL:
         return
     from ..asm import format_instruction
-    from ..asm.versions import isa_feature
+    from ..asm.versions import newer_than
 
     kernel = running_kernel()
     for slot, insn in relocated.instructions.slots():
-        feature = isa_feature(insn)
-        if feature is not None and kernel < KernelVersion.parse(feature.min_version):
+        feature = newer_than(insn, kernel)
+        if feature is not None:
             err = UnsupportedFeature(
                 feature, f"program {label!r} insn {slot}: {format_instruction(insn)}; this kernel is {kernel}",
                 err=exc.errno, min_version=feature.min_version)
