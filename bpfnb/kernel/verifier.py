@@ -100,8 +100,8 @@ class VerifierRow:
     @property
     def written(self) -> frozenset[str]:
         """Registers and slots the log marks as written here (``R0_w``), on kernels that mark them."""
-        return frozenset(_LIVENESS.sub("", n) for n in _split_state(self.state) if _LIVENESS.search(n)
-                         and "w" in _LIVENESS.search(n).group())  # type: ignore[union-attr]
+        marked = ((name, _LIVENESS.search(name)) for name in _split_state(self.state))
+        return frozenset(name[:m.start()] for name, m in marked if m is not None and "w" in m.group())
 
 
 def _split_state(state: str) -> dict[str, str]:
