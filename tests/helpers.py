@@ -313,6 +313,23 @@ def missing_strong_ksyms(obj) -> list[str]:
     return missing
 
 
+def assert_libbpf_refuses_naming(load, missing) -> None:
+    """``load()`` (a libbpf oracle call) fails, and libbpf's log names one of ``missing``.
+
+    libbpf resolves every extern when it loads an object, so a strong kfunc
+    or ksym the kernel lacks refuses the whole object.
+    """
+    import pytest
+
+    from oracles.libbpf import LibbpfObject
+
+    seen = len(LibbpfObject.log())
+    with pytest.raises(OSError):
+        load()
+    said = " ".join(text for _, text in LibbpfObject.log()[seen:])
+    assert any(f"'{name}'" in said for name in missing), said[-2000:]
+
+
 def assert_programs_refuse_missing_ksyms(path, missing) -> dict:
     """bpfnb's refusal where the kernel lacks strong ``__ksym`` externs: per program, typed, naming them.
 

@@ -25,7 +25,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from helpers import all_fixtures, assert_programs_refuse_missing_ksyms, fixture_path, missing_strong_ksyms
+from helpers import (all_fixtures, assert_libbpf_refuses_naming, assert_programs_refuse_missing_ksyms, fixture_path,
+                     missing_strong_ksyms)
 from oracles.bpftool import bpftool
 
 from bpfnb import kernel
@@ -165,13 +166,7 @@ def libbpf_btf(path: Path, pin_root: str) -> LibbpfBtf:
 
 def assert_libbpf_refuses_missing_ksyms(path: Path, pin_root: str, missing: list[str]) -> None:
     """libbpf resolves every extern of the object first: one the kernel lacks refuses the whole object."""
-    from oracles.libbpf import LibbpfObject
-
-    seen = len(LibbpfObject.log())
-    with pytest.raises(OSError):
-        libbpf_btf(path, pin_root)
-    said = " ".join(text for _, text in LibbpfObject.log()[seen:])
-    assert any(f"'{name}'" in said for name in missing), said[-2000:]
+    assert_libbpf_refuses_naming(lambda: libbpf_btf(path, pin_root), missing)
 
 
 def needs_qmark_datasec(btf: Btf) -> list[str]:
