@@ -123,6 +123,7 @@ def without_bitfield(tmp_path_factory) -> tuple[Btf, str]:
     return Btf.from_file(path), str(path)
 
 
+@pytest.mark.synthetic_kernel
 @pytest.mark.parametrize("target", ["older", "snapshot", "without_bitfield"])
 @pytest.mark.parametrize("path", CORE_FIXTURES, ids=lambda p: p.name)
 def test_matches_libbpf_on_custom_btf(path, target, request, pin_root) -> None:
@@ -130,11 +131,15 @@ def test_matches_libbpf_on_custom_btf(path, target, request, pin_root) -> None:
     run = core_decisions(path, pin_root, btf_custom_path=file)
     theirs = _theirs(run)
     assert theirs and _ours(path, btf) == theirs
+    # the decisions (poisoning included) are the target's alone; whether the running kernel then
+    # accepts instructions relocated for another kernel's layout is not, so it is not asserted here
     refused = _refusals(path, btf)
-    _assert_libbpf_load_predicted(run, refused)
     assert ("where_the_field_is" in refused) == (target == "without_bitfield" and path.name == "core_unguarded.bpf.o")
+    if refused:
+        assert not run.loaded
 
 
+@pytest.mark.synthetic_kernel
 def test_conflicting_candidates_fail_like_libbpf(tmp_path, pin_root) -> None:
     btf = conflict_kernel()  # from the snapshot
     file = tmp_path / "conflict.btf"
@@ -181,6 +186,7 @@ def test_patched_slots_equal_libbpf_final_instructions(path, vmlinux, pin_root) 
     assert checked == len(table)
 
 
+@pytest.mark.synthetic_kernel
 @pytest.mark.parametrize("seed", range(6))
 def test_matches_libbpf_on_random_kernels(seed, tmp_path, pin_root) -> None:
     """Random layout changes to every type the fixtures read: same decision as libbpf for every record.
