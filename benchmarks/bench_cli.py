@@ -74,6 +74,7 @@ def main() -> int:
         rows["bpftool map show"] = lambda: whole([bpftool, "map", "show"])
     times: dict[str, list[float]] = {k: [] for k in rows}
     with tempfile.TemporaryDirectory(prefix="bpfnb_bench_pyc_") as cache:
+        ENV.clear()
         ENV.update(child_env(cache))
         for run in range(args.runs + 1):
             for name, fn in rows.items():

@@ -140,6 +140,7 @@ def main() -> int:
         return 0
     pin_root = tempfile.mkdtemp(prefix="bpfnb_bench_load_", dir="/sys/fs/bpf")
     cache = tempfile.TemporaryDirectory(prefix="bpfnb_bench_pyc_")
+    ENV.clear()
     ENV.update(child_env(cache.name))
     try:  # the probe below also fills the bytecode cache
         paths, left_out = loadable(args.objects or candidates(), pin_root)
