@@ -15,8 +15,8 @@ whose slot starts that line).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import accumulate, repeat
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from itertools import accumulate, compress, repeat
 from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, overload
@@ -191,6 +191,16 @@ class Instructions(Sequence[Instruction]):
     def slots(self) -> Iterator[tuple[int, Instruction]]:
         """``(slot, instruction)`` pairs in order."""
         return zip(self._starts, self._insns)
+
+    def slots_of(self, opcodes: Collection[int]) -> Iterator[tuple[int, Instruction]]:
+        """``(slot, instruction)`` pairs of the instructions whose opcode byte is in ``opcodes``.
+
+        The walkers that look only at calls and ld_imm64 (call graph, call
+        relocation) skip the rest of a program in C instead of testing each
+        instruction in Python.
+        """
+        wanted = frozenset(opcodes)
+        return compress(zip(self._starts, self._insns), map(wanted.__contains__, map(_OPCODE, self._insns)))
 
     def replace_at_slot(self, slot: int, insn: Instruction) -> Instructions:
         """A copy with the instruction at ``slot`` replaced (same slot count).
