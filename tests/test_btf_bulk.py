@@ -1,0 +1,89 @@
+"""Bulk paths against their one-record-at-a-time references.
+
+``Btf.materialise()`` (:mod:`bpfnb.btf.bulk`) must give exactly the objects
+``btf[id]`` decodes one by one, and on malformed BTF the same error.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from helpers import all_fixtures, fixture_path, needs_vmlinux
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bpfnb.btf.btf as btf_module
+from bpfnb.btf import Btf
+from bpfnb.btf.bulk import decode_all
+from bpfnb.btf.parser import decode
+from bpfnb.errors import BpfnbError
+
+VMLINUX = btf_module.SYS_BTF / "vmlinux"
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+
+
+def one_by_one(btf: Btf) -> list:
+    return [decode(btf._table, i, btf.start_id + i, btf._strings, btf) for i in range(len(btf._table.starts))]
+
+
+def assert_same_decoding(data: bytes, base: Btf | None = None) -> None:
+    btf = Btf.from_bytes(data, base=base)
+    bulk = decode_all(btf._table, btf._strings, btf.start_id, btf)
+    try:
+        reference = one_by_one(btf)
+    except BpfnbError as exc:
+        assert bulk is None, f"bulk decoding accepted what decode refuses: {exc}"
+        again = Btf.from_bytes(data, base=base)
+        try:
+            list(again)
+        except BpfnbError as bulk_exc:
+            assert str(bulk_exc) == str(exc)
+        else:
+            raise AssertionError(f"list(btf) accepted what btf[id] refuses: {exc}")
+        return
+    assert bulk is not None
+    assert bulk == reference
+    assert [type(t) for t in bulk] == [type(t) for t in reference]
+    assert list(Btf.from_bytes(data, base=base)) == [btf[0], *reference]
+
+
+def test_fixtures_decode_alike():
+    for path in all_fixtures():
+        assert_same_decoding(Btf.from_file(path).to_bytes())
+
+
+@needs_vmlinux
+def test_vmlinux_decodes_alike():
+    assert_same_decoding(VMLINUX.read_bytes())
+
+
+def test_objects_already_handed_out_stay_the_same():
+    btf = Btf.from_file(all_fixtures()[0])
+    first = btf[len(btf) - 1]
+    list(btf)
+    assert btf[len(btf) - 1] is first
+
+
+BLOB = Btf.from_file(fixture_path("btf_kinds")).to_bytes()
+
+
+@st.composite
+def mutated(draw) -> bytes:
+    """A type-section word overwritten: names, linkages, vlens, kinds go wrong."""
+    data = bytearray(BLOB)
+    hdr_len, type_off, type_len = struct.unpack_from("<III", data, 4)
+    for _ in range(draw(st.integers(1, 3))):
+        pos = hdr_len + type_off + 4 * draw(st.integers(0, type_len // 4 - 1))
+        value = draw(st.one_of(st.integers(0, 300), st.integers(0, 2**32 - 1), st.sampled_from([1 << 31, 0xFFFF])))
+        struct.pack_into("<I", data, pos, value)
+    return bytes(data)
+
+
+@SETTINGS
+@given(mutated())
+def test_mutated_btf_decodes_alike(data):
+    try:
+        Btf.from_bytes(data)
+    except BpfnbError:
+        return
+    assert_same_decoding(data)
