@@ -1,7 +1,9 @@
 """Bulk paths against their one-record-at-a-time references.
 
 ``Btf.materialise()`` (:mod:`bpfnb.btf.bulk`) must give exactly the objects
-``btf[id]`` decodes one by one, and on malformed BTF the same error.
+``btf[id]`` decodes one by one, and on malformed BTF the same error;
+``BtfBuilder.add_records`` (:mod:`bpfnb.btf.recode`) exactly the bytes
+``BtfBuilder.add(btf[id])`` writes, whatever the string policy.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import bpfnb.btf.btf as btf_module
 from bpfnb.btf import Btf
 from bpfnb.btf.bulk import decode_all
 from bpfnb.btf.parser import decode
+from bpfnb.btf.writer import BtfBuilder
 from bpfnb.errors import BpfnbError
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"
@@ -47,14 +50,53 @@ def assert_same_decoding(data: bytes, base: Btf | None = None) -> None:
     assert list(Btf.from_bytes(data, base=base)) == [btf[0], *reference]
 
 
-def test_fixtures_decode_alike():
+def written(btf: Btf, *, keep_strings: bool, bulk: bool) -> bytes:
+    b = BtfBuilder(base=btf.base, strings=btf._strings if keep_strings else None)
+    if bulk:
+        b.add_records(btf, btf.start_id, len(btf))
+    else:
+        for tid in btf.own_ids:
+            b.add(btf[tid])
+    return b.to_bytes()
+
+
+def assert_same_writing(data: bytes) -> None:
+    for keep_strings in (True, False):
+        try:
+            reference = written(Btf.from_bytes(data), keep_strings=keep_strings, bulk=False)
+        except BpfnbError as exc:
+            try:
+                written(Btf.from_bytes(data), keep_strings=keep_strings, bulk=True)
+            except BpfnbError as bulk_exc:
+                assert str(bulk_exc) == str(exc)
+                continue
+            raise AssertionError(f"add_records accepted what add refuses: {exc}") from None
+        assert written(Btf.from_bytes(data), keep_strings=keep_strings, bulk=True) == reference
+
+
+def test_fixtures_decode_and_write_alike():
     for path in all_fixtures():
-        assert_same_decoding(Btf.from_file(path).to_bytes())
+        data = Btf.from_file(path).to_bytes()
+        assert_same_decoding(data)
+        assert_same_writing(data)
 
 
 @needs_vmlinux
-def test_vmlinux_decodes_alike():
+def test_vmlinux_decodes_and_writes_alike():
     assert_same_decoding(VMLINUX.read_bytes())
+    assert_same_writing(VMLINUX.read_bytes())
+
+
+def test_records_in_pieces_equal_records_at_once():
+    """How sanitize writes: runs of untouched records between replaced ones."""
+    btf = Btf.from_file(fixture_path("btf_kinds"))
+    whole = BtfBuilder(strings=btf._strings)
+    whole.add_records(btf, 1, len(btf))
+    pieces = BtfBuilder(strings=btf._strings)
+    cuts = [1, 2, 2, 5, len(btf) - 1, len(btf)]
+    for first, stop in zip(cuts, cuts[1:]):
+        pieces.add_records(btf, first, stop)
+    assert pieces.to_bytes() == whole.to_bytes()
 
 
 def test_objects_already_handed_out_stay_the_same():
@@ -81,9 +123,10 @@ def mutated(draw) -> bytes:
 
 @SETTINGS
 @given(mutated())
-def test_mutated_btf_decodes_alike(data):
+def test_mutated_btf_decodes_and_writes_alike(data):
     try:
         Btf.from_bytes(data)
     except BpfnbError:
         return
     assert_same_decoding(data)
+    assert_same_writing(data)

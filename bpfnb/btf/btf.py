@@ -111,6 +111,8 @@ class Btf:
         self._starts: list[int] | None = None
         self._decoded = 0
         self._materialised = False
+        #: the blob, when the writer made it (fix-up's output): writing this Btf again gives these bytes
+        self._written: bytes | None = None
         self._lookups = 0
         self._sizes: dict[int, int] = {}
         self._aligns: dict[int, int] = {}
