@@ -233,10 +233,10 @@ class Btf:
     def materialise(self) -> None:
         """Decode every type now, in bulk (:mod:`bpfnb.btf.bulk`), instead of one at a time on access.
 
-        For users of (nearly) every type: iteration, dumps, whole headers.
-        Objects already handed out stay the ones ``btf[id]`` returns.
-        Malformed BTF is decoded record by record, so the error names the
-        first bad type as ``btf[id]`` would.
+        For users of every type: iteration, dumps.  Objects already handed
+        out stay the ones ``btf[id]`` returns.  Malformed BTF is decoded
+        record by record, so the error names the first bad type as
+        ``btf[id]`` would.
         """
         if self._materialised:
             return
@@ -249,9 +249,8 @@ class Btf:
             for type_id in self.own_ids:
                 self[type_id]
         else:
-            types = dict(zip(self.own_ids, decoded))
-            types.update(self._types)
-            self._types = types
+            decoded.update(self._types)
+            self._types = decoded
         self._materialised = True
 
     def __getitem__(self, key: int | str) -> BtfType:
