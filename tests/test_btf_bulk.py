@@ -3,7 +3,9 @@
 ``Btf.materialise()`` (:mod:`bpfnb.btf.bulk`) must give exactly the objects
 ``btf[id]`` decodes one by one, and on malformed BTF the same error;
 ``BtfBuilder.add_records`` (:mod:`bpfnb.btf.recode`) exactly the bytes
-``BtfBuilder.add(btf[id])`` writes, whatever the string policy.
+``BtfBuilder.add(btf[id])`` writes, whatever the string policy; the raw dump
+from columns (:mod:`bpfnb.display.btf_raw`) exactly ``raw_lines`` of each
+type object.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from bpfnb.btf import Btf
 from bpfnb.btf.bulk import decode_all
 from bpfnb.btf.parser import decode
 from bpfnb.btf.writer import BtfBuilder
+from bpfnb.display.btf_dump import raw_lines
+from bpfnb.display.btf_raw import raw_records
 from bpfnb.errors import BpfnbError
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"
@@ -76,17 +80,37 @@ def assert_same_writing(data: bytes) -> None:
         assert written(Btf.from_bytes(data), keep_strings=keep_strings, bulk=True) == reference
 
 
-def test_fixtures_decode_and_write_alike():
+def assert_same_raw_dump(data: bytes) -> None:
+    btf = Btf.from_bytes(data)
+    try:
+        reference = ["\n".join(raw_lines(btf, btf[i])) for i in btf.own_ids]
+    except BpfnbError as exc:
+        try:
+            records = raw_records(Btf.from_bytes(data))
+        except BpfnbError:
+            return
+        assert records is None, f"columns formatted what the type objects refuse: {exc}"
+        return
+    records = raw_records(Btf.from_bytes(data))
+    if records is not None:
+        assert list(records) == reference
+
+
+def test_fixtures_decode_write_and_dump_alike():
     for path in all_fixtures():
         data = Btf.from_file(path).to_bytes()
         assert_same_decoding(data)
         assert_same_writing(data)
+        assert_same_raw_dump(data)
 
 
 @needs_vmlinux
-def test_vmlinux_decodes_and_writes_alike():
-    assert_same_decoding(VMLINUX.read_bytes())
-    assert_same_writing(VMLINUX.read_bytes())
+def test_vmlinux_decodes_writes_and_dumps_alike():
+    data = VMLINUX.read_bytes()
+    assert_same_decoding(data)
+    assert_same_writing(data)
+    assert raw_records(Btf.from_bytes(data)) is not None
+    assert_same_raw_dump(data)
 
 
 def test_records_in_pieces_equal_records_at_once():
@@ -132,3 +156,4 @@ def test_mutated_btf_decodes_and_writes_alike(data):
         return
     assert_same_decoding(data)
     assert_same_writing(data)
+    assert_same_raw_dump(data)

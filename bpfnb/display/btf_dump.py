@@ -158,7 +158,7 @@ def type_json(btf: Btf, t: BtfType) -> dict:
     return d
 
 
-_CHUNK_LINES = 1 << 14  # lines written (and escaped) at once
+_CHUNK_RECORDS = 1 << 13  # types written (and escaped) at once
 
 
 def _selected(btf: Btf, names: list[str] | None) -> Iterable[BtfType]:
@@ -180,13 +180,18 @@ def dump(btf: Btf, fmt: str = "raw", types: list[str] | None = None, out: TextIO
         json.dump({"types": [type_json(btf, t) for t in _selected(btf, types)]}, out, indent=1)
         out.write("\n")
     elif fmt == "raw":
-        lines: list[str] = []
-        for t in _selected(btf, types):
-            lines += raw_lines(btf, t)
-            if len(lines) >= _CHUNK_LINES:
-                out.write(printable("\n".join(lines), keep_lines=True) + "\n")
-                lines = []
-        if lines:
-            out.write(printable("\n".join(lines), keep_lines=True) + "\n")
+        from .btf_raw import raw_records
+
+        records = raw_records(btf) if not types else None  # a whole dump: from the columns
+        if records is None:
+            records = ("\n".join(raw_lines(btf, t)) for t in _selected(btf, types))
+        chunk: list[str] = []
+        for text in records:
+            chunk.append(text)
+            if len(chunk) >= _CHUNK_RECORDS:
+                out.write(printable("\n".join(chunk), keep_lines=True) + "\n")
+                chunk = []
+        if chunk:
+            out.write(printable("\n".join(chunk), keep_lines=True) + "\n")
     else:
         raise ValueError(f"unknown format {fmt!r} (c, raw, json)")
