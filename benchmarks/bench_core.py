@@ -12,7 +12,12 @@ b. bpfnb warm: resolve every record again against the same ``Btf`` (the
 c. libbpf: ``bpf_object__open_file`` + ``bpf_object__load`` + close through
    ctypes: vmlinux BTF parse, CO-RE, map creation *and* the kernel verifier
    (needs root; libbpf offers no CO-RE-only entry point);
-d. libbpf ``btf__parse`` of vmlinux alone, to show what part of (c) is BTF.
+d. libbpf ``btf__parse`` of vmlinux alone, to show what part of (c) is BTF;
+e. whole-object loads of the same object, bpfnb ``EbpfLoader().load_file``
+   beside (c), each in fresh child processes (``bench_load.py``'s): **cold**
+   is the first load in a process (vmlinux parsed, features probed),
+   **warm** the best later one (vmlinux BTF, probes and CO-RE candidates
+   cached; libbpf caches nothing between objects).
 
 The ratios printed are bpfnb / libbpf: below 1 means bpfnb is faster.
 """
@@ -23,6 +28,7 @@ import argparse
 import ctypes
 import ctypes.util
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -101,7 +107,36 @@ def main() -> int:
     print(f"  ratio bpfnb cold / libbpf btf__parse: {min(times['bpfnb cold']) / ref:.2f}")
     per = min(times["bpfnb warm"]) / count * 1e6
     print(f"  bpfnb warm: {per:.0f} us per record")
+    if os.geteuid() == 0:
+        whole_loads(Path(obj_path), args.runs)
     return 0
+
+
+def whole_loads(path: Path, runs: int, passes: int = 5) -> None:
+    """(e): cold and warm whole-object loads, bpfnb beside libbpf, in child processes."""
+    import bench_load
+
+    pin_root = tempfile.mkdtemp(prefix="bpfnb_bench_core_", dir="/sys/fs/bpf")
+    cache = tempfile.TemporaryDirectory(prefix="bpfnb_bench_pyc_")
+    bench_load.ENV.clear()
+    bench_load.ENV.update(bench_load.child_env(cache.name))
+    best: dict[tuple[str, str], float] = {}
+    try:
+        for run in range(runs + 1):
+            for who in ("bpfnb", "libbpf"):
+                passes_ = bench_load.run_child(who, [path], passes, pin_root)
+                if not run:
+                    continue  # the first round fills the bytecode cache
+                for kind, ps in (("cold", passes_[:1]), ("warm", passes_[1:])):
+                    t = min(p[path.name] for p in ps)
+                    best[who, kind] = min(best.get((who, kind), t), t)
+    finally:
+        shutil.rmtree(pin_root)
+        cache.cleanup()
+    print(f"whole-object load of {path.name}, best of {runs} fresh processes ({passes} warm loads each)")
+    for kind in ("cold", "warm"):
+        b, lb = best["bpfnb", kind], best["libbpf", kind]
+        print(f"  {kind}: bpfnb {b * 1e3:7.2f} ms   libbpf open+load {lb * 1e3:7.2f} ms   ratio {b / lb:.2f}")
 
 
 if __name__ == "__main__":

@@ -51,14 +51,14 @@ print("privileged: real syscalls" if PRIVILEGED else "unprivileged: dry run (no 
 # An example shipped with bpfnb: XDP and TC programs counting packets per IP protocol, sharing a
 # subprogram, with two read-only knobs in `.rodata`. Parsing makes no syscalls.
 
-# %%
+# %% tags=["nbval-check-output"]
 import bpfnb
 from bpfnb import examples
 
 obj = bpfnb.Object.from_file(examples.path("packet_counter"))
 obj
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.call_graph()
 
 # %% [markdown]
@@ -72,10 +72,10 @@ obj.call_graph()
 # (`examples.KERNEL_BTF_RELEASE` names it), the same on every machine and on Binder.
 # `bpfnb.Btf.from_sys_fs()` gives your running kernel's instead; try it in place of the snapshot.
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.maps["proto_stats"]
 
-# %%
+# %% tags=["nbval-check-output"]
 vmlinux = examples.kernel_btf()   # a fixed kernel; bpfnb.Btf.from_sys_fs() is yours
 print("snapshot of Linux", examples.KERNEL_BTF_RELEASE)
 vmlinux["iphdr"]
@@ -111,7 +111,7 @@ pipeline
 # snapshot kernel, so the resolved offsets are the same wherever this runs; `core_relocations()`
 # with no argument resolves against the running kernel, as a real load does.
 
-# %%
+# %% tags=["nbval-check-output"]
 core_obj = bpfnb.Object.from_file(examples.path("core_kinds"))
 table = core_obj.core_relocations(vmlinux)
 table
@@ -152,7 +152,7 @@ pipeline.close()   # every program, map and BTF object released
 #
 # The same pipeline behind buttons: pick an example, set options, run one stage at a time.
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.widgets import Loader
 
 Loader(examples.path("packet_counter"))
@@ -161,7 +161,7 @@ Loader(examples.path("packet_counter"))
 # A map can be watched too: `MapView` re-reads it every `interval` seconds from the moment it is shown, with
 # start and stop buttons (here the `verdicts` array of a fresh load, counted by test runs while it refreshes).
 
-# %%
+# %% tags=["nbval-check-output"]
 # NBVAL_IGNORE_OUTPUT
 if needs_bpf("watching a map"):
     from bpfnb.widgets import MapView

@@ -23,7 +23,7 @@
 # This notebook walks that file the way a loader does in its first stage, **parse**: no syscalls, nothing loaded.
 # Every object shown renders itself: try `obj`, `obj.programs["xdp_count"]`, `obj.maps["verdicts"]`.
 
-# %%
+# %% tags=["nbval-check-output"]
 import pandas as pd
 import bpfnb
 from bpfnb import examples
@@ -37,7 +37,7 @@ print(examples.source("packet_counter"))
 # `Object.from_file` reads the ELF with pyelftools, classifies each section, decodes every program's instructions,
 # records relocations against the instruction they patch, and reads the BTF for map definitions and global variables.
 
-# %%
+# %% tags=["nbval-check-output"]
 obj = bpfnb.Object.from_file(path)
 obj
 
@@ -47,7 +47,7 @@ obj
 # A loader decides what a section is for mostly from its **name**: `xdp` and `tc` are program sections,
 # `.maps` holds BTF map definitions, `.rodata` becomes a frozen array map, `.rel<name>` relocates `<name>`.
 
-# %%
+# %% tags=["nbval-check-output"]
 pd.DataFrame(
     [(s.index, s.name, s.kind.value, s.sh_type, s.size) for s in obj.sections[1:]],
     columns=["#", "name", "kind", "ELF type", "size"],
@@ -59,10 +59,10 @@ pd.DataFrame(
 # Each function symbol in a program section is one program; its section name gives the program type and the
 # expected attach type through libbpf's section-name table (`bpfnb.obj.section_defs`).
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.to_dataframe()
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.obj.section_defs import match_section
 
 names = ["xdp", "tc", "tracepoint/syscalls/sys_enter_openat", "raw_tp/sys_enter", "fentry/do_unlinkat",
@@ -83,11 +83,11 @@ pd.DataFrame(rows)
 # A program renders as its instructions (8-byte slots; `ld_imm64` takes two), with the C source line from `.BTF.ext`
 # above the instructions it produced, and a note on each instruction a relocation will patch.
 
-# %%
+# %% tags=["nbval-check-output"]
 prog = obj.programs["xdp_count"]
 prog
 
-# %%
+# %% tags=["nbval-check-output"]
 pd.DataFrame(
     [(r.slot, r.type_name, r.kind.value, r.symbol.name, r.target_section) for r in prog.relocations],
     columns=["slot", "ELF type", "kind", "symbol", "target section"],
@@ -97,10 +97,10 @@ pd.DataFrame(
 # `account` lives in `.text`: it is a *subprogram*, appended to each program that calls it when the loader relocates.
 # Its `ld_imm64` instructions reference the maps and the `.rodata`/`.bss` globals.
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.functions["account"]
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.functions["account"].to_dataframe().head(12)
 
 # %% [markdown]
@@ -109,13 +109,13 @@ obj.functions["account"].to_dataframe().head(12)
 # `.maps` entries are decoded from BTF (`__uint(max_entries, 256)` is the array length of a pointer type!).
 # Each data section becomes a one-entry array map whose value is the whole section; its variables are typed by BTF.
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.maps["proto_stats"]
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.data[".rodata"]
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.data[".rodata"].map_spec()
 
 # %% [markdown]
@@ -123,7 +123,7 @@ obj.data[".rodata"].map_spec()
 #
 # Programs → subprograms → helpers. Callbacks (e.g. for `bpf_loop`) appear as dashed edges.
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.call_graph()
 
 # %% [markdown]
@@ -131,7 +131,7 @@ obj.call_graph()
 #
 # `bpfnb inspect OBJ` prints the same summary; `--json` gives programs and maps, `--html FILE` a standalone report.
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.cli import main
 main(["inspect", str(path), "--json"])
 
@@ -140,7 +140,7 @@ main(["inspect", str(path), "--json"])
 #
 # A truncated or corrupted object raises a `bpfnb.ParseError` subclass that says where, never an `IndexError`.
 
-# %%
+# %% tags=["nbval-check-output"]
 data = path.read_bytes()
 try:
     bpfnb.Object.from_bytes(data[:3000], name="truncated.o")

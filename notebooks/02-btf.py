@@ -25,7 +25,7 @@
 # This notebook reads both, renders types as C and as tables, draws their references, lines instructions up with
 # their source, and rewrites an object's BTF for an older kernel. Nothing here needs privileges.
 
-# %%
+# %% tags=["nbval-check-output"]
 import difflib
 import pandas as pd
 import bpfnb
@@ -40,7 +40,7 @@ obj.btf
 # An object's BTF is small: the types its code and maps mention, one `FUNC` per function, a `VAR` per global and a
 # `DATASEC` per data section. `to_dataframe()` gives one row per type, straight from the parsed index.
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.btf.to_dataframe().tail(12)
 
 # %% [markdown]
@@ -51,7 +51,7 @@ obj.btf.to_dataframe().tail(12)
 # `__uint(max_entries, 256)` expands to `int (*max_entries)[256]`: a pointer to an array whose **length** is the
 # value. `__type(key, __u8)` is `__u8 *key`: a pointer to the key type. The loader reads the lengths and pointees back.
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.btf.c import render_type_definition
 
 btf = obj.btf
@@ -59,7 +59,7 @@ maps_sec = btf.find(".maps", "datasec")
 for vs in maps_sec.vars:
     print(render_type_definition(btf, vs.type_id), end="\n\n")
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.btf import Array
 
 rows = []
@@ -77,7 +77,7 @@ pd.DataFrame(rows, columns=["map", "member", "BTF", "decoded as"])
 # The map specs the parse stage built from those records (type 5 is `BPF_MAP_TYPE_PERCPU_HASH`; `verdicts` has
 # `max_entries` 2 because `VERDICT_MAX` is the enum's third value):
 
-# %%
+# %% tags=["nbval-check-output"]
 obj.maps["proto_stats"]
 
 # %% [markdown]
@@ -92,7 +92,7 @@ obj.maps["proto_stats"]
 # kernel shipped with bpfnb (`examples.KERNEL_BTF_RELEASE`), parsed once. Replace it by `Btf.from_sys_fs()` to
 # explore your own kernel: the same calls work on both, only the numbers differ.
 
-# %%
+# %% tags=["nbval-check-output"]
 vmlinux = examples.kernel_btf()        # a fixed kernel: the same ids and offsets everywhere
 print("snapshot of Linux", examples.KERNEL_BTF_RELEASE)
 vmlinux
@@ -101,7 +101,7 @@ vmlinux
 # The counts per kind describe that kernel build: most of the types are function prototypes and a `FUNC` for each
 # kernel function.
 
-# %%
+# %% tags=["nbval-check-output"]
 counts = pd.Series({k.name: n for k, n in vmlinux.kind_counts().items()}, name="types").sort_values(ascending=False)
 counts.to_frame()
 
@@ -110,7 +110,7 @@ counts.to_frame()
 # this kernel's (the notebook tests mask them), because they differ between kernel builds. A learner's
 # check that holds on every kernel: a member path resolves to an offset inside its struct on both.
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.display import this_kernel
 
 mine = bpfnb.Btf.from_sys_fs()
@@ -133,29 +133,29 @@ this_kernel(both.filter(like="this kernel"), "this kernel's ids, sizes and offse
 # for bitfields). `struct iphdr` has both a bitfield pair and an anonymous union wrapping the addresses, which
 # is why a member path such as `saddr` has to look through anonymous members.
 
-# %%
+# %% tags=["nbval-check-output"]
 vmlinux["iphdr"]
 
-# %%
+# %% tags=["nbval-check-output"]
 vmlinux["iphdr"].to_dataframe()
 
 # %% [markdown]
 # `struct bpf_map_info` is what `BPF_OBJ_GET_INFO_BY_FD` fills for a map; bpfnb's cffi declaration of it is
 # checked against the running kernel's, member by member, by a test.
 
-# %%
+# %% tags=["nbval-check-output"]
 vmlinux["bpf_map_info"]
 
 # %% [markdown]
 # `task_struct` is huge (hundreds of members, several kilobytes): the view stays bounded, and here we look at its
 # first members only. `member_offset` walks a member path the way CO-RE does, through nested and anonymous structs.
 
-# %%
+# %% tags=["nbval-check-output"]
 task = vmlinux["task_struct"]
 print(f"struct task_struct: {task.size} bytes, {len(task.members)} members")
 task.to_dataframe().head(8)
 
-# %%
+# %% tags=["nbval-check-output"]
 loc = vmlinux.member_offset("task_struct", "se.sum_exec_runtime")
 print(f"task_struct->se.sum_exec_runtime: byte offset {loc.offset}")
 
@@ -165,7 +165,7 @@ print(f"task_struct->se.sum_exec_runtime: byte offset {loc.offset}")
 # `type_graph(name, depth)` draws the types a type refers to, `depth` named hops away; pointers, arrays and
 # qualifiers (`const`, `volatile`) are folded into the edges, typedefs are nodes of their own. (The SVG is not compared by the notebook tests: graphviz versions lay it out differently.)
 
-# %%
+# %% tags=["nbval-check-output"]
 vmlinux.type_graph("iphdr", depth=2)
 
 # %% [markdown]
@@ -175,7 +175,7 @@ vmlinux.type_graph("iphdr", depth=2)
 # column and the text of the C line that produced it (offsets into the BTF string table). The loader re-bases
 # them when it appends subprograms (notebook 3) and hands them to the kernel, so the verifier log can quote source.
 
-# %%
+# %% tags=["nbval-check-output"]
 records = obj.btf_ext.line_info["xdp"]
 pd.DataFrame(
     [(r.insn_off, r.insn_index, r.line_num, r.column, r.line.strip()) for r in records],
@@ -185,7 +185,7 @@ pd.DataFrame(
 # %% [markdown]
 # Put beside the instructions, each record labels the run of instructions up to the next record:
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.asm.disasm import format_instruction
 
 prog = obj.programs["xdp_count"]
@@ -204,7 +204,7 @@ pd.DataFrame(rows, columns=["slot", "instruction", "source line (when it changes
 # `DATASEC` comes out with size 0 and its variables at offset 0. The kernel refuses that; the loader fills both in
 # from the ELF section and symbol tables. `fixup` returns the new BTF and one change per rewritten type.
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.btf.sanitize import BtfFeatures, fixup, sanitize
 
 fixed = fixup(obj.btf, obj)
@@ -219,7 +219,7 @@ fixed
 # `FLOAT`, `DECL_TAG`, `TYPE_TAG` and `ENUM64`. This object only uses the first two: data sections become structs,
 # variables become 1-byte ints.
 
-# %%
+# %% tags=["nbval-check-output"]
 old = BtfFeatures(datasec=False, float=False, decl_tag=False, type_tag=False, enum64=False)
 print(old)
 clean = sanitize(fixed.btf, old)
@@ -231,7 +231,7 @@ clean
 # member's type is the old `VAR`, now a 1-byte `INT` that kept the variable's name: the kernel only checks that it
 # fits, and nothing reads these types any more.
 
-# %%
+# %% tags=["nbval-check-output"]
 diff = difflib.unified_diff(fixed.btf.to_c().splitlines(), clean.btf.to_c().splitlines(),
                             "fixed-up", "sanitized for the old kernel", n=1, lineterm="")
 print("\n".join(diff))
@@ -240,7 +240,7 @@ print("\n".join(diff))
 # The other replacements, on a few types built by hand with `bpfnb.btf.writer.write_types`: a `double`
 # (`FLOAT`), a pointer through a `__user` type tag, a 64-bit enum and a declaration tag on a struct member.
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.btf import Btf, DeclTag, Enum64, EnumValue, Float, Int, IntEncoding, Member, Ptr, Struct, TypeTag
 from bpfnb.btf.writer import write_types
 
@@ -256,11 +256,11 @@ types = [
 synthetic = Btf.from_bytes(write_types(types), source="hand-made")
 print(synthetic.to_c(["sample"]))
 
-# %%
+# %% tags=["nbval-check-output"]
 san = sanitize(synthetic, old)
 san
 
-# %%
+# %% tags=["nbval-check-output"]
 print(san.btf.to_c(["sample"]))
 
 # %% [markdown]
@@ -270,8 +270,8 @@ print(san.btf.to_c(["sample"]))
 # same as `bpftool btf dump file ... format c`, which a test compares with). With no argument it renders every type:
 # that is how `vmlinux.h` is made.
 
-# %%
+# %% tags=["nbval-check-output"]
 print(vmlinux.to_c(["ethhdr", "iphdr"]))
 
-# %%
+# %% tags=["nbval-check-output"]
 print(obj.btf.to_c())

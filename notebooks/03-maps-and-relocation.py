@@ -50,7 +50,7 @@ print("privileged: real syscalls" if PRIVILEGED else "unprivileged: dry run (no 
 # `set_global` is applied when the data maps are written: `packet_counter` drops frames shorter than
 # `min_len`, a `const volatile` global in `.rodata` that user space sets before load.
 
-# %%
+# %% tags=["nbval-check-output"]
 path = examples.path("packet_counter")
 p = bpfnb.EbpfLoader().set_global("min_len", 64).pipeline(path)
 p.next()
@@ -84,7 +84,7 @@ p.next()
 # value back and decoding each variable through its BTF type (`bpfnb.btf.codec.Codec`) shows what the program
 # will see. A dry run computes the same bytes without a map.
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.btf.codec import Codec
 from bpfnb.kernel.maps import initial_data
 
@@ -129,7 +129,7 @@ if needs_bpf("the frozen map's refusal"):
 # %%
 p.next()
 
-# %%
+# %% tags=["nbval-check-output"]
 rel = p.relocated["xdp_count"]
 rel
 
@@ -146,19 +146,19 @@ rel.to_dataframe()[["slot", "kind", "symbol", "function", "origin_slot", "before
 # after `tc_count`'s 32. Its `func_info` record (the BTF `FUNC` for the subprogram) and its `line_info` records
 # move with it: the records from `.text` get the subprogram's new start added to their instruction index.
 
-# %%
+# %% tags=["nbval-check-output"]
 pd.DataFrame(
     [(name, sub, start, r.insn_cnt) for name, r in p.relocated.items() for sub, start in r.subprograms],
     columns=["program", "subprogram", "appended at slot", "total slots"],
 )
 
-# %%
+# %% tags=["nbval-check-output"]
 pd.DataFrame(
     [(name, f.name, f.slot, f.type_id) for name, r in p.relocated.items() for f in r.func_info],
     columns=["program", "function", "slot", "BTF FUNC id"],
 )
 
-# %%
+# %% tags=["nbval-check-output"]
 text_lines = {r.line_num: r.insn_index for r in p.obj.btf_ext.line_info[".text"]}
 rows = []
 for name, r in p.relocated.items():
@@ -184,11 +184,11 @@ p.close()
 # (1000 and up, obviously not real), relocation runs for real against them, and the load stage says what it
 # would have sent.
 
-# %%
+# %% tags=["nbval-check-output"]
 dry = bpfnb.EbpfLoader().set_global("min_len", 64).dry_run().pipeline(path).run()
 dry
 
-# %%
+# %% tags=["nbval-check-output"]
 dry.results["maps"]
 
 # %% [markdown]
@@ -198,7 +198,7 @@ dry.results["maps"]
 # the appended subprogram. (Here the privileged run is redone, to compare; it is itself a dry run when
 # this notebook runs without CAP_BPF.)
 
-# %%
+# %% tags=["nbval-check-output"]
 with bpfnb.EbpfLoader().set_global("min_len", 64).pipeline(path) as real:
     real.run("relocate")
     rows = []
@@ -209,5 +209,5 @@ with bpfnb.EbpfLoader().set_global("min_len", 64).pipeline(path) as real:
 pd.DataFrame(rows, columns=["slot", "kind", "symbol", "dry-run imm (low 32 bits)", "imm high 32 bits",
                             "same instruction but the immediate"])
 
-# %%
+# %% tags=["nbval-check-output"]
 dry.results["load"]

@@ -56,7 +56,7 @@ print("privileged: real syscalls" if PRIVILEGED else "unprivileged: dry run (no 
 # type, load BTF with each newer kind (the answers drive BTF sanitization, notebook 2). Three answers: `yes`, `no`,
 # and `unknown` when the kernel refused for another reason (unprivileged: everything is unknown).
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.display import this_kernel
 
 feats = kernel.features()
@@ -65,7 +65,7 @@ this_kernel(feats, "the feature probes")
 # %% [markdown]
 # As a DataFrame, to query: the features table across, one column per probe.
 
-# %%
+# %% tags=["nbval-check-output"]
 df = feats.to_dataframe()
 this_kernel(df[df.group == "feature"].set_index("name")[["support"]].T, "the feature probes")
 
@@ -145,7 +145,7 @@ p.close()
 # the Ethernet header fits in the packet, then reads the IP header's protocol byte without checking that the IP
 # header fits too:
 
-# %%
+# %% tags=["nbval-check-output"]
 src = examples.source("rejected")
 print(src[src.index('SEC("xdp")'):src.index("SEC(\"fentry")])
 

@@ -28,7 +28,7 @@
 # patches the instruction. `bpfnb.btf.core` does that in Python, following libbpf's rules record for record (a test
 # compares every decision with libbpf 1.1's debug log).
 
-# %%
+# %% tags=["nbval-check-output"]
 import pandas as pd
 
 import bpfnb
@@ -49,7 +49,7 @@ print(src[src.index("struct task_struct {"):src.index("/* a type no kernel has *
 # relocation. The records live in `.BTF.ext`, per ELF section, each naming an instruction (by byte offset), a local
 # BTF type, an access string and a kind:
 
-# %%
+# %% tags=["nbval-check-output"]
 obj = bpfnb.Object.from_file(path)
 records = [
     (section, r.insn_index, r.kind.name, obj.btf.name_of(r.type_id), r.access)
@@ -57,7 +57,7 @@ records = [
 ]
 pd.DataFrame(records, columns=["section", "insn (in section)", "kind", "local type", "access"]).head(12)
 
-# %%
+# %% tags=["nbval-check-output"]
 pd.Series([k for _, _, k, _, _ in records]).value_counts().rename("records per kind").to_frame()
 
 # %% [markdown]
@@ -74,7 +74,7 @@ pd.Series([k for _, _, k, _, _ in records]).value_counts().rename("records per k
 # *names*, compute the local and the kernel value, and check the instruction holds the local value before patching it.
 # Changed rows are highlighted; poisoned ones are red.
 
-# %%
+# %% tags=["nbval-check-output"]
 vmlinux = examples.kernel_btf()       # a fixed kernel; Btf.from_sys_fs() is the one you run
 print("target: snapshot of Linux", examples.KERNEL_BTF_RELEASE)
 table = core_relocations(obj, vmlinux)
@@ -88,7 +88,7 @@ table
 # signedness and the bitfield shift amounts follow the kernel's declaration; existence checks answer 0 or 1; type ids
 # point into the kernel's BTF.
 
-# %%
+# %% tags=["nbval-check-output"]
 df = table.to_dataframe()
 df.drop_duplicates("kind")[["program", "insn", "kind", "local_path", "target_path", "old", "new", "poisoned"]]
 
@@ -99,11 +99,11 @@ df.drop_duplicates("kind")[["program", "insn", "kind", "local_path", "target_pat
 # of `struct sched_entity`. In the kernel the same names lead elsewhere. The graph draws both walks; shaded cells are
 # offsets that differ between the local declaration and the kernel.
 
-# %%
+# %% tags=["nbval-check-output"]
 r = next(r for r in table if r.local_path == "task_struct->se.sum_exec_runtime")
 r
 
-# %%
+# %% tags=["nbval-check-output"]
 r.graph()
 
 # %% [markdown]
@@ -112,7 +112,7 @@ r.graph()
 # Our `struct mm_struct` wraps `arg_start` in an anonymous struct, and so does the kernel, at a different depth and
 # offset. CO-RE matches *named* members, descending into anonymous ones on both sides.
 
-# %%
+# %% tags=["nbval-check-output"]
 next(r for r in table if r.local_path == "mm_struct->arg_start").graph()
 
 # %% [markdown]
@@ -122,7 +122,7 @@ next(r for r in table if r.local_path == "mm_struct->arg_start").graph()
 # smallest integer load that covers it, whether it is signed, and the two shifts that extract it from a 64-bit
 # register. The kernel packs `in_execve` differently from our declaration, so the load width and the left shift change.
 
-# %%
+# %% tags=["nbval-check-output"]
 df[df.local_path == "task_struct->in_execve"][["insn", "kind", "old", "new"]]
 
 # %% [markdown]
@@ -132,7 +132,7 @@ df[df.local_path == "task_struct->in_execve"][["insn", "kind", "old", "new"]]
 # type or one enumerator. `type_matches` is stricter than existence: our `struct callback_head` has a member the
 # kernel's lacks, so it does not match, and the explanation lists the candidate and why it was rejected.
 
-# %%
+# %% tags=["nbval-check-output"]
 next(r for r in table if r.kind_label == "type_matches" and "callback_head" in r.local_path)
 
 # %% [markdown]
@@ -150,11 +150,11 @@ next(r for r in table if r.kind_label == "type_matches" and "callback_head" in r
 # replaced by a call to the non-existent helper `0xbad2310`. The verifier never reaches it (the branch before it is
 # now `if 0`), so the program loads. Unguarded, the verifier would reject the program and name that instruction.
 
-# %%
+# %% tags=["nbval-check-output"]
 failing = next(r for r in table if r.local_path == "task_struct___old->state" and r.kind_label == "byte_off")
 failing
 
-# %%
+# %% tags=["nbval-check-output"]
 guard = find_guard(failing, table)
 print(guard.describe(), "at insn", guard.slot, "guards insn", failing.slot)
 
@@ -162,7 +162,7 @@ print(guard.describe(), "at insn", guard.slot, "guards insn", failing.slot)
 # `apply_core_relocations` patches a program's instructions and annotates each patched slot (the relocate stage calls
 # it for the program and each subprogram). Around the guard:
 
-# %%
+# %% tags=["nbval-check-output"]
 prog = obj.programs["core_kinds"]
 patched = apply_core_relocations(prog.instructions, table.for_program("core_kinds"))
 patched[patched.index_at_slot(75):patched.index_at_slot(83)]
@@ -174,7 +174,7 @@ patched[patched.index_at_slot(75):patched.index_at_slot(83)]
 # marked as this kernel's, and the notebook tests mask it); what holds on every kernel is printed above it: each
 # field offset the loader would patch in is the one the kernel's BTF gives for that member path.
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.display import this_kernel
 
 mine = Btf.from_sys_fs()
@@ -201,7 +201,7 @@ this_kernel(live.to_dataframe().drop_duplicates("kind")[["insn", "kind", "local_
 # by default the running kernel, here the snapshot. We build a what-if kernel from the snapshot with `edit_btf`: `__state` renamed back to `state`, `pid` and
 # `tgid` swapped, the `in_execve` bitfield removed, `flags` widened, and an enumerator inserted before `PIDTYPE_MAX`.
 
-# %%
+# %% tags=["nbval-check-output"]
 from dataclasses import replace
 from bpfnb.btf import EnumValue
 
@@ -233,10 +233,10 @@ report
 # rejected. The same report is a DataFrame, and `bpfnb core-check OBJ --btf FILE ...` prints it (or `--json`) with
 # a non-zero exit status for CI.
 
-# %%
+# %% tags=["nbval-check-output"]
 rep = report.to_dataframe()
 rep[(rep.kernel == "older") & (rep.status != "same")][["insn", "kind", "access", "baseline", "value", "status"]]
 
-# %%
+# %% tags=["nbval-check-output"]
 moved = next(e.relocation for e in report.entries if e.kernel == "older" and e.relocation.local_path == "task_struct->pid")
 moved.graph()

@@ -78,7 +78,7 @@ print("privileged: the cells below load and run syscall_counter on this kernel" 
 # raw kernel maps; `typed(map, btf)` picks the class of each map kind and its codecs from the object's BTF (the
 # loaded, fixed-up copy, where even the global-data sections have a struct-like layout).
 
-# %%
+# %% tags=["nbval-check-output"]
 source = examples.source("syscall_counter")
 print(source[source.index("struct syscall_key {"):source.index("const volatile")].strip())
 
@@ -133,7 +133,7 @@ print(comms.dtypes.to_string())
 if PRIVILEGED:
     print("entries read by:", maps["syscalls"].read().method)
 
-# %%
+# %% tags=["nbval-check-output"]
 # NBVAL_IGNORE_OUTPUT
 top = calls.sort_values("value", ascending=False).head(8)
 display(top if PRIVILEGED else recorded("the most frequent (pid, system call) pairs", top))
@@ -142,7 +142,7 @@ display(top if PRIVILEGED else recorded("the most frequent (pid, system call) pa
 # Every child we started made an `execve` (system call 59 on x86-64) under its own pid — a check that holds on
 # every run, and on the recording:
 
-# %%
+# %% tags=["nbval-check-output"]
 ours = calls[calls["key.pid"].isin(child_pids)]
 print("each child seen:", set(ours["key.pid"]) == set(child_pids))
 print("each child called execve:", (ours[ours["key.nr"] == 59].groupby("key.pid")["value"].sum() >= 1).all())
@@ -155,7 +155,7 @@ print("each child called execve:", (ours[ours["key.nr"] == 59].groupby("key.pid"
 # one the program saw at a process's first system call, so a child forked by Python shows as `python` until it
 # has exec'd.
 
-# %%
+# %% tags=["nbval-check-output"]
 # NBVAL_IGNORE_OUTPUT
 names = comms.rename(columns={"key": "key.pid", "value.name": "comm"})
 per_comm = (calls.merge(names, on="key.pid", how="left").fillna({"comm": "?"})
@@ -163,7 +163,7 @@ per_comm = (calls.merge(names, on="key.pid", how="left").fillna({"comm": "?"})
 bars = per_comm.style.bar(color="#7aa6d6")
 display(bars if PRIVILEGED else bars.set_caption(f"recorded on Linux {RECORDING['kernel_release']}: system calls per command"))
 
-# %%
+# %% tags=["nbval-check-output"]
 # NBVAL_IGNORE_OUTPUT
 per_nr = calls.groupby("key.nr")["value"].agg(["sum", "count"]).rename(columns={"count": "processes"})
 bars = per_nr.sort_values("sum", ascending=False).head(10).style.bar(subset=["sum"], color="#d6a67a")
@@ -240,13 +240,13 @@ if needs_bpf("reading the loaded program's source lines"):
 # `define_record`. `collect(duration=...)` maps the ring, waits with epoll, and decodes all records in one go. The
 # recording kept the events of its three commands.
 
-# %%
+# %% tags=["nbval-check-output"]
 exec_event = define_record("exec_event", pid="u32", ppid_unused="u32", ts_ns="u64", comm="char[16]")
 print(exec_event, exec_event.dtype)
 pd.DataFrame([(f.name, f.offset, f.node.type_name) for f in exec_event.layout.fields],
              columns=["member", "offset", "type"])
 
-# %%
+# %% tags=["nbval-check-output"]
 if PRIVILEGED:
     link = ebpf.programs["count_syscalls"].attach()  # a RawTracePoint: the section names sys_enter
     with maps["events"].reader(exec_event) as reader:
@@ -260,7 +260,7 @@ else:
 print(stream.dtypes.astype(str).to_dict())
 print("our execve events arrived:", set(pids) <= set(stream["pid"]))
 
-# %%
+# %% tags=["nbval-check-output"]
 # NBVAL_IGNORE_OUTPUT
 display(stream.tail(5) if PRIVILEGED else recorded("the last execve events", stream.tail(5)))
 

@@ -77,7 +77,7 @@ def _clean_up() -> None:
 # `tp_btf`, `fentry`, `fexit`, `iter`...; `KPROBE` is also uprobes) from the section name. This needs no kernel:
 # it reads the object file.
 
-# %%
+# %% tags=["nbval-check-output"]
 rows = []
 for name in ("packet_counter", "syscall_counter"):
     obj = bpfnb.Object.from_file(examples.path(name))
@@ -94,7 +94,7 @@ pd.DataFrame(rows).set_index(["object", "program"])
 # shorter than `min_len`, and the IP protocol `drop_proto`. Set before load (they are `.rodata`), here: drop UDP
 # (17) and frames under 60 bytes. The packets are built with `struct`: Ethernet, IPv4, then UDP or TCP.
 
-# %%
+# %% tags=["nbval-check-output"]
 def checksum(data: bytes) -> int:
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:

@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -34,7 +35,7 @@
 # loaded): the `packet_sizes` and `packet_counter` examples were loaded, fed 4 packets, snapshotted,
 # fed 6 more, snapshotted again. The last section takes a live snapshot of this kernel.
 
-# %%
+# %% tags=["nbval-check-output"]
 import duckdb
 import pandas as pd
 
@@ -50,7 +51,7 @@ sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("t[01]/**/*.parquet"))[:6]  #
 # A glob reads both snapshots as one table. The columns keep their types (timestamps with time zone,
 # 64-bit integers, lists for `map_ids`), so no parsing happens on the way.
 
-# %%
+# %% tags=["nbval-check-output"]
 programs = f"'{ROOT}/*/programs.parquet'"
 duckdb.sql(f"select time, host, name, type, tag, run_cnt from {programs} order by name, time").df()
 
@@ -58,7 +59,7 @@ duckdb.sql(f"select time, host, name, type, tag, run_cnt from {programs} order b
 # **Which programs ran most between the readings?** (`run_cnt` counts only while statistics are on:
 # the recording held `bpfnb.kernel.enable_stats()` open, as `bpftool prog profile` would.)
 
-# %%
+# %% tags=["nbval-check-output"]
 duckdb.sql(f"""
     select name, tag, max(run_cnt) - min(run_cnt) as runs_between
     from {programs} group by name, tag order by runs_between desc, name
@@ -71,7 +72,7 @@ duckdb.sql(f"""
 # never becomes a path). `union_by_name` stacks maps of different shapes; joining on `(map_id, time)`
 # with the maps table gives each reading its map's name and type.
 
-# %%
+# %% tags=["nbval-check-output"]
 contents = f"read_parquet('{ROOT}/*/map_contents/*.parquet', union_by_name=true)"
 maps = f"'{ROOT}/*/maps.parquet'"
 duckdb.sql(f"""
@@ -90,7 +91,7 @@ duckdb.sql(f"""
 # `floor(log2(length))`. `Log2Histogram` turns the slots into the ranges and star bars that bcc and
 # libbpf-tools print — from a live map (`Log2Histogram.from_map(m)`) or, as here, from recorded rows.
 
-# %%
+# %% tags=["nbval-check-output"]
 last = duckdb.sql(f"""
     select c."index" as slot, c.value as count
     from {maps} m join {contents} c on c.map_id = m.id and c.time = m.time
@@ -99,10 +100,10 @@ last = duckdb.sql(f"""
 hist = Log2Histogram.from_counts(dict(zip(last["slot"], last["count"])), unit="bytes", title="len_hist")
 print(hist)
 
-# %%
+# %% tags=["nbval-check-output"]
 hist
 
-# %%
+# %% tags=["nbval-check-output"]
 ax = hist.plot()
 
 # %% [markdown]

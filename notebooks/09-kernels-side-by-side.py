@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -24,7 +25,7 @@
 # matrix (`make test-kernels`) captured into `tests/testdata/kernels/`, and the 6.18 snapshot shipped
 # with bpfnb. They are files, so this notebook reads the same on every machine.
 
-# %%
+# %% tags=["nbval-check-output"]
 from pathlib import Path
 
 from bpfnb import examples
@@ -42,7 +43,7 @@ kernels = {**debian, f"snapshot {examples.KERNEL_BTF_RELEASE}": examples.kernel_
 # of types). Members inside anonymous structs and unions are seen through, so a member that moved
 # inside one is reported under its own name.
 
-# %%
+# %% tags=["nbval-check-output"]
 oldest, newest = next(iter(kernels.values())), kernels[f"snapshot {examples.KERNEL_BTF_RELEASE}"]
 watched = ["task_struct", "sk_buff", "bpf_attr", "bpf_prog_info", "bpf_map_info", "xdp_md", "__sk_buff"]
 diff = oldest.diff(newest, names=watched)
@@ -52,14 +53,14 @@ diff
 # One type's changes, as text: `bpf_map_info` is what `bpftool map show` reads; new kernels append
 # members, which is why the kernel takes the struct's size from user space.
 
-# %%
+# %% tags=["nbval-check-output"]
 print("\n".join(str(change) for change in diff["bpf_map_info"].changes))
 
 # %% [markdown]
 # As a DataFrame the changes group and count like any other data: here, what kind of change each
 # watched struct went through.
 
-# %%
+# %% tags=["nbval-check-output"]
 df = diff.to_dataframe()
 df.groupby(["name", "change"], observed=True).size().unstack(fill_value=0)
 
@@ -71,7 +72,7 @@ df.groupby(["name", "change"], observed=True).size().unstack(fill_value=0)
 # whether a guard (`bpf_core_field_exists`) protects the failing read. The `core_kinds` example reads
 # task_struct, mm_struct and enum values in every way CO-RE can.
 
-# %%
+# %% tags=["nbval-check-output"]
 from bpfnb.obj.core import check_portability
 from bpfnb.obj import Object
 
@@ -79,5 +80,5 @@ obj = Object.from_file(examples.path("core_kinds"))
 report = check_portability(obj, kernels, baseline=newest)
 report
 
-# %%
+# %% tags=["nbval-check-output"]
 report.to_dataframe().groupby(["kernel", "status"], observed=True).size().unstack(fill_value=0)

@@ -6,8 +6,10 @@ Plus one kernel property test: every sanitised name is one the kernel takes.
 from __future__ import annotations
 
 import errno
+import importlib.util
 import pickle
 import string
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -19,10 +21,21 @@ from bpfnb.kernel._ffi import nr_bpf
 from bpfnb.kernel.syscall import _command_name
 from bpfnb.uapi import Cmd, MapType
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 @pytest.mark.parametrize(("machine", "nr"), [("x86_64", 321), ("aarch64", 280), ("arm64", 280), ("riscv64", 280)])
 def test_nr_bpf_per_machine(machine: str, nr: int) -> None:
     assert nr_bpf("Linux", machine) == nr
+
+
+def test_the_generated_ffi_module_is_current(tmp_path) -> None:
+    """``_ffi_types.py`` is what tools/gen_ffi.py writes for today's ``_CDEF`` (run it after an edit)."""
+    spec = importlib.util.spec_from_file_location("gen_ffi", ROOT / "tools" / "gen_ffi.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    gen.emit(tmp_path / "_ffi_types.py")
+    assert (tmp_path / "_ffi_types.py").read_text() == gen.TARGET.read_text(), "run tools/gen_ffi.py"
 
 
 def test_nr_bpf_errors_are_clear() -> None:

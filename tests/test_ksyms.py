@@ -120,6 +120,24 @@ def test_a_strong_extern_the_kernel_lacks_is_named(obj):
         resolve_ksyms(obj, other, symbols={})
 
 
+def test_kallsyms_by_name_answers_as_the_whole_table(tmp_path):
+    """The byte search for a few names finds what the full parse finds: first non-zero
+    definition, not a longer name sharing the prefix, module lines, absent names."""
+    path = tmp_path / "kallsyms"
+    path.write_text(
+        "0000000000000000 T zeroed\n"
+        "ffffffff81000100 T foo_bar\n"
+        "ffffffff81000200 T foo\n"
+        "ffffffff81000300 t foo\n"
+        "ffffffff81000400 D zeroed\n"
+        "ffffffffc0201000 t in_module\t[mod]\n"
+        "ffffffffc0201100 t last")
+    names = ["foo", "foo_bar", "zeroed", "in_module", "last", "absent", "oo"]
+    table = kallsyms(str(path))
+    assert kallsyms(str(path), names=names) == {n: table[n] for n in names if n in table}
+    assert table["foo"] == 0xffffffff81000200 and table["zeroed"] == 0xffffffff81000400
+
+
 @pytest.mark.kernel
 def test_kallsyms_has_function_addresses_for_root():
     """Root reads real addresses: the fixtures' kfuncs this kernel has, and the BPF syscall's, lie in its text."""
@@ -131,6 +149,7 @@ def test_kallsyms_has_function_addresses_for_root():
     assert 0 < table["_stext"] < table["_etext"]
     for name in names:
         assert table["_stext"] <= table.get(name, 0) < table["_etext"], name
+    assert kallsyms(names=[*names, "_stext"]) == {n: table[n] for n in [*names, "_stext"]}
 
 
 def _kernel_can_place(name: str) -> bool:

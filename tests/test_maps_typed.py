@@ -61,6 +61,20 @@ def test_typed_picks_the_class(make, name, cls):
     assert name in repr(m)
 
 
+def test_codecs_are_resolved_at_first_use_and_explicit_types_at_once(obj, loaded):
+    """A typed map builds its codecs when first asked (a load types every map), the same ones
+    as before; a type given by name is still looked up at construction, so a wrong one fails there."""
+    with create_map(obj.maps["flows"], btf_fd=loaded.fd).map as raw:
+        m = typed(raw, loaded.btf)
+        assert m._codecs is None
+        assert m.codecs.source == "object" and m.codecs is m.codecs and m.btf is loaded.btf
+        assert m.key_codec.size == raw.key_size
+        with pytest.raises(bpfnb.BpfnbError):
+            typed(raw, loaded.btf, value_type="no_such_type_anywhere")
+        with pytest.raises(bpfnb.BpfnbError, match="needs btf="):
+            typed(raw, value_type="no_such_type_anywhere")
+
+
 def test_an_array_of_maps_is_not_a_prog_array(make):
     """Both hold fds read back as ids, but neither passes for the other."""
     outer = make("outer")

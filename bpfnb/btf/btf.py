@@ -365,6 +365,15 @@ class Btf:
             ids = [i for i in ids if self._kind_fast(i) == k]
         return [self[i] for i in ids]
 
+    def datasec(self, name: str) -> Datasec | None:
+        """The DATASEC called ``name`` (``.kconfig``, ``.data.foo``), or None when there is not exactly one.
+
+        For "does the object have this section?": a miss is an answer, not
+        an error, and costs no name index.
+        """
+        found = self.find_all(name, Kind.DATASEC)
+        return found[0] if len(found) == 1 else None  # type: ignore[return-value]
+
     def _kind_fast(self, type_id: int) -> int:
         """kind_of without building the per-type Kind list (one-off look-ups)."""
         index = type_id - self.start_id

@@ -1,6 +1,8 @@
 """cffi declarations for bpf(2): the libc ``syscall`` entry and the UAPI structs.
 
 ABI mode only (``ffi.dlopen(None)``): importing bpfnb never needs a compiler.
+``_CDEF`` is parsed ahead of time into ``_ffi_types.py`` (``tools/gen_ffi.py``,
+cffi's out-of-line ABI mode), so an import does not run pycparser.
 Because cffi cannot see the kernel headers in ABI mode, each anonymous member
 of ``union bpf_attr`` is declared here as a *named* struct
 (``struct bpf_attr_map_create`` ...); :data:`ATTR_STRUCTS` says which kernel
@@ -13,8 +15,6 @@ longer struct as long as the fields it does not know are zero.
 from __future__ import annotations
 
 import platform
-
-import cffi
 
 __all__ = ["ATTR_STRUCTS", "INFO_STRUCTS", "ffi", "lib", "nr_bpf"]
 
@@ -544,7 +544,9 @@ def nr_bpf(system: str | None = None, machine: str | None = None) -> int:
         raise OSError(f"bpfnb does not know __NR_bpf for machine {machine!r} (known: {known})") from None
 
 
-ffi = cffi.FFI()
-ffi.cdef(_CDEF)
+# _CDEF parsed once by tools/gen_ffi.py (cffi's out-of-line ABI mode): importing this
+# module does not run pycparser, which took most of a `bpfnb progs` run.
+from ._ffi_types import ffi  # noqa: E402
+
 #: libc, for ``syscall``; cffi keeps ``errno`` per thread after each call.
 lib = ffi.dlopen(None)

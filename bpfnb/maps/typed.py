@@ -82,11 +82,26 @@ class TypedMap:
     def __init__(self, raw: Map, btf: Btf | None = None, *, codecs: MapCodecs | None = None,
                  key_type: Any = None, value_type: Any = None):
         self.raw = raw
-        self.codecs = codecs if codecs is not None else resolve_codecs(
-            raw, btf, key_type=key_type, value_type=value_type, **self._default_codecs(raw))
-        #: The BTF given (the object's), else the one the codecs came from: event readers
-        #: look record types up here, since ring buffers have no key/value types.
-        self.btf = btf if btf is not None else self.codecs.btf
+        self._btf = btf
+        self._codecs = codecs
+        if codecs is None and (key_type is not None or value_type is not None):
+            # Explicit types are checked now (a wrong name raises here, not at first use).
+            self._codecs = resolve_codecs(raw, btf, key_type=key_type, value_type=value_type,
+                                          **self._default_codecs(raw))
+
+    @property
+    def codecs(self) -> MapCodecs:
+        """Key and value codecs, resolved at first use: a load makes a typed map of every map,
+        and building codecs (a DATASEC's struct re-emitted as BTF...) cost a fifth of a load."""
+        if self._codecs is None:
+            self._codecs = resolve_codecs(self.raw, self._btf, **self._default_codecs(self.raw))
+        return self._codecs
+
+    @property
+    def btf(self) -> Btf | None:
+        """The BTF given (the object's), else the one the codecs came from: event readers
+        look record types up here, since ring buffers have no key/value types."""
+        return self._btf if self._btf is not None else self.codecs.btf
 
     @classmethod
     def _default_codecs(cls, raw: Map) -> dict[str, Any]:
@@ -96,7 +111,7 @@ class TypedMap:
     def __getattr__(self, name: str) -> Any:
         """Anything else is the raw map's (``spec``, ``pinned``, ``lookup``/``update`` on bytes...),
         so a typed map can stand in wherever a raw :class:`~bpfnb.kernel.maps.Map` was used."""
-        if name == "raw" or name.startswith("__"):
+        if name in ("raw", "_btf", "_codecs") or name.startswith("__"):
             raise AttributeError(name)
         return getattr(self.raw, name)
 
