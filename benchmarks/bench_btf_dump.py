@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """How fast are ``bpfnb btf dump`` and bulk BTF work next to bpftool?  ``python benchmarks/bench_btf_dump.py``
 
-Whole processes, output to /dev/null, the contenders interleaved so a busy
-machine hurts all of them alike (best and median wall time of N runs, and the
+Whole processes (bpfnb's with bytecode cached, as in bench_cli.py), output to
+/dev/null, the contenders interleaved so a busy machine hurts all of them alike (best and median wall time of N runs, and the
 best CPU time, user + system, which a shared machine disturbs less):
 
 a. ``bpfnb btf dump --vmlinux --format c`` beside ``bpftool btf dump file … format c``
@@ -22,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,15 +30,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_cli import child_env  # noqa: E402
 from bpfnb.btf import Btf  # noqa: E402
 from bpfnb.btf.writer import write_btf  # noqa: E402
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 
 
+ENV: dict[str, str] = {}
+
+
 def run_process(argv: list[str]) -> tuple[float, float]:
     """Wall and CPU (user + system) seconds of one run of ``argv``, output discarded."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(ENV or os.environ, PYTHONPATH=str(ROOT))
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -58,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--runs", type=int, default=5)
     args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bpfnb-bench-pyc-") as cache_dir:
+        ENV.update(child_env(cache_dir))  # children with bytecode cached, as an installed bpfnb has
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     bpfnb = [sys.executable, "-m", "bpfnb.cli", "btf", "dump", "--vmlinux"]
     bpftool = shutil.which("bpftool")
     pairs: dict[str, tuple[list[str], list[str] | None]] = {

@@ -49,8 +49,8 @@ def assert_same_decoding(data: bytes, base: Btf | None = None) -> None:
             raise AssertionError(f"list(btf) accepted what btf[id] refuses: {exc}")
         return
     assert bulk is not None
-    assert list(bulk) == list(range(btf.start_id, len(btf)))
-    bulk = list(bulk.values())
+    assert sorted(bulk) == list(range(btf.start_id, len(btf)))
+    bulk = [bulk[i] for i in range(btf.start_id, len(btf))]
     assert bulk == reference
     assert [type(t) for t in bulk] == [type(t) for t in reference]
     assert list(Btf.from_bytes(data, base=base)) == [btf[0], *reference]

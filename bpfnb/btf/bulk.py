@@ -93,20 +93,15 @@ def decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: objec
     """All records of ``table`` as type objects, by type id; ``None`` if a record needs the careful decoder."""
     n = len(table.starts)
     cols = _Columns(table, strings, start_id)
-    out = np.full(n, None, dtype=object)
+    decoded: dict[int, BtfType] = {}
     kinds = table.kinds
     names = cols.names
     size_type = table.size_type
     vlens = table.vlens
     kflags = table.infos >> 31
 
-    placed = 0
-
-    def place(rows: np.ndarray, objects) -> None:
-        nonlocal placed
-        if len(rows):
-            out[rows] = list(objects)
-            placed += len(rows)
+    def place(ids: list[int], objects) -> None:
+        decoded.update(zip(ids, objects))
 
     def common(rows: np.ndarray) -> tuple[list[int], list[str], list[int]]:
         """ids, names and the size/type word of ``rows``."""
@@ -116,47 +111,47 @@ def decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: objec
     for kind, cls in _REFERENCES.items():
         rows = cols.rows(kind)
         ids, nm, st = common(rows)
-        place(rows, map(cls, ids, nm, st, repeat(btf)))
+        place(ids, map(cls, ids, nm, st, repeat(btf)))
 
     rows = cols.rows(Kind.TYPE_TAG)
     ids, nm, st = common(rows)
-    place(rows, map(TypeTag, ids, nm, st, repeat(btf), map(bool, kflags[rows].tolist())))
+    place(ids, map(TypeTag, ids, nm, st, repeat(btf), map(bool, kflags[rows].tolist())))
 
     rows = cols.rows(Kind.FUNC)
     if len(rows) and int(vlens[rows].max()) >= len(_LINKAGES):
         return None
     ids, nm, st = common(rows)
-    place(rows, map(Func, ids, nm, st, map(_LINKAGES.__getitem__, vlens[rows].tolist()), repeat(btf)))
+    place(ids, map(Func, ids, nm, st, map(_LINKAGES.__getitem__, vlens[rows].tolist()), repeat(btf)))
 
     rows = cols.rows(Kind.VAR)
     linkage = cols.fixed(rows, 3)
     if len(rows) and int(linkage.max()) >= len(_LINKAGES):
         return None
     ids, nm, st = common(rows)
-    place(rows, map(Var, ids, nm, st, map(_LINKAGES.__getitem__, linkage.tolist()), repeat(btf)))
+    place(ids, map(Var, ids, nm, st, map(_LINKAGES.__getitem__, linkage.tolist()), repeat(btf)))
 
     rows = cols.rows(Kind.INT)
     data = cols.fixed(rows, 3)
     ids, nm, st = common(rows)
-    place(rows, map(Int, ids, nm, st, map(IntEncoding, ((data >> 24) & 0x0F).tolist()),
+    place(ids, map(Int, ids, nm, st, map(IntEncoding, ((data >> 24) & 0x0F).tolist()),
                     ((data >> 16) & 0xFF).tolist(), (data & 0xFF).tolist(), repeat(btf)))
 
     rows = cols.rows(Kind.ARRAY)
     ids, nm, _ = common(rows)
-    place(rows, map(Array, ids, nm, cols.fixed(rows, 3).tolist(), cols.fixed(rows, 4).tolist(),
+    place(ids, map(Array, ids, nm, cols.fixed(rows, 3).tolist(), cols.fixed(rows, 4).tolist(),
                     cols.fixed(rows, 5).tolist(), repeat(btf)))
 
     rows = cols.rows(Kind.FWD)
     ids, nm, _ = common(rows)
-    place(rows, map(Fwd, ids, nm, map(bool, kflags[rows].tolist()), repeat(btf)))
+    place(ids, map(Fwd, ids, nm, map(bool, kflags[rows].tolist()), repeat(btf)))
 
     rows = cols.rows(Kind.FLOAT)
     ids, nm, st = common(rows)
-    place(rows, map(Float, ids, nm, st, repeat(btf)))
+    place(ids, map(Float, ids, nm, st, repeat(btf)))
 
     rows = cols.rows(Kind.DECL_TAG)
     ids, nm, st = common(rows)
-    place(rows, map(DeclTag, ids, nm, st, cols.fixed(rows, 3).view(np.int32).tolist(), repeat(btf),
+    place(ids, map(DeclTag, ids, nm, st, cols.fixed(rows, 3).view(np.int32).tolist(), repeat(btf),
                     map(bool, kflags[rows].tolist())))
 
     for kind, cls in ((Kind.STRUCT, Struct), (Kind.UNION, Union)):
@@ -171,7 +166,7 @@ def decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: objec
                            np.where(bitfield, offset & 0xFFFFFF, offset).tolist(),
                            np.where(bitfield, offset >> 24, 0).tolist()))
         ids, nm, st = common(rows)
-        place(rows, map(cls, ids, nm, st, _grouped(members, ends), repeat(btf)))
+        place(ids, map(cls, ids, nm, st, _grouped(members, ends), repeat(btf)))
 
     rows = cols.rows(Kind.FUNC_PROTO)
     pos, ends = cols.items(rows, 3, 2)
@@ -187,7 +182,7 @@ def decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: objec
         variadic[variadic] = [not p_names[i] for i in last[variadic].tolist()]
     params = _grouped(_shared_params(cols.words[pos], p_types, p_names), ends, variadic.astype(int).tolist())
     ids, nm, st = common(rows)
-    place(rows, map(FuncProto, ids, nm, st, params, variadic.tolist(), repeat(btf)))
+    place(ids, map(FuncProto, ids, nm, st, params, variadic.tolist(), repeat(btf)))
 
     for kind, cls, per in ((Kind.ENUM, Enum, 2), (Kind.ENUM64, Enum64, 3)):
         rows = cols.rows(kind)
@@ -204,15 +199,15 @@ def decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: objec
             picked = [v if s else u for s, v, u in zip(signed.tolist(), value.view(np.int64).tolist(), value.tolist())]
         enum_values = _grouped(list(map(EnumValue, v_names, picked)), ends)
         ids, nm, st = common(rows)
-        place(rows, map(cls, ids, nm, st, map(bool, kflags[rows].tolist()), enum_values, repeat(btf)))
+        place(ids, map(cls, ids, nm, st, map(bool, kflags[rows].tolist()), enum_values, repeat(btf)))
 
     rows = cols.rows(Kind.DATASEC)
     pos, ends = cols.items(rows, 3, 3)
     secinfo = list(map(VarSecinfo, cols.words[pos].tolist(), cols.words[pos + 1].tolist(),
                        cols.words[pos + 2].tolist()))
     ids, nm, st = common(rows)
-    place(rows, map(Datasec, ids, nm, st, _grouped(secinfo, ends), repeat(btf)))
+    place(ids, map(Datasec, ids, nm, st, _grouped(secinfo, ends), repeat(btf)))
 
-    if placed != n:  # a kind this module does not know: scan_types rejects those first
+    if len(decoded) != n:  # a kind this module does not know: scan_types rejects those first
         return None
-    return dict(zip(range(start_id, start_id + n), out.tolist()))
+    return decoded
