@@ -19,6 +19,9 @@ here over whole columns; when one fails, :func:`decode_all` returns
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import repeat
 
 import numpy as np
@@ -30,7 +33,7 @@ from .types import (
     Volatile,
 )
 
-__all__ = ["decode_all"]
+__all__ = ["decode_all", "paused_gc"]
 
 _LINKAGES = tuple(Linkage)
 # kinds whose record is the common header only, and whose third word is a type id
@@ -89,8 +92,32 @@ def _shared_params(name_offs: np.ndarray, types: np.ndarray, names: list[str]) -
     return shared[inverse].tolist()
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off while a bulk job builds objects that all stay alive.
+
+    Python starts a collection every few hundred new container objects, and
+    every so often a full one over all live objects; building vmlinux's
+    ~230k type objects that way spends about a third of its time in the
+    collector, finding nothing (measured: 0.73 s -> 0.52 s).  Collections
+    resume afterwards, where they were.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: object = None) -> dict[int, BtfType] | None:
     """All records of ``table`` as type objects, by type id; ``None`` if a record needs the careful decoder."""
+    with paused_gc():
+        return _decode_all(table, strings, start_id, btf)
+
+
+def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: object) -> dict[int, BtfType] | None:
     n = len(table.starts)
     cols = _Columns(table, strings, start_id)
     decoded: dict[int, BtfType] = {}
