@@ -199,9 +199,5 @@ def write_types(types: Iterable[BtfType], *, base: Btf | None = None, byteorder:
 def write_btf(btf: Btf, *, keep_strings: bool = True, byteorder: str | None = None) -> bytes:
     """Serialise ``btf``'s own types (split BTF stays split over its base)."""
     b = BtfBuilder(base=btf.base, strings=btf._strings if keep_strings else None)
-    if keep_strings:
-        b.add_records(btf, btf.start_id, len(btf))
-    else:  # fresh strings come in the order the decoded types use them
-        for tid in btf.own_ids:
-            b.add(btf[tid])
+    b.add_records(btf, btf.start_id, len(btf))
     return b.to_bytes(byteorder or btf.byteorder)
