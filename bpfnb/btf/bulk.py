@@ -50,7 +50,7 @@ class _Columns:
         self.table = table
         self.strings = strings
         self.start_id = start_id
-        self.names = strings.strings_at(table.name_offs)  # every type's name, by index
+        self.names = np.array(strings.strings_at(table.name_offs), dtype=object)  # every type's name, by index
 
     def rows(self, kind: Kind) -> np.ndarray:
         return np.flatnonzero(self.table.kinds == kind)
@@ -132,8 +132,7 @@ def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: obje
 
     def common(rows: np.ndarray) -> tuple[list[int], list[str], list[int]]:
         """ids, names and the size/type word of ``rows``."""
-        index = rows.tolist()
-        return [i + start_id for i in index], [names[i] for i in index], size_type[rows].tolist()
+        return (rows + start_id).tolist(), names[rows].tolist(), size_type[rows].tolist()
 
     for kind, cls in _REFERENCES.items():
         rows = cols.rows(kind)
@@ -142,7 +141,7 @@ def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: obje
 
     rows = cols.rows(Kind.TYPE_TAG)
     ids, nm, st = common(rows)
-    place(ids, map(TypeTag, ids, nm, st, repeat(btf), map(bool, kflags[rows].tolist())))
+    place(ids, map(TypeTag, ids, nm, st, repeat(btf), kflags[rows].astype(bool).tolist()))
 
     rows = cols.rows(Kind.FUNC)
     if len(rows) and int(vlens[rows].max()) >= len(_LINKAGES):
@@ -170,7 +169,7 @@ def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: obje
 
     rows = cols.rows(Kind.FWD)
     ids, nm, _ = common(rows)
-    place(ids, map(Fwd, ids, nm, map(bool, kflags[rows].tolist()), repeat(btf)))
+    place(ids, map(Fwd, ids, nm, kflags[rows].astype(bool).tolist(), repeat(btf)))
 
     rows = cols.rows(Kind.FLOAT)
     ids, nm, st = common(rows)
@@ -179,7 +178,7 @@ def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: obje
     rows = cols.rows(Kind.DECL_TAG)
     ids, nm, st = common(rows)
     place(ids, map(DeclTag, ids, nm, st, cols.fixed(rows, 3).view(np.int32).tolist(), repeat(btf),
-                    map(bool, kflags[rows].tolist())))
+                    kflags[rows].astype(bool).tolist()))
 
     for kind, cls in ((Kind.STRUCT, Struct), (Kind.UNION, Union)):
         rows = cols.rows(kind)
@@ -226,7 +225,7 @@ def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: obje
             picked = [v if s else u for s, v, u in zip(signed.tolist(), value.view(np.int64).tolist(), value.tolist())]
         enum_values = _grouped(list(map(EnumValue, v_names, picked)), ends)
         ids, nm, st = common(rows)
-        place(ids, map(cls, ids, nm, st, map(bool, kflags[rows].tolist()), enum_values, repeat(btf)))
+        place(ids, map(cls, ids, nm, st, kflags[rows].astype(bool).tolist(), enum_values, repeat(btf)))
 
     rows = cols.rows(Kind.DATASEC)
     pos, ends = cols.items(rows, 3, 3)
