@@ -58,8 +58,8 @@ def recode_records(table: TypeTable, strings: StringTable, first: int, stop: int
     """Records ``first``..``stop - 1`` of ``table`` as the writer encodes their decoded types.
 
     ``known`` and ``add_string`` are the builder's: the offset of a text it
-    already has (or ``None``), and the offset of any text, appended if new.  Little-endian, like the table.  ``None``: decode record by
-    record instead.
+    already has (or ``None``), and the offset of any text, appended if new.
+    Little-endian, like the table.  ``None``: decode record by record instead.
     """
     if first >= stop:
         return b""

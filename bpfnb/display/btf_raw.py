@@ -95,7 +95,8 @@ def raw_records(btf: Btf) -> Iterator[str] | None:
         return None
     items = [f"\t'{n}' type_id={t}" for n, t in zip(p_names, words[pos + 1].tolist())]
     ids, nm, st = common(rows)
-    heads = [f"[{i}] FUNC_PROTO '{n}' ret_type_id={t} vlen={v}" for i, n, t, v in zip(ids, nm, st, vlens[rows].tolist())]
+    heads = [f"[{i}] FUNC_PROTO '{n}' ret_type_id={t} vlen={v}"
+             for i, n, t, v in zip(ids, nm, st, vlens[rows].tolist())]
     out[rows] = _with_items(heads, items, ends)
 
     for kind in (Kind.STRUCT, Kind.UNION):
