@@ -125,6 +125,10 @@ CHILD = textwrap.dedent("""
         except KeyboardInterrupt:  # one landing in the handler, before it disarmed
             armed = False
             interrupts += 1
+    # the shooter may fire once more before it sees stop, and a SIGINT during
+    # teardown or interpreter shutdown (threading._shutdown) must not end the
+    # child with exit 1: ignore SIGINT first, then stop and join the shooter
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop.set()
     t.join()
     for fd in kept:
