@@ -188,3 +188,34 @@ def test_interrupted_whole_object_loads_leak_nothing(monkeypatch):
     gc.collect()
     assert interrupted == RUNS
     assert bpf_fds() - before == set()
+
+
+def test_interrupt_inside_close_leaks_nothing():
+    """A KeyboardInterrupt as ``Fd.close`` enters its closing function (where a
+    real signal handler runs: a function's first instruction) leaves the fd
+    owned, not unregistered and open: weakref.finalize's own __call__ drops its
+    registration first, so closing through it leaked the fd."""
+    import sys
+
+    from bpfnb.kernel import fd as fd_module
+
+    before = bpf_fds()
+    for _ in range(100):
+        fd = syscall.map_create(MapType.ARRAY, 4, 8, 1)
+
+        def tracer(frame, event, arg):
+            if event == "call" and frame.f_code is fd_module._close.__code__:
+                sys.settrace(None)
+                raise KeyboardInterrupt
+            return None
+
+        sys.settrace(tracer)
+        try:
+            fd.close()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sys.settrace(None)
+        del fd
+    gc.collect()
+    assert bpf_fds() - before == set()
