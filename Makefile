@@ -4,10 +4,8 @@ VENV := .venv/bin
 PYTEST_ARGS ?=
 # Passed to jupyter lab, e.g. make lab LAB_ARGS="--port 8899 --ip 0.0.0.0 --no-browser"
 LAB_ARGS ?=
-# Replaces the matrix's default selection (-m kernel tests), e.g. KERNEL_PYTEST_ARGS='-m kernel tests/test_loader.py'.
+# Replaces the matrix's default selection (-m 'kernel and not browser and not synthetic_kernel' tests), e.g. KERNEL_PYTEST_ARGS='-m kernel tests/test_loader.py'.
 KERNEL_PYTEST_ARGS ?=
-# Passed to jupyter lab, e.g. make lab LAB_ARGS="--port 8899 --ip 0.0.0.0 --no-browser"
-LAB_ARGS ?=
 
 .PHONY: setup lab test test-kernels fixtures bench clean
 

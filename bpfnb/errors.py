@@ -230,6 +230,37 @@ def did_you_mean(name: str, candidates: Iterable[str], *, limit: int = 3) -> str
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
+class NameTable(dict):
+    """A dict of named things (programs, maps) whose failed look-up says what was asked for.
+
+    ``obj.programs["xdp_cuont"]`` raises :class:`UnknownName` (still a
+    ``KeyError``) naming the table, its owner, the close matches, and, for a
+    name that exists but did not get this far (a program the verifier
+    refused), why: ``reasons`` maps such names to their error.
+    """
+
+    def __init__(self, items=(), *, what: str, owner: str, reasons: dict[str, BaseException] | None = None):
+        super().__init__(items)
+        self.what = what
+        self.owner = owner
+        self.reasons = dict(reasons or {})
+
+    def __missing__(self, name):
+        if name in self.reasons:
+            raise UnknownName(f"{self.owner}: {self.what} {name!r} did not load: {self.reasons[name]}") from None
+        hint = did_you_mean(name, self) if isinstance(name, str) else ""
+        raise UnknownName(f"{self.owner}: no {self.what} named {name!r}{hint}; "
+                          f"{len(self)} {self.what}s: {', '.join(sorted(self)[:12]) or 'none'}"
+                          f"{', ...' if len(self) > 12 else ''}")
+
+    def __reduce__(self):  # pickle/copy as a NameTable, not by dict's item protocol alone
+        return (_name_table, (dict(self), self.what, self.owner, self.reasons))
+
+
+def _name_table(items, what, owner, reasons):
+    return NameTable(items, what=what, owner=owner, reasons=reasons)
+
+
 # --- kernel ------------------------------------------------------------------
 
 _HINTS = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, UnknownName, UnknownSymbol
+from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, NameTable, UnknownName, UnknownSymbol
 from .obj import Object, RelocatedProgram, placeholder_fds, relocate
 from .uapi import AttachType, ProgType
 
@@ -578,10 +578,12 @@ class Ebpf:
         from .maps import typed
 
         self.struct_ops: Mapping[str, StructOps] = dict(pipeline.struct_ops)
-        self.maps: Mapping[str, TypedMap] = {
-            name: typed(m, btf, struct_ops=self.struct_ops[name]) if name in self.struct_ops else typed(m, btf)
-            for name, m in live.items()}
-        self.programs: Mapping[str, TypedProgram] = dict(pipeline.programs)
+        owner = pipeline.obj.name if pipeline.obj is not None else "object"
+        self.maps: Mapping[str, TypedMap] = NameTable(
+            ((name, typed(m, btf, struct_ops=self.struct_ops[name]) if name in self.struct_ops else typed(m, btf))
+             for name, m in live.items()), what="map", owner=owner)
+        self.programs: Mapping[str, TypedProgram] = NameTable(
+            pipeline.programs, what="program", owner=owner, reasons=pipeline.program_errors)
         self.btf = pipeline.btf
 
     def attach(self) -> dict[str, Any]:

@@ -102,20 +102,21 @@ if needs_bpf("the verifier log"):
 # %% [markdown]
 # ## What the kernel made of it
 #
-# `info()` is `BPF_OBJ_GET_INFO_BY_FD`. The **tag** is a SHA-1 of the instructions as sent, map fds zeroed: the
-# same for a given object and kernel whichever loader sends them (tests compare bpfnb's with libbpf's; CO-RE may
-# patch an object's instructions differently on another kernel). Ids and load times change every run; they are
-# left out here. The first table is what the object decides, the same on every kernel; the second what this
-# kernel's verifier did with it (how many instructions it left and how many it walked).
+# `info()` is `BPF_OBJ_GET_INFO_BY_FD`. Ids and load times change every run; they are left out here. The first
+# table is what the object decides, the same on every kernel; the second what this kernel did with it: its
+# **tag** (the kernel's SHA-1 of the program, map fds zeroed: the same whichever loader sends the object, as the
+# tests check against libbpf, but not across releases: Debian's 6.1 and 6.12 and the 6.18 this was recorded on
+# give this object three different tags), how many instructions the verifier left and how many it walked.
 
 # %%
 if needs_bpf("program info"):
     sent, verified = {}, {}
     for name, prog in p.programs.items():
         info = prog.info()
-        sent[name] = {"type": info.type.name.lower(), "tag": info.tag, "insns sent": p.relocated[name].insn_cnt,
+        sent[name] = {"type": info.type.name.lower(), "insns sent": p.relocated[name].insn_cnt,
                       "func_info": info.nr_func_info, "line_info": info.nr_line_info, "GPL": info.gpl_compatible}
-        verified[name] = {"xlated insns": info.xlated_prog_len // 8, "verified insns": info.verified_insns}
+        verified[name] = {"tag": info.tag, "xlated insns": info.xlated_prog_len // 8,
+                          "verified insns": info.verified_insns}
     display(pd.DataFrame(sent).T)
     display(this_kernel(pd.DataFrame(verified).T, "the verifier's result"))
 

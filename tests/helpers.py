@@ -262,6 +262,17 @@ def run_true() -> int:
     return child.pid
 
 
+def poll_for_pid(reader, pid: int, timeout: float = 10.0) -> list:
+    """Poll an event reader until a record of ``pid`` arrives (or ``timeout``, a bound): that pid's records."""
+    import time
+
+    found: list = []
+    deadline = time.monotonic() + timeout  # a bound, not a timing assertion
+    while not any(r["pid"] == pid for r in found) and time.monotonic() < deadline:
+        found += reader.poll(timeout=1.0)
+    return [r for r in found if r["pid"] == pid]
+
+
 # --- kernel symbols the fixtures use (kfuncs come and go between releases) ----------
 
 #: Upstream release that added each kfunc a fixture calls: a kernel at or above it

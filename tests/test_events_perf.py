@@ -9,10 +9,9 @@ a ``/bin/true`` the test runs, with the CPU it ran on.
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
-from helpers import fixture_path, run_true
+from helpers import fixture_path, poll_for_pid, run_true
 
 import bpfnb
 from bpfnb.errors import MapError
@@ -41,11 +40,7 @@ def test_samples_from_every_cpu_ring(perf):
     with samples.reader("exec_sample") as reader:
         assert len(reader.rings) == len([c for c in online_cpus() if c < samples.max_entries])
         pid = run_true()
-        found = []
-        deadline = time.monotonic() + 10  # a bound, not a timing assertion
-        while not any(r["pid"] == pid for r in found) and time.monotonic() < deadline:
-            found += reader.poll(timeout=1.0)
-        mine = [r for r in found if r["pid"] == pid]
+        mine = poll_for_pid(reader, pid)
         assert len(mine) == 1 and mine[0]["ts_ns"] > 0
         assert reader.lost == 0
 

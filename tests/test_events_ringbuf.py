@@ -11,11 +11,10 @@ it is described with ``define_record``.
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
-from helpers import run_true
+from helpers import poll_for_pid, run_true
 
 import bpfnb
 from bpfnb.errors import MapError
@@ -52,11 +51,7 @@ def test_poll_finds_our_execve(counter):
     assert isinstance(events, RingBuf)
     with events.reader(EXEC_EVENT) as reader:
         pid = run_true()
-        found = []
-        deadline = time.monotonic() + 10  # a bound, not a timing assertion
-        while not any(r["pid"] == pid for r in found) and time.monotonic() < deadline:
-            found += reader.poll(timeout=1.0)
-        mine = [r for r in found if r["pid"] == pid]
+        mine = poll_for_pid(reader, pid)
         assert len(mine) == 1
         assert mine[0]["ts_ns"] > 0 and mine[0]["comm"]  # the parent's comm: exec has not happened yet
         assert reader.available() >= 0

@@ -12,6 +12,7 @@ anywhere replay first everywhere.  ``BPFNB_FUZZ_EXAMPLES`` scales the run.
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -40,27 +41,19 @@ def exercise_object(data: bytes) -> None:
         except BpfnbError:
             return
         for view in (obj.summary, obj._repr_html_):
-            try:
+            with suppress(BpfnbError):
                 view()
-            except BpfnbError:
-                pass
         btf = obj.btf
         if btf is not None:
             for spec in obj.maps.values():
                 for tid in (spec.key_type_id, spec.value_type_id):
                     if tid:
-                        try:
+                        with suppress(BpfnbError):
                             Codec(btf, tid).decode(bytes(Codec(btf, tid).size))
-                        except BpfnbError:
-                            pass
-            try:
+            with suppress(BpfnbError):
                 btf.to_c()
-            except BpfnbError:
-                pass
-        try:
+        with suppress(BpfnbError):
             EbpfLoader().dry_run().pipeline(data).run()
-        except BpfnbError:
-            pass
 
 
 def exercise_btf(blob: bytes) -> None:
@@ -71,14 +64,10 @@ def exercise_btf(blob: bytes) -> None:
             return
         for tid in range(len(btf)):
             for call in (btf.name_of, btf.size_of, btf.align_of, lambda t: Codec(btf, t)):
-                try:
+                with suppress(BpfnbError):
                     call(tid)
-                except BpfnbError:
-                    pass
-        try:
+        with suppress(BpfnbError):
             btf.to_c()
-        except BpfnbError:
-            pass
 
 
 @FUZZ

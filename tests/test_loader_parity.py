@@ -361,6 +361,9 @@ def test_missing_attach_target_fails_that_program_only(pin_root):
         exc = p.program_errors["missing_target"]
         assert isinstance(exc, UnknownName) and "bpfnb_parity_no_such_tracepoint" in str(exc)
         assert p.results["load"].summary.startswith("2 of 3 programs loaded")
+        # asked for by name, the program that failed says why, not a bare KeyError
+        with pytest.raises(UnknownName, match=r"program 'missing_target' did not load: .*no_such_tracepoint"):
+            p.ebpf().programs["missing_target"]
     with pytest.raises(UnknownName, match="missing_target"):  # load_file still says a program failed
         EbpfLoader().load_file(path)
 

@@ -410,3 +410,22 @@ def test_map_in_map_initial_slots():
     assert outer.init_slots == ((1, "inner_a"),)
     assert outer.inner is not None and outer.inner.map_type is obj.maps["inner_a"].map_type
     assert obj.maps["outer_hash"].init_slots == ()
+
+
+def test_lookups_by_a_wrong_name_say_what_exists(multi):
+    """``obj.programs["typo"]`` names the object, the close matches and what there is; still a KeyError."""
+    import copy
+    import pickle
+
+    name = next(iter(multi.programs))
+    with pytest.raises(UnknownName, match=rf"multi\.bpf\.o: no program named '{name[:-1]}'; did you mean '{name}'\?"):
+        multi.programs[name[:-1]]
+    with pytest.raises(KeyError, match=r"no map named 'nope'; \d+ maps: "):
+        multi.maps["nope"]
+    with pytest.raises(UnknownName, match="no function named"):
+        multi.functions["nope"]
+    assert multi.programs.get("nope") is None and "nope" not in multi.maps
+    for table in (copy.deepcopy(multi.programs), pickle.loads(pickle.dumps(multi.maps))):
+        assert type(table) is type(multi.programs) and table.owner == "multi.bpf.o"
+        with pytest.raises(UnknownName):
+            table["nope"]

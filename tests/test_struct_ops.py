@@ -287,7 +287,10 @@ def test_map_update_registers_and_delete_unregisters():
             assert {"id": m.info().id, "name": "bpfnb_ca", "kernel_struct_ops": "tcp_congestion_ops"} in _bpftool_struct_ops()
             assert _use_congestion_control("bpfnb_ca") == "bpfnb_ca"
             value = m[0]  # decoded through the kernel's wrapper: our name, the programs' ids in their slots
-            assert value["data"]["name"] == "bpfnb_ca" and value["common"]["state"] == "BPF_STRUCT_OPS_STATE_INUSE"
+            # the wrapper's refcount and state moved into a 'common' member in 6.9: read the live layout
+            wrapper = Btf.from_sys_fs().find("bpf_struct_ops_tcp_congestion_ops", "struct")
+            header = value["common"] if "common" in {mem.name for mem in wrapper.members} else value
+            assert value["data"]["name"] == "bpfnb_ca" and header["state"] == "BPF_STRUCT_OPS_STATE_INUSE"
             ids = {p.name: p.info().id for p in ebpf.programs.values()}
             assert {k: value["data"][k] for k in CALLBACKS["struct_ops_ca"]["bpfnb_ca"]} == {
                 k: ids[p] for k, p in CALLBACKS["struct_ops_ca"]["bpfnb_ca"].items()}

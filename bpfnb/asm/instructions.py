@@ -15,12 +15,15 @@ whose slot starts that line).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from itertools import accumulate, compress, repeat
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, overload
 
 from ..errors import InstructionError
 from .instruction import Instruction, as_array, decode
+from .opcodes import LD_IMM64
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,6 +32,10 @@ if TYPE_CHECKING:
     from .disasm import Names
 
 __all__ = ["Instructions"]
+
+#: Slots an instruction takes, by opcode byte: ld_imm64 two, every other one.
+_SLOTS = tuple(2 if code == LD_IMM64 else 1 for code in range(256))
+_OPCODE = attrgetter("opcode")
 
 
 class Instructions(Sequence[Instruction]):
@@ -57,15 +64,11 @@ class Instructions(Sequence[Instruction]):
         self._insns: tuple[Instruction, ...] = tuple(insns)
         #: The kernel's view (xlated code): a map ld_imm64 holds a map *id*, printed ``map[id:N]`` as bpftool does.
         self.kernel_dump = kernel_dump
-        starts = []
-        slot = 0
-        for insn in self._insns:
-            if not isinstance(insn, Instruction):
-                raise TypeError(f"Instructions holds Instruction objects, not {type(insn).__name__}")
-            starts.append(slot)
-            slot += insn.slots
-        starts.append(slot)  # sentinel: total slots
-        self._starts: list[int] = starts
+        if not all(map(isinstance, self._insns, repeat(Instruction))):
+            bad = next(i for i in self._insns if not isinstance(i, Instruction))
+            raise TypeError(f"Instructions holds Instruction objects, not {type(bad).__name__}")
+        # each instruction's slot, and the total as a sentinel; iterated in C (a program has thousands)
+        self._starts: list[int] = list(accumulate(map(_SLOTS.__getitem__, map(_OPCODE, self._insns)), initial=0))
         self._by_slot: dict[int, int] | None = None
         self.name = name
         notes = {s: tuple(v) for s, v in (annotations or {}).items() if v}
@@ -75,6 +78,21 @@ class Instructions(Sequence[Instruction]):
                 self.index_at_slot(s, what=what)
         self._annotations = MappingProxyType(dict(sorted(notes.items())))
         self._source_lines = MappingProxyType(dict(sorted(lines.items())))
+
+    @classmethod
+    def _slice_of(cls, parent: Instructions, start: int, stop: int) -> Instructions:
+        """``parent[start:stop]`` without re-checking what the parent checked (its slots and notes)."""
+        lo, hi = parent._starts[start], parent._starts[max(start, stop)]
+        self = object.__new__(cls)
+        self._insns = parent._insns[start:stop]
+        self.kernel_dump = parent.kernel_dump
+        self._starts = [s - lo for s in parent._starts[start:max(start, stop) + 1]] if lo else \
+            parent._starts[start:max(start, stop) + 1]
+        self._by_slot = None
+        self.name = parent.name
+        self._annotations = MappingProxyType({s - lo: v for s, v in parent._annotations.items() if lo <= s < hi})
+        self._source_lines = MappingProxyType({s - lo: v for s, v in parent._source_lines.items() if lo <= s < hi})
+        return self
 
     @classmethod
     def decode(
@@ -99,14 +117,7 @@ class Instructions(Sequence[Instruction]):
             start, stop, step = index.indices(len(self._insns))
             if step != 1:
                 raise ValueError("Instructions slices must be contiguous (step 1)")
-            lo, hi = self._starts[start], self._starts[max(start, stop)]
-            return Instructions(
-                self._insns[start:stop],
-                annotations={s - lo: v for s, v in self._annotations.items() if lo <= s < hi},
-                source_lines={s - lo: v for s, v in self._source_lines.items() if lo <= s < hi},
-                name=self.name,
-                kernel_dump=self.kernel_dump,
-            )
+            return Instructions._slice_of(self, start, stop)
         return self._insns[index]
 
     def __iter__(self) -> Iterator[Instruction]:
@@ -180,6 +191,16 @@ class Instructions(Sequence[Instruction]):
     def slots(self) -> Iterator[tuple[int, Instruction]]:
         """``(slot, instruction)`` pairs in order."""
         return zip(self._starts, self._insns)
+
+    def slots_of(self, opcodes: Collection[int]) -> Iterator[tuple[int, Instruction]]:
+        """``(slot, instruction)`` pairs of the instructions whose opcode byte is in ``opcodes``.
+
+        The walkers that look only at calls and ld_imm64 (call graph, call
+        relocation) skip the rest of a program in C instead of testing each
+        instruction in Python.
+        """
+        wanted = frozenset(opcodes)
+        return compress(zip(self._starts, self._insns), map(wanted.__contains__, map(_OPCODE, self._insns)))
 
     def replace_at_slot(self, slot: int, insn: Instruction) -> Instructions:
         """A copy with the instruction at ``slot`` replaced (same slot count).

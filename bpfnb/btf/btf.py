@@ -110,6 +110,9 @@ class Btf:
         self._kinds: list[Kind] | None = None
         self._starts: list[int] | None = None
         self._decoded = 0
+        self._materialised = False
+        #: the blob, when the writer made it (fix-up's output): writing this Btf again gives these bytes
+        self._written: bytes | None = None
         self._lookups = 0
         self._sizes: dict[int, int] = {}
         self._aligns: dict[int, int] = {}
@@ -221,8 +224,34 @@ class Btf:
         return self.start_id + len(self._table.starts)
 
     def __iter__(self) -> Iterator[BtfType]:
-        for i in range(len(self)):
-            yield self[i]
+        self.materialise()
+        yield self[0]
+        if self.base is not None:
+            yield from map(self.base.__getitem__, range(1, self.start_id))
+        yield from map(self._types.__getitem__, self.own_ids)
+
+    def materialise(self) -> None:
+        """Decode every type now, in bulk (:mod:`bpfnb.btf.bulk`), instead of one at a time on access.
+
+        For users of every type: iteration, dumps.  Objects already handed
+        out stay the ones ``btf[id]`` returns.  Malformed BTF is decoded
+        record by record, so the error names the first bad type as
+        ``btf[id]`` would.
+        """
+        if self._materialised:
+            return
+        if self.base is not None:
+            self.base.materialise()
+        from .bulk import decode_all
+
+        decoded = decode_all(self._table, self._strings, self.start_id, self)
+        if decoded is None:
+            for type_id in self.own_ids:
+                self[type_id]
+        else:
+            decoded.update(self._types)
+            self._types = decoded
+        self._materialised = True
 
     def __getitem__(self, key: int | str) -> BtfType:
         if isinstance(key, str):
@@ -335,6 +364,15 @@ class Btf:
             k = Kind.parse(kind)
             ids = [i for i in ids if self._kind_fast(i) == k]
         return [self[i] for i in ids]
+
+    def datasec(self, name: str) -> Datasec | None:
+        """The DATASEC called ``name`` (``.kconfig``, ``.data.foo``), or None when there is not exactly one.
+
+        For "does the object have this section?": a miss is an answer, not
+        an error, and costs no name index.
+        """
+        found = self.find_all(name, Kind.DATASEC)
+        return found[0] if len(found) == 1 else None  # type: ignore[return-value]
 
     def _kind_fast(self, type_id: int) -> int:
         """kind_of without building the per-type Kind list (one-off look-ups)."""

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..errors import BtfError
+from .bulk import paused_gc
 from .limits import MAX_DEPTH, check_depth
 from .types import (
     Array, BtfType, Const, Enum, Enum64, Func, FuncProto, Fwd, Kind, Ptr, Restrict, Struct,
@@ -157,6 +158,10 @@ class CWriter:
         self._idents_used: dict[str, int] = {}
         self._enum_value_names: dict[tuple[int, int], str] = {}
         self._inline_refs: dict[int, int] | None = None
+        self._declarators: dict[tuple[int, int], tuple[str, str]] = {}
+        self._inlined = False  # set by base() when it wrote an anonymous type's definition
+        self._sizes: dict[int, int] = {}
+        self._aligns: dict[int, int] = {}
 
     # -- names ----------------------------------------------------------------
 
@@ -196,12 +201,7 @@ class CWriter:
 
     def _assign_tag_names(self) -> None:
         """Give clashing tags their suffixes in id order, so output is stable."""
-        btf = self.btf
-        chain = []
-        while btf is not None:
-            chain.append(btf)
-            btf = btf.base
-        for b in reversed(chain):
+        for b in _chain(self.btf):
             for tid in b.ids_of_kind(Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64).tolist():
                 if b.name_offset(tid):
                     self.tag_name(b[tid])
@@ -215,7 +215,9 @@ class CWriter:
         if isinstance(t, (Struct, Enum)) and not t.name:
             if indent > _MAX_NESTING:
                 raise BtfError("anonymous types nest too deep (a loop?)", type_id=t.id)
-            return self.definition(t, indent)
+            text = self.definition(t, indent)
+            self._inlined = True  # after: the definition's own members reset it
+            return text
         if isinstance(t, Union):
             return f"union {self.tag_name(t)}"
         if isinstance(t, Struct):
@@ -229,7 +231,25 @@ class CWriter:
         return t.name or "<anon>"
 
     def decl(self, type_id: int, name: str, indent: int = 0) -> str:
-        return declaration(self.btf, type_id, name, base=self.base, indent=indent)
+        """``declaration`` with this writer's names, its text around ``name`` computed once per type.
+
+        A named declarator is the same text on both sides of the name
+        whatever the name (``int (*`` + name + ``)(void *)``), and a header
+        declares members of the same few thousand types 60k times.  Not kept
+        when an anonymous struct, union or enum was written inline: writing
+        it again must give its enumerators fresh names, as it did before.
+        """
+        if not name:
+            return declaration(self.btf, type_id, name, base=self.base, indent=indent)
+        key = (type_id, indent)
+        around = self._declarators.get(key)
+        if around is None:
+            self._inlined = False
+            before, _, after = declaration(self.btf, type_id, "\0", base=self.base, indent=indent).partition("\0")
+            if self._inlined:
+                return before + name + after
+            around = self._declarators[key] = (before, after)
+        return around[0] + name + around[1]
 
     def definition(self, t: BtfType, indent: int = 0) -> str:
         """The definition text (no trailing ``;``) of a struct/union/enum/typedef."""
@@ -259,31 +279,29 @@ class CWriter:
         return head + body + attr
 
     def _record(self, t: Struct, indent: int) -> str:
-        btf = self.btf
-        word = "union" if isinstance(t, Union) else "struct"
+        is_union = isinstance(t, Union)
+        word = "union" if is_union else "struct"
         head = f"{word} {self.tag_name(t)} " if t.name else f"{word} "
         pad = "\t" * (indent + 1)
-        packed = isinstance(t, Struct) and not isinstance(t, Union) and _is_packed(btf, t)
+        packed = not is_union and self._is_packed(t)
         lines: list[str] = []
         cur = 0  # bit position C has reached
         for m in t.members:
-            if not isinstance(t, Union):
+            bits = m.bitfield_size
+            if not is_union:
                 gap_to = m.bit_offset
-                if m.bitfield_size:
-                    natural = cur if packed else _bitfield_place(cur, m.bitfield_size, 8 * _unit_size(btf, m.type_id))
+                if bits:
+                    natural = cur if packed else _bitfield_place(cur, bits, 8 * (self._size(m.type_id) or 1))
                 else:
                     align = 1 if packed else self._align(m.type_id)
                     natural = -(-cur // (8 * align)) * 8 * align
                 if gap_to > natural:
                     lines += [pad + p for p in _padding(cur, gap_to)]
             text = self.decl(m.type_id, m.name, indent + 1)
-            if m.bitfield_size:
-                text += f": {m.bitfield_size}"
-            lines.append(f"{pad}{text};")
-            if not isinstance(t, Union):
-                width = m.bitfield_size or 8 * self._size(m.type_id)
-                cur = max(cur, m.bit_offset + width)
-        if not isinstance(t, Union) and t.members:
+            lines.append(f"{pad}{text}: {bits};" if bits else f"{pad}{text};")
+            if not is_union:
+                cur = max(cur, m.bit_offset + (bits or 8 * self._size(m.type_id)))
+        if not is_union and t.members:
             align = 1 if packed else self._align(t.id)
             end = -(-cur // (8 * align)) * 8 * align
             if 8 * t.size > end:
@@ -291,28 +309,56 @@ class CWriter:
         body = "{\n" + "\n".join(lines) + "\n" + "\t" * indent + "}" if lines else "{}"
         return head + body + (" __attribute__((packed))" if packed else "")
 
+    def _is_packed(self, t: Struct) -> bool:
+        """Do the member offsets need ``__attribute__((packed))``?"""
+        align = 1
+        for m in t.members:
+            a = self._align(m.type_id)
+            align = max(align, a)
+            if not m.bitfield_size and m.bit_offset % (8 * a):
+                return True
+            if m.bitfield_size:
+                unit = 8 * (self._size(m.type_id) or 1)
+                if m.bit_offset % unit + m.bitfield_size > unit:
+                    return True
+        return bool(t.members) and t.size % align != 0
+
     def _size(self, type_id: int) -> int:
-        try:
-            return self.btf.size_of(type_id)
-        except BtfError:
-            return 0
+        """``sizeof``, 0 for what has none; remembered (members repeat a few thousand types)."""
+        size = self._sizes.get(type_id)
+        if size is None:
+            try:
+                size = self.btf.size_of(type_id)
+            except BtfError:
+                size = 0
+            self._sizes[type_id] = size
+        return size
 
     def _align(self, type_id: int) -> int:
-        try:
-            return self.btf.align_of(type_id)
-        except BtfError:
-            return 1
+        """Alignment, 1 for what has none; remembered."""
+        align = self._aligns.get(type_id)
+        if align is None:
+            try:
+                align = self.btf.align_of(type_id)
+            except BtfError:
+                align = 1
+            self._aligns[type_id] = align
+        return align
 
     # -- whole headers ----------------------------------------------------------
 
     def render(self, ids: Iterable[int] | None = None, *, guard: str | None = "__VMLINUX_H__",
                preserve_access_index: bool = True) -> str:
         """A compilable header with ``ids`` (default: all types) and their dependencies."""
+        with paused_gc():  # a whole header decodes and keeps ~100k objects (see bulk.paused_gc)
+            return self._render(ids, guard, preserve_access_index)
+
+    def _render(self, ids: Iterable[int] | None, guard: str | None, preserve_access_index: bool) -> str:
         btf = self.btf
         self._assign_tag_names()
         if ids is None:
             kinds = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.TYPEDEF, Kind.FWD)
-            roots = [i for i in range(1, len(btf)) if btf.kind_of(i) in kinds]
+            roots = [tid for b in _chain(btf) for tid in b.ids_of_kind(*kinds).tolist()]
         else:
             roots = list(ids)
         order = _Orderer(self)
@@ -341,11 +387,13 @@ class CWriter:
         return "\n".join(out)
 
 
-def _unit_size(btf: Btf, type_id: int) -> int:
-    try:
-        return btf.size_of(type_id) or 1
-    except BtfError:
-        return 1
+def _chain(btf: Btf) -> list[Btf]:
+    """``btf`` and its bases, the first base first (ascending type ids)."""
+    chain = []
+    while btf is not None:
+        chain.append(btf)
+        btf = btf.base
+    return chain[::-1]
 
 
 def _bitfield_place(cur: int, bits: int, unit: int) -> int:
@@ -383,23 +431,6 @@ def _padding(start: int, end: int) -> list[str]:
 
 
 _PAD_TYPES = {8: "char", 16: "short", 32: "int", 64: "long"}
-
-
-def _is_packed(btf: Btf, t: Struct) -> bool:
-    align = 1
-    for m in t.members:
-        try:
-            a = btf.align_of(m.type_id)
-        except BtfError:
-            a = 1
-        align = max(align, a)
-        if not m.bitfield_size and m.bit_offset % (8 * a):
-            return True
-        if m.bitfield_size:
-            unit = 8 * _unit_size(btf, m.type_id)
-            if m.bit_offset % unit + m.bitfield_size > unit:
-                return True
-    return bool(t.members) and t.size % align != 0
 
 
 class _Orderer:

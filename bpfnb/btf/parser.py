@@ -123,7 +123,7 @@ def parse_header(data: bytes) -> Header:
 class StringTable:
     """The string section, chained to a base BTF's for split BTF."""
 
-    __slots__ = ("data", "base", "start", "total", "_cache")
+    __slots__ = ("data", "base", "start", "total", "_cache", "_parts")
 
     def __init__(self, data: bytes, base: StringTable | None = None):
         self.data = data
@@ -131,6 +131,7 @@ class StringTable:
         self.start = base.total if base is not None else 0
         self.total = self.start + len(data)
         self._cache: dict[int, str] = {}
+        self._parts: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def check(cls, data: bytes, *, split: bool, offset: int) -> None:
@@ -156,6 +157,21 @@ class StringTable:
         self._cache[off] = text
         return text
 
+    def _split(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where each string of this section begins, and its text (an object array), built once.
+
+        The section is decoded in one call and split on NULs: a NUL byte is
+        never part of a multi-byte UTF-8 sequence, so this gives the same
+        strings as decoding each one with ``errors="replace"``.
+        """
+        if self._parts is None:
+            nuls = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 0)
+            begins = np.zeros(len(nuls) + 1, dtype=np.int64)
+            begins[1:] = nuls + 1
+            texts = np.array(self.data.decode("utf-8", "replace").split("\0"), dtype=object)
+            self._parts = (begins, texts)
+        return self._parts
+
     def strings_at(self, offsets: np.ndarray) -> list[str]:
         """``get`` for many offsets at once (one split of the section, not one find each)."""
         offsets = np.asarray(offsets, dtype=np.int64)
@@ -167,16 +183,11 @@ class StringTable:
                 out[i] = text
         if not own.any() or not self.data:
             return out
-        parts = self.data.split(b"\0")
-        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) + 1
-        begins = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        begins, texts = self._split()
         idx = np.flatnonzero(own)
         rel = offsets[idx] - self.start
         pos = np.searchsorted(begins, rel, side="right") - 1
         exact = (rel < len(self.data)) & (begins[np.clip(pos, 0, None)] == rel)
-        uniq = np.unique(pos[exact])
-        texts = np.empty(len(parts), dtype=object)
-        texts[uniq] = [parts[k].decode("utf-8", "replace") for k in uniq.tolist()]
         picked = texts[np.where(exact, pos, 0)]
         if exact.all() and len(idx) == len(offsets):
             return picked.tolist()

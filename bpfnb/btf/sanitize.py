@@ -37,7 +37,6 @@ table in a notebook.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import re
 import struct
 from collections.abc import Mapping, Sequence
@@ -367,14 +366,37 @@ class _Editor:
         return tuple(out)
 
     def write(self) -> tuple[bytes, Btf]:
-        builder = BtfBuilder(strings=self.btf._strings.data)
-        for t in itertools.chain((self.types.get(tid) or self.btf[tid] for tid in self.btf.own_ids), self.appended):
-            try:
-                builder.add(t)
-            except struct.error as exc:  # a field the BTF format cannot hold (hostile input)
-                raise BtfError(f"cannot encode {t.kind.name}: {exc}", type_id=t.id) from None
-        data = builder.to_bytes(self.btf.byteorder)
-        return data, Btf.from_bytes(data, source=self.btf.source)
+        """The edited BTF's bytes and model, written once.
+
+        Untouched records are re-encoded in bulk (``BtfBuilder.add_records``),
+        replaced and appended ones from their objects.  When nothing changed
+        and the input is itself the writer's output (the fix-up's result
+        handed to sanitize), its bytes are returned as they are: writing
+        them again would give the same bytes.
+        """
+        btf = self.btf
+        if not self.types and not self.appended and btf._written is not None:
+            return btf._written, btf
+        builder = BtfBuilder(strings=btf._strings)
+        untouched = btf.start_id
+        for tid in [*sorted(self.types), len(btf)]:
+            builder.add_records(btf, untouched, tid)
+            if tid < len(btf):
+                self._add(builder, self.types[tid])
+            untouched = tid + 1
+        for t in self.appended:
+            self._add(builder, t)
+        data = builder.to_bytes(btf.byteorder)
+        new = Btf.from_bytes(data, source=btf.source)
+        new._written = data
+        return data, new
+
+    @staticmethod
+    def _add(builder: BtfBuilder, t: BtfType) -> None:
+        try:
+            builder.add(t)
+        except struct.error as exc:  # a field the BTF format cannot hold (hostile input)
+            raise BtfError(f"cannot encode {t.kind.name}: {exc}", type_id=t.id) from None
 
 
 def _name_params(ed: _Editor, proto_id: int, namer, why: str) -> None:

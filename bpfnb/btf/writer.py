@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import BtfError
 from ..uapi.btf_layout import btf_blob, int_data, pack_record
+from .parser import StringTable
+from .recode import recode_records
 from .types import (
     Array, BtfType, Datasec, DeclTag, Enum, Enum64, Float, Func, FuncProto, Fwd, Int, Kind, Ptr, Struct, Typedef, Var,
 )
@@ -29,21 +31,28 @@ if TYPE_CHECKING:
 __all__ = ["BtfBuilder", "write_btf", "write_types"]
 
 
+def _first_offsets(table: StringTable, start: int) -> dict[str, int]:
+    """Each string of ``table`` → the offset (plus ``start``) where it first occurs."""
+    begins, texts = table._split()
+    # dict() keeps the last value given for a key: feed it back to front
+    return dict(zip(texts[::-1].tolist(), (begins[::-1] + start).tolist()))
+
+
 class BtfBuilder:
     """Accumulates types and strings; ``to_bytes()`` emits a blob."""
 
-    def __init__(self, *, base: Btf | None = None, strings: bytes | None = None):
+    def __init__(self, *, base: Btf | None = None, strings: bytes | StringTable | None = None):
         self.base = base
         self._base_total = base._strings.total if base is not None else 0
         self._base_index: dict[str, int] | None = None
         self._strings = bytearray()
         self._index: dict[str, int] = {}
         if strings is not None:
-            self._strings += strings
-            pos = 0
-            for s in bytes(strings).split(b"\0"):
-                self._index.setdefault(s.decode("utf-8", "replace"), self._base_total + pos)
-                pos += len(s) + 1
+            # a parsed Btf's own table: its split is reused, and names decoded from it are the
+            # very string objects indexed here, so looking them up hashes nothing
+            table = strings if isinstance(strings, StringTable) else StringTable(bytes(strings))
+            self._strings += table.data
+            self._index = _first_offsets(table, self._base_total)
         elif base is None:
             self._strings += b"\0"
             self._index[""] = 0
@@ -60,10 +69,8 @@ class BtfBuilder:
                 chain.append(b._strings)
                 b = b.base
             for table in reversed(chain):
-                pos = table.start
-                for s in table.data.split(b"\0"):
-                    index.setdefault(s.decode("utf-8", "replace"), pos)
-                    pos += len(s) + 1
+                for text, off in _first_offsets(table, table.start).items():
+                    index.setdefault(text, off)
             self._base_index = index
         return self._base_index
 
@@ -152,6 +159,23 @@ class BtfBuilder:
         self.count += 1
         return self.start_id + self.count - 1
 
+    def add_records(self, btf: Btf, first_id: int, stop_id: int) -> None:
+        """Append ``btf``'s own types ``first_id``..``stop_id - 1`` as :meth:`add` would, without decoding them.
+
+        Their ids must be this builder's next ones (they are not rewritten).
+        The records are re-encoded over numpy columns (:mod:`bpfnb.btf.recode`);
+        malformed ones are decoded one by one, which raises the error naming
+        the type.
+        """
+        first, stop = first_id - btf.start_id, stop_id - btf.start_id
+        data = recode_records(btf._table, btf._strings, first, stop, self._index.get, self.add_string)
+        if data is None:
+            for tid in range(first_id, stop_id):
+                self.add(btf[tid])
+            return
+        self._types += data
+        self.count += stop - first
+
     def to_bytes(self, byteorder: str = "<") -> bytes:
         """Header, type section, string section (``">"`` for big-endian)."""
         types = bytes(self._types)
@@ -174,7 +198,6 @@ def write_types(types: Iterable[BtfType], *, base: Btf | None = None, byteorder:
 
 def write_btf(btf: Btf, *, keep_strings: bool = True, byteorder: str | None = None) -> bytes:
     """Serialise ``btf``'s own types (split BTF stays split over its base)."""
-    b = BtfBuilder(base=btf.base, strings=btf._strings.data if keep_strings else None)
-    for tid in btf.own_ids:
-        b.add(btf[tid])
+    b = BtfBuilder(base=btf.base, strings=btf._strings if keep_strings else None)
+    b.add_records(btf, btf.start_id, len(btf))
     return b.to_bytes(byteorder or btf.byteorder)

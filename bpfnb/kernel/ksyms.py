@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from ..btf import Btf
-from ..errors import BpfnbError, UnknownSymbol
+from ..errors import UnknownSymbol
 from ..obj.ksyms import KsymExtern, KsymKind, KsymTarget, ksym_externs
 from ..obj.object import Object
 
@@ -63,11 +63,13 @@ def _first_address(data: bytes, name: bytes) -> int:
 
 
 def _btf_lookup(btf: Btf, ext: KsymExtern) -> int | None:
-    kind = "FUNC" if ext.kind is KsymKind.KFUNC else "VAR"
-    try:
-        return btf.find(ext.name, kind=kind).id
-    except BpfnbError:
-        return None
+    """The one FUNC/VAR of that name, or None (not there, or ambiguous).
+
+    ``find_all``, not ``find``: a miss is an answer here, and ``find``'s
+    error would build the whole name index for its did-you-mean.
+    """
+    found = btf.find_all(ext.name, kind="FUNC" if ext.kind is KsymKind.KFUNC else "VAR")
+    return found[0].id if len(found) == 1 else None
 
 
 def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mapping[str, int] | None = None,

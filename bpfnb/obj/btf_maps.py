@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..btf.types import Array, FuncProto, Ptr, Struct, Var
 from ..btf.values import decode_value
-from ..errors import BpfnbError, BtfError, MapError
+from ..errors import BtfError, MapError
 from .data import DataSection, Variable
 from .maps import MapSpec, PinningType, map_type_of
 from .sections import SectionKind, Symbol
@@ -122,11 +122,10 @@ def decode_btf_maps(
     it; the ELF symbol's size (``symbol_sizes``) covers the initialised
     slots.
     """
-    try:
-        datasec = btf.find(section, kind="DATASEC")
-    except BpfnbError:
+    datasec = btf.datasec(section)
+    if datasec is None:
         if any(m.section == section for m in maps.values()):
-            raise BtfError(f"no DATASEC {section!r} describes the maps in {section}") from None
+            raise BtfError(f"no DATASEC {section!r} describes the maps in {section}")
         return maps
     out = dict(maps)
     for info in datasec.vars:
@@ -151,9 +150,8 @@ def decode_btf_maps(
 
 def type_global_variables(btf: Btf, section: DataSection) -> DataSection:
     """Give each variable of a data section its BTF type and initial value."""
-    try:
-        datasec = btf.find(section.name, kind="DATASEC")
-    except BpfnbError:
+    datasec = btf.datasec(section.name)
+    if datasec is None:
         return section
     by_name = {v.name: v for v in section.variables}
     typed = []

@@ -47,12 +47,16 @@ def _s32(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
+#: Opcode bytes an edge can start at: BPF_JMP|BPF_CALL and ld_imm64.
+_EDGE_OPCODES = frozenset({0x85, 0x18})
+
+
 def call_edges(obj: Object, code: ProgramSpec | FunctionSpec) -> list[CallEdge]:
     """Every outgoing edge of one program or function, in instruction order."""
     edges = []
     records = {r.slot: r for r in code.relocations}
-    slot = 0
-    for insn in code.instructions:
+    # every edge is a call instruction or an ld_imm64 (a callback's address)
+    for slot, insn in code.instructions.slots_of(_EDGE_OPCODES):
         rec = records.get(slot)
         if rec is not None and rec.kind is RelocationKind.EXTERN_FUNC:
             # clang emits kfunc calls as pseudo calls relocated against the extern
@@ -74,7 +78,6 @@ def call_edges(obj: Object, code: ProgramSpec | FunctionSpec) -> list[CallEdge]:
             except ValueError:
                 name = f"helper#{insn.imm}"
             edges.append(CallEdge(code.name, slot, EdgeKind.HELPER, name))
-        slot += insn.slots
     return edges
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..btf.types import Array, Enum, Int
-from ..errors import BpfnbError, UnknownName, ValueEncodingError
+from ..errors import UnknownName, ValueEncodingError
 from .data import DataSection, Variable
 from .sections import SectionKind
 
@@ -95,9 +95,8 @@ def kconfig_externs(obj: Object) -> tuple[KconfigExtern, ...]:
     btf = obj.btf
     if btf is None:
         return ()
-    try:
-        datasec = btf.find(KCONFIG_SECTION, kind="DATASEC")
-    except BpfnbError:
+    datasec = btf.datasec(KCONFIG_SECTION)
+    if datasec is None:
         return ()
     weak = {s.name for s in obj.symbols if s.bind == "STB_WEAK"}
     found = []

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..btf.types import Func, Kind, Var
-from ..errors import BpfnbError
 
 if TYPE_CHECKING:
     from .object import Object
@@ -80,9 +79,8 @@ def ksym_externs(obj: Object) -> tuple[KsymExtern, ...]:
     btf = obj.btf
     if btf is None:
         return ()
-    try:
-        datasec = btf.find(KSYMS_SECTION, kind="DATASEC")
-    except BpfnbError:
+    datasec = btf.datasec(KSYMS_SECTION)
+    if datasec is None:
         return ()
     weak = {s.name for s in obj.symbols if s.bind == "STB_WEAK" and s.is_extern}
     out = []

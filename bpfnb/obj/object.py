@@ -22,7 +22,7 @@ from elftools.elf.elffile import ELFFile
 from ..asm import Instructions
 from ..btf import Btf
 from ..btf.ext import BtfExt
-from ..errors import BpfnbError, ElfError, InstructionError, InvalidRelocationOffset, SectionError, UnknownName
+from ..errors import BpfnbError, ElfError, InstructionError, InvalidRelocationOffset, NameTable, SectionError, UnknownName
 from .btf_maps import decode_btf_maps, type_global_variables
 from .callgraph import call_edges
 from .data import DataSection
@@ -231,9 +231,9 @@ class _Parser:
             name=self.name,
             sections=sections,
             symbols=self.symbols,
-            programs=programs,
-            functions=functions,
-            maps=maps,
+            programs=NameTable(programs, what="program", owner=self.name),
+            functions=NameTable(functions, what="function", owner=self.name),
+            maps=NameTable(maps, what="map", owner=self.name),
             data=data,
             license=license_,
             kernel_version=version,

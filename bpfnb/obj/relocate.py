@@ -86,6 +86,8 @@ LINE_INFO_REC_SIZE = 16
 
 _FUNC_INFO = struct.Struct("<II")
 _LINE_INFO = struct.Struct("<IIII")
+#: A call, a callback's ld_imm64 or a kfunc call: the only opcode bytes the call layout looks at.
+_CALL_SITE_OPCODES = frozenset({0x85, 0x18})
 
 Code = ProgramSpec | FunctionSpec
 
@@ -317,14 +319,15 @@ class _Relocation:
         # callee fixes its start at once, so a call can be patched when
         # first met (libbpf patches after the recursive walk returns, with
         # the same value).
-        stack: list[tuple[_Piece, Iterator[tuple[int, Instruction]]]] = [(self.pieces[0], self.spec.instructions.slots())]
+        stack: list[tuple[_Piece, Iterator[tuple[int, Instruction]]]] = [
+            (self.pieces[0], self.spec.instructions.slots_of(_CALL_SITE_OPCODES))]
         while stack:
             piece, it = stack[-1]
             callee = self._next_call(piece, it)
             if callee is None:
                 stack.pop()
             elif callee is not True:
-                stack.append((callee, callee.code.instructions.slots()))
+                stack.append((callee, callee.code.instructions.slots_of(_CALL_SITE_OPCODES)))
 
     def _next_call(self, piece: _Piece, it: Iterator[tuple[int, Instruction]]) -> _Piece | bool | None:
         """Patch the next call/callback of ``piece``; a newly placed callee, True, or None at the end."""
