@@ -3,8 +3,12 @@
 Every verb, on missing, empty, truncated, garbage, huge (over the input
 limit), special (/dev/zero, a FIFO, a directory) and unreadable files:
 exactly one line on stderr naming the file, exit status 1, within a
-timeout (a FIFO used to block forever, /dev/zero to eat memory).  Run as
-subprocesses, as a user would.
+timeout (a FIFO used to block forever, /dev/zero to eat memory).  "Every
+verb" is every option that reads a file: the object of inspect, load (real
+and dry run), btf dump, core-check, and --btf, --target-btf, --base, both
+sides of btf diff; the verbs that write (snapshot OUT, load --pin DIR) get
+bad output paths.  maps and progs read no file.  Run as subprocesses, as a
+user would.
 """
 
 from __future__ import annotations
@@ -62,6 +66,13 @@ VERBS = {
     "btf_dump_base": lambda f: ["btf", "dump", "--base", f, GOOD],
     "core_check_obj": lambda f: ["core-check", f, "--btf", GOOD],
     "core_check_btf": lambda f: ["core-check", CORE, "--btf", f],
+    # every other option that reads a file
+    "load": lambda f: ["load", f],  # a real load (the kernel marker's privilege), not only the dry run
+    "load_target_btf": lambda f: ["load", "--dry-run", "--target-btf", f, CORE],
+    "inspect_html_btf": lambda f: ["inspect", "--html", os.devnull, "--btf", f, CORE],
+    "btf_diff_old": lambda f: ["btf", "diff", f, GOOD],
+    "btf_diff_new": lambda f: ["btf", "diff", GOOD, f],
+    "core_check_base": lambda f: ["core-check", CORE, "--btf", GOOD, "--base", f],
 }
 KINDS = ["missing", "empty", "truncated", "garbage", "headless", "huge", "fifo", "directory", "dev_zero",
          "unreadable"]
@@ -153,3 +164,35 @@ def test_terminal_escapes_in_dump_are_visible(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout and "\u202e" not in proc.stdout, fmt
     assert "\\x1b[2J" in bpfnb("btf", "dump", str(f)).stdout
+
+
+# --- the verbs that write: their output path of each bad kind --------------------------
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("kind", ["regular", "fifo", "dev_zero", "unwritable"])
+def test_snapshot_to_a_bad_directory_is_one_line(kind, tmp_path):
+    out = {"regular": tmp_path / "file", "fifo": tmp_path / "fifo", "dev_zero": Path("/dev/zero"),
+           "unwritable": Path("/sys/kernel/btf/snap")}[kind]
+    if kind == "regular":
+        out.write_text("x")
+    elif kind == "fifo":
+        os.mkfifo(out)
+    proc = bpfnb("snapshot", str(out))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-3000:])
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert lines[0].startswith("bpfnb snapshot: ") and str(out) in lines[0], lines[0]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("kind", ["regular", "missing", "dev_zero"])
+def test_load_pin_to_a_non_bpffs_path_is_one_line(kind, tmp_path):
+    out = {"regular": tmp_path / "file", "missing": tmp_path / "missing", "dev_zero": Path("/dev/zero")}[kind]
+    if kind == "regular":
+        out.write_text("x")
+    proc = bpfnb("load", "--pin", str(out), GOOD)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-3000:])
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert str(out) in lines[0], lines[0]

@@ -3,9 +3,10 @@
 A KeyboardInterrupt between the syscall and ``Fd.__init__`` used to leak the
 kernel object.  Checked three ways, counting this process's bpf fds in
 /proc/self/fd before and after: 1,000 loads interrupted by a hook at the
-syscall boundary, 1,000 failing loads, and 1,000 loads under real SIGINTs
-sent by a timer thread (in a child process, so a stray interrupt cannot hit
-pytest itself).
+syscall boundary, 1,000 failing loads (syscall level and whole objects),
+1,000 whole-object loads each interrupted at a different one of its fds, and
+1,000 loads under real SIGINTs sent by a timer thread (in a child process,
+so a stray interrupt cannot hit pytest itself).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def test_failing_pipeline_loads_leak_nothing():
     from bpfnb.errors import BpfnbError
 
     before = bpf_fds()
-    for _ in range(100):
+    for _ in range(RUNS):
         try:
             EbpfLoader().load_file(examples.path("rejected"))
         except BpfnbError:
@@ -125,6 +126,10 @@ CHILD = textwrap.dedent("""
         except KeyboardInterrupt:  # one landing in the handler, before it disarmed
             armed = False
             interrupts += 1
+    # the shooter may fire once more before it sees stop, and a SIGINT during
+    # teardown or interpreter shutdown (threading._shutdown) must not end the
+    # child with exit 1: ignore SIGINT first, then stop and join the shooter
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop.set()
     t.join()
     for fd in kept:
@@ -143,3 +148,74 @@ def test_real_sigints_leak_nothing():
     stats = dict(part.split("=") for part in line.split())
     assert int(stats["interrupts"]) > 50, line  # the timer really interrupted loads
     assert int(stats["leaked"]) == 0, line
+
+
+def test_interrupted_whole_object_loads_leak_nothing(monkeypatch):
+    """1,000 whole-object loads, each interrupted at a different fd of its own
+    (the BTF, a map, a program...): every fd the load had made is closed."""
+    from bpfnb import EbpfLoader, examples
+
+    path = examples.path("packet_sizes")
+    EbpfLoader().load_file(path).close()  # feature probes made and cached: the fds below are the load's
+    made = 0
+
+    def count(fd):
+        nonlocal made
+        made += 1
+
+    monkeypatch.setattr(syscall, "_fd_boundary_hook", count)
+    EbpfLoader().load_file(path).close()
+    per_load = made
+    assert per_load >= 3, per_load  # BTF, maps, program at least
+    before = bpf_fds()
+    interrupted = 0
+    for i in range(RUNS):
+        at = i % per_load  # interrupt at the at-th new fd of this load
+        seen = 0
+
+        def interrupt(fd):
+            nonlocal seen
+            seen += 1
+            if seen > at:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(syscall, "_fd_boundary_hook", interrupt)
+        try:
+            EbpfLoader().load_file(path).close()
+        except KeyboardInterrupt:
+            interrupted += 1
+    monkeypatch.setattr(syscall, "_fd_boundary_hook", None)
+    gc.collect()
+    assert interrupted == RUNS
+    assert bpf_fds() - before == set()
+
+
+def test_interrupt_inside_close_leaks_nothing():
+    """A KeyboardInterrupt as ``Fd.close`` enters its closing function (where a
+    real signal handler runs: a function's first instruction) leaves the fd
+    owned, not unregistered and open: weakref.finalize's own __call__ drops its
+    registration first, so closing through it leaked the fd."""
+    import sys
+
+    from bpfnb.kernel import fd as fd_module
+
+    before = bpf_fds()
+    for _ in range(100):
+        fd = syscall.map_create(MapType.ARRAY, 4, 8, 1)
+
+        def tracer(frame, event, arg):
+            if event == "call" and frame.f_code is fd_module._close.__code__:
+                sys.settrace(None)
+                raise KeyboardInterrupt
+            return None
+
+        sys.settrace(tracer)
+        try:
+            fd.close()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sys.settrace(None)
+        del fd
+    gc.collect()
+    assert bpf_fds() - before == set()

@@ -17,7 +17,9 @@ real load (closed afterwards).  Inputs run in worker processes, so that:
   counted and saved.
 
 Prints: inputs tried / typed errors / accepted / untyped / crashes / hangs /
-fd leaks, and exits 1 when any of the last four is non-zero.
+fd leaks, then the same per target (each stage an input reached: tried, typed
+refusals, and the findings in it), and exits 1 when any of the last four is
+non-zero.
 """
 
 from __future__ import annotations
@@ -68,6 +70,21 @@ def _alarm(signum, frame):
     raise Hang()
 
 
+#: The stages every input goes through, in order; counted separately.
+TARGETS = ("Object.from_bytes", "views", "Btf walkers", "dry-run pipeline", "privileged load", "Btf.from_bytes")
+
+#: Set by the worker: the index of the target an input is in (the parent reads it when the worker dies or hangs).
+_current = None
+#: Per input: target -> "ok" / "typed", filled as the input goes through.
+_reached: dict[str, str] = {}
+
+
+def _enter(target: str) -> None:
+    _reached.setdefault(target, "ok")
+    if _current is not None:
+        _current.value = TARGETS.index(target)
+
+
 def exercise(data: bytes, privileged: bool) -> tuple[str, str, int]:
     """(outcome, detail, leaked fds): 'accepted' (parsed; later stages may still refuse, typed),
     'typed' (the parser refused it with a BpfnbError), 'leak' or 'untyped:<Type>'."""
@@ -82,29 +99,31 @@ def exercise(data: bytes, privileged: bool) -> tuple[str, str, int]:
 
     typed = False
 
-    def step(fn):
+    def step(fn, target):
         nonlocal typed
+        _enter(target)
         try:
             return fn()
         except BpfnbError:
             typed = True
+            _reached[target] = "typed"
             return None
 
-    obj = step(lambda: Object.from_bytes(data, name="fuzz.o"))
+    obj = step(lambda: Object.from_bytes(data, name="fuzz.o"), "Object.from_bytes")
     if obj is not None:
-        step(obj.summary)
-        step(obj._repr_html_)
+        step(obj.summary, "views")
+        step(obj._repr_html_, "views")
         btf = obj.btf
         if btf is not None:
             for tid in range(min(len(btf), 400)):
-                step(lambda: btf.name_of(tid))
-                step(lambda: btf.align_of(tid))
-                step(lambda: Codec(btf, tid))
-            step(btf.to_c)
-        step(lambda: EbpfLoader().dry_run().pipeline(data).run())
+                step(lambda: btf.name_of(tid), "Btf walkers")
+                step(lambda: btf.align_of(tid), "Btf walkers")
+                step(lambda: Codec(btf, tid), "Btf walkers")
+            step(btf.to_c, "Btf walkers")
+        step(lambda: EbpfLoader().dry_run().pipeline(data).run(), "dry-run pipeline")
         if privileged:
             before = bpf_fds()
-            ebpf = step(lambda: EbpfLoader().dry_run(False).pipeline(data).run_all())
+            ebpf = step(lambda: EbpfLoader().dry_run(False).pipeline(data).run_all(), "privileged load")
             if ebpf is not None:
                 close = getattr(ebpf, "close", None)
                 if close is not None:
@@ -121,17 +140,20 @@ def exercise(data: bytes, privileged: bool) -> tuple[str, str, int]:
     except Exception:
         base = None
     if base is not None:
-        step(lambda: Btf.from_bytes(data[base:]))
+        step(lambda: Btf.from_bytes(data[base:]), "Btf.from_bytes")
     return ("accepted" if obj is not None else "typed"), "", 0
 
 
-def worker(conn, timeout: float, privileged: bool) -> None:
+def worker(conn, timeout: float, privileged: bool, current=None) -> None:
+    global _current
+    _current = current
     signal.signal(signal.SIGALRM, _alarm)
     while True:
         item = conn.recv()
         if item is None:
             return
         data = item
+        _reached.clear()
         signal.alarm(int(timeout))
         try:
             outcome, detail, leaked = exercise(data, privileged)
@@ -141,7 +163,8 @@ def worker(conn, timeout: float, privileged: bool) -> None:
             outcome, detail, leaked = f"untyped:{type(exc).__name__}", traceback.format_exc(), 0
         finally:
             signal.alarm(0)
-        conn.send((outcome, detail, leaked))
+        where = TARGETS[_current.value] if _current is not None else ""
+        conn.send((outcome, detail, leaked, dict(_reached), where))
 
 
 def save(kind: str, data: bytes, detail: str, n: int) -> Path:
@@ -172,29 +195,45 @@ def main(argv: list[str] | None = None) -> int:
     ctx = mp.get_context("spawn")
     stats = {"tried": 0, "typed": 0, "accepted": 0, "untyped": 0, "crashes": 0, "hangs": 0, "fd leaks": 0}
     untyped_kinds: dict[str, int] = {}
+    per = {t: dict.fromkeys(("tried", "typed", "untyped", "crashes", "hangs", "fd leaks"), 0) for t in TARGETS}
+    current = ctx.Value("i", 0, lock=False)
 
     def start():
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=worker, args=(child, args.timeout, privileged), daemon=True)
+        proc = ctx.Process(target=worker, args=(child, args.timeout, privileged, current), daemon=True)
         proc.start()
         return proc, parent
 
     proc, conn = start()
-    deadline = time.monotonic() + 60 * args.minutes
+    started = time.monotonic()
+    deadline = started + 60 * args.minutes
     found = 0
     while time.monotonic() < deadline:
         data = mutate(rng, rng.choice(pool))
         stats["tried"] += 1
         conn.send(data)
+        current.value = 0
+        reached: dict[str, str] = {}
         if conn.poll(args.timeout + 10):
             try:
-                outcome, detail, leaked = conn.recv()
+                outcome, detail, leaked, reached, where = conn.recv()
             except EOFError:
                 outcome, detail, leaked = "crash", "", 0
         elif not proc.is_alive():
             outcome, detail, leaked = "crash", "", 0
         else:
             outcome, detail, leaked = "hang", "stuck past SIGALRM (in C?)", 0
+        if not reached:  # the worker died or hung: up to the target it was in
+            where = TARGETS[current.value]
+            reached = {t: "ok" for t in TARGETS[: current.value + 1]}
+        for t, how in reached.items():
+            per[t]["tried"] += 1
+            per[t]["typed"] += how == "typed"
+        if outcome.startswith("untyped") or outcome in ("crash", "hang"):
+            key = {"crash": "crashes", "hang": "hangs"}.get(outcome, "untyped")
+            per[where][key] += 1
+        elif outcome == "leak":
+            per["privileged load"]["fd leaks"] += leaked
         if outcome in ("crash", "hang") or not proc.is_alive():
             if outcome == "crash" or proc.exitcode is not None:
                 outcome = "crash"
@@ -219,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     conn.send(None)
     proc.join(5)
     print("fuzz: " + " / ".join(f"{k} {v}" for k, v in stats.items())
-          + (f" (privileged load: {'yes' if privileged else 'no'})"))
+          + f" (privileged load: {'yes' if privileged else 'no'}; {(time.monotonic() - started) / 60:.1f} minutes,"
+          f" {len(pool)} seeds)")
+    width = max(map(len, TARGETS))
+    for t in TARGETS:
+        print(f"fuzz:   {t:<{width}}  " + " / ".join(f"{k} {v}" for k, v in per[t].items()))
     if untyped_kinds:
         print("fuzz: untyped: " + ", ".join(f"{k} x{v}" for k, v in sorted(untyped_kinds.items())))
     if found:

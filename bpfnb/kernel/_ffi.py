@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import platform
 
-__all__ = ["ATTR_STRUCTS", "INFO_STRUCTS", "ffi", "lib", "nr_bpf"]
+__all__ = ["ATTR_STRUCTS", "C_TYPES", "INFO_STRUCTS", "ffi", "lib", "nr_bpf"]
 
 #: ``__NR_bpf`` per architecture (asm-generic for arm64 and riscv).
 _NR_BPF_BY_MACHINE = {"x86_64": 321, "amd64": 321, "aarch64": 280, "arm64": 280, "riscv64": 280}
@@ -550,3 +550,54 @@ from ._ffi_types import ffi  # noqa: E402
 
 #: libc, for ``syscall``; cffi keeps ``errno`` per thread after each call.
 lib = ffi.dlopen(None)
+
+#: Every C type the kernel layer names, spelled as it names them.  cffi builds a
+#: type the first time its string is used, in C that allocates Python objects and
+#: so can run weakref callbacks and signal handlers; a KeyboardInterrupt there can
+#: leave a half-built type behind ("cannot instantiate ctype 'struct bpf_attr_map_create'
+#: of unknown size" at every later use, seen under real SIGINTs on slow guests).
+#: So they are all built here, once, at import, with the signals that usually
+#: raise held back (see ``_realize_all``); ``tests/test_hardening_ffi.py`` checks
+#: that every type string in ``bpfnb/`` is in this list and is already built
+#: when user code first runs.
+C_TYPES: tuple[str, ...] = (
+    *(name for struct in (*ATTR_STRUCTS, *INFO_STRUCTS) for name in (struct, f"{struct} *")),
+    "char[]", "uint32_t[]", "int32_t[]", "uint64_t[]", "uintptr_t", "long", "void *",
+)
+
+
+def _realize_all() -> None:
+    """Build every type in :data:`C_TYPES` (and ``lib.syscall``) now, not at first use.
+
+    SIGINT and SIGALRM get a recording handler for the duration (main thread
+    only, where Python runs handlers); what arrived is handed to the original
+    handlers afterwards, once every type is complete, so an interrupted import
+    leaves no half-built type: a retry of the import starts from scratch.
+    """
+    import signal
+    import threading
+
+    saved: list[tuple[int, object]] = []
+    pending: list[int] = []
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, getattr(signal, "SIGALRM", None)):
+            if signum is None:
+                continue
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                saved.append((signum, handler))
+                signal.signal(signum, lambda n, frame: pending.append(n))
+    try:
+        for name in C_TYPES:
+            ffi.typeof(name)  # a struct is completed (fields, size) when first typed
+        lib.syscall  # noqa: B018 - the function type is built at first attribute access
+    finally:
+        for signum, handler in saved:
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+    for signum in pending:
+        for saved_num, handler in saved:
+            if saved_num == signum:
+                handler(signum, None)  # type: ignore[operator]
+
+
+_realize_all()

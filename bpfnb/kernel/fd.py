@@ -17,7 +17,20 @@ from typing import Union
 __all__ = ["Fd", "FdLike", "fd_number"]
 
 
-def _close(number: int) -> None:
+def _close(cell: list[int]) -> None:
+    """Close the number in ``cell`` once: shared by ``close()`` and the finalizer.
+
+    The cell is marked closed before ``os.close`` with no call in between, so
+    a KeyboardInterrupt can land only before (nothing done: still owned) or
+    after (closed): never between "ownership given up" and "closed".
+    ``weakref.finalize.__call__`` alone has that gap (it unregisters, then a
+    signal handler may raise before it calls us), so ``close()`` calls this
+    directly and only then detaches the finalizer, which is a no-op by then.
+    """
+    number = cell[0]
+    if number < 0:
+        return
+    cell[0] = -1
     try:
         os.close(number)
     except OSError:  # already gone (e.g. closed behind our back): nothing to free
@@ -27,24 +40,25 @@ def _close(number: int) -> None:
 class Fd:
     """An owned file descriptor; ``kind`` is a label for reprs ("map", "prog"...)."""
 
-    __slots__ = ("_number", "_finalizer", "kind", "__weakref__")
+    __slots__ = ("_cell", "_number", "_finalizer", "kind", "__weakref__")
 
     def __init__(self, number: int, kind: str = "fd"):
         if not isinstance(number, int) or isinstance(number, bool) or number < 0:
             raise ValueError(f"not a file descriptor: {number!r}")
         self._number = number
+        self._cell = [number]  # [-1] once closed or detached
         self.kind = kind
-        self._finalizer = weakref.finalize(self, _close, number)
+        self._finalizer = weakref.finalize(self, _close, self._cell)
 
     # --- state -----------------------------------------------------------
 
     @property
     def closed(self) -> bool:
-        return not self._finalizer.alive
+        return self._cell[0] < 0
 
     def fileno(self) -> int:
         """The descriptor number; ValueError once closed (like a closed file)."""
-        if not self._finalizer.alive:
+        if self._cell[0] < 0:
             raise ValueError(f"I/O operation on closed {self.kind} fd")
         return self._number
 
@@ -54,11 +68,13 @@ class Fd:
 
     def close(self) -> None:
         """Close the descriptor; calling it again does nothing."""
-        self._finalizer()
+        _close(self._cell)
+        self._finalizer.detach()
 
     def detach(self) -> int:
         """Give up ownership and return the number (the caller must close it)."""
         number = self.fileno()
+        self._cell[0] = -1  # the finalizer now closes nothing, even if detach() below is interrupted
         self._finalizer.detach()
         return number
 
