@@ -402,3 +402,16 @@ def test_kconfig_override_and_missing_value_roll_back() -> None:
     with pytest.raises(UnknownName, match="CONFIG_NET"):
         create_maps(OBJ, kconfig={k: v for k, v in CONFIG.items() if k != "CONFIG_NET"})
     assert fd_count() == before
+
+
+@pytest.mark.kernel
+def test_a_kconfig_entry_that_is_not_a_var_is_a_typed_error():
+    """Found by `make fuzz`: a mutated .kconfig DATASEC entry resolving to Void was an AttributeError."""
+    from pathlib import Path
+
+    from bpfnb import EbpfLoader
+    from bpfnb.errors import BtfError
+
+    path = Path(__file__).parent / "testdata" / "fuzz" / "kconfig-void-entry.o"
+    with pytest.raises(BtfError, match=r"DATASEC '\.kconfig' entry is \w+, not VAR"):
+        EbpfLoader().load_file(path).close()

@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..btf.types import Array, Enum, Int
-from ..errors import UnknownName, ValueEncodingError
+from ..btf.types import Array, Enum, Int, Var
+from ..errors import BtfError, UnknownName, ValueEncodingError
 from .data import DataSection, Variable
 from .sections import SectionKind
 
@@ -102,6 +102,9 @@ def kconfig_externs(obj: Object) -> tuple[KconfigExtern, ...]:
     found = []
     for info in datasec.vars:
         var = btf[info.type_id]
+        if not isinstance(var, Var):  # hostile BTF: the fuzzer found a Void here
+            raise BtfError(f"{obj.name}: DATASEC {KCONFIG_SECTION!r} entry is {var.kind.name}, not VAR",
+                           type_id=info.type_id)
         kind, signed = _kind_of(obj, var.name, var.type_id)
         found.append((var.name, var.type_id, kind, btf.size_of(var.type_id), btf.align_of(var.type_id), signed))
     found.sort(key=lambda e: (-e[4], e[3], e[0]))
