@@ -14,11 +14,17 @@ import os
 import stat
 from typing import Callable
 
-__all__ = ["DEFAULT_MAX_SIZE", "describe_mode", "open_regular", "parse_size", "read_bounded"]
+__all__ = ["DEFAULT_MAX_SIZE", "default_max_size", "describe_mode", "open_regular", "parse_size", "read_bounded"]
 
 #: Default limit for an input file (objects and BTF): 512 MiB.  vmlinux BTF is ~6 MiB,
 #: a large .bpf.o a few MiB; ``max_size=`` (``bpfnb --max-size``) raises it.
 DEFAULT_MAX_SIZE = 512 << 20
+
+
+def default_max_size() -> int:
+    """:data:`DEFAULT_MAX_SIZE` as set now (``bpfnb --max-size`` sets it), for limits checked outside file reads."""
+    return DEFAULT_MAX_SIZE
+
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))

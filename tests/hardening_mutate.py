@@ -236,8 +236,8 @@ def apply_field_mutation(data: bytes, target: str, a: int, b: int, value: int) -
             return set_string_offset(data, a, value)
         if target == "btf_ext_rec_size":
             return set_btf_ext_rec_size(data, ("func_info", "line_info", "core_relo")[a % 3], value)
-    except (KeyError, LookupError, ValueError, struct.error, IndexError, ZeroDivisionError):
-        return data  # the field is not there (no .BTF.ext, a truncated input...)
+    except (KeyError, LookupError, ValueError, struct.error, IndexError, ZeroDivisionError, OverflowError):
+        return data  # the field is not there (no .BTF.ext, a truncated input, an offset past any address...)
     raise ValueError(target)
 
 

@@ -415,3 +415,33 @@ def test_a_kconfig_entry_that_is_not_a_var_is_a_typed_error():
     path = Path(__file__).parent / "testdata" / "fuzz" / "kconfig-void-entry.o"
     with pytest.raises(BtfError, match=r"DATASEC '\.kconfig' entry is \w+, not VAR"):
         EbpfLoader().load_file(path).close()
+
+
+def test_a_huge_string_extern_allocates_nothing() -> None:
+    """Found by `make fuzz` (a load past its 20 s guard): a mutated char[2048250145] extern.
+
+    The section keeps only the bytes values were written to; the zeros up to
+    its size are implied, as the kernel creates the map zeroed.
+    """
+    from pathlib import Path
+
+    obj = Object.from_file(Path(__file__).parent / "testdata" / "fuzz" / "kconfig-huge-string.o")
+    section = kconfig_section(obj, CONFIG, kernel_version=0x060C00)
+    huge = next(e for e in kconfig_externs(obj) if e.name == "CONFIG_DEFAULT_HOSTNAME")
+    assert huge.size == 2048250145 and section.size == huge.offset + huge.size
+    assert len(section.raw) == huge.offset + len(b"(none)\0")
+    assert section.raw.endswith(b"(none)\0")
+
+
+@pytest.mark.kernel
+def test_a_huge_kconfig_value_is_refused_before_the_map_is_created() -> None:
+    """The .kconfig map is read-only for programs, so it can only be written whole: over the input limit, a MapError."""
+    from pathlib import Path
+
+    from bpfnb import EbpfLoader
+    from bpfnb.errors import MapError
+
+    before = fd_count()
+    with pytest.raises(MapError, match=r"map '\.kconfig': its 2048250\d+-byte initial value would be written whole"):
+        EbpfLoader().load_file(Path(__file__).parent / "testdata" / "fuzz" / "kconfig-huge-string.o").close()
+    assert fd_count() == before

@@ -162,6 +162,21 @@ def test_set_global_reaches_the_rodata_map():
 
 
 @pytest.mark.kernel
+def test_every_data_map_starts_with_its_section():
+    """Writable maps are written through a shared mapping, read-only ones whole, .bss not at all (zeroed by the kernel)."""
+    from helpers import fixture_path
+
+    from bpfnb.obj.initial_data import initial_data
+
+    with EbpfLoader().set_global("start_value", 77).set_global("sample_rate", 9).load_file(fixture_path("multi")) as ebpf:
+        globals_ = {".data": {"start_value": 77}, ".rodata": {"sample_rate": 9}}
+        for name, section in ebpf.obj.data.items():
+            m = ebpf.maps[name]
+            assert m.raw.lookup(bytes(4)) == initial_data(section, globals_.get(name, {}), btf=ebpf.obj.btf), name
+        assert ebpf.maps[".data"].raw.map_flags & (1 << 10)  # BPF_F_MMAPABLE: the mapped path was taken
+
+
+@pytest.mark.kernel
 def test_set_global_unknown_name():
     with pytest.raises(UnknownName):
         EbpfLoader().set_global("no_such_knob", 1).load_file(examples.path("packet_counter"))

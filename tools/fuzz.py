@@ -208,8 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     deadline = started + 60 * args.minutes
     found = 0
+    mutator_errors: dict[str, int] = {}
     while time.monotonic() < deadline:
-        data = mutate(rng, rng.choice(pool))
+        try:
+            data = mutate(rng, rng.choice(pool))
+        except Exception as exc:  # a bug of the mutator (tests/hardening_mutate.py), not of bpfnb: say so, go on
+            mutator_errors[type(exc).__name__] = mutator_errors.get(type(exc).__name__, 0) + 1
+            continue
         stats["tried"] += 1
         conn.send(data)
         current.value = 0
@@ -260,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     print("fuzz: " + " / ".join(f"{k} {v}" for k, v in stats.items())
           + f" (privileged load: {'yes' if privileged else 'no'}; {(time.monotonic() - started) / 60:.1f} minutes,"
           f" {len(pool)} seeds)")
+    if mutator_errors:
+        print("fuzz: mutator errors (inputs not tried): " + ", ".join(f"{k} {v}" for k, v in mutator_errors.items()))
     width = max(map(len, TARGETS))
     for t in TARGETS:
         print(f"fuzz:   {t:<{width}}  " + " / ".join(f"{k} {v}" for k, v in per[t].items()))

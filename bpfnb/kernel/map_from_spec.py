@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import errno as _errno
 import logging
+import mmap
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._files import default_max_size
 from ..errors import KernelError, MapError, NotPrivileged, PinMismatch, UnsupportedFeature
-from ..obj.initial_data import freezes, initial_data
+from ..obj.initial_data import freezes, initial_contents
 from ..obj.map_names import internal_map_name, pin_path
 from ..obj.maps import MapSpec, PinningType
 from ..obj.sections import SectionKind
@@ -28,7 +30,7 @@ from ..uapi import MapType
 from .fd import Fd
 from .info import MapInfo, map_info
 from .map import Map
-from .syscall import BPF_F_RDONLY_PROG, map_create, obj_get, possible_cpus, sanitize_name
+from .syscall import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, map_create, obj_get, possible_cpus, sanitize_name
 
 if TYPE_CHECKING:
     from ..btf import Btf
@@ -329,14 +331,56 @@ def create_data_map(section: DataSection, *, obj_name: str, btf_fd: Any = None, 
             spec = spec.with_(value_type_id=btf.find(section.name, kind="DATASEC").id)
         except Exception:  # no DATASEC for this section: the map just has no BTF value type
             pass
-    data = initial_data(section, globals, btf=btf, must_exist=must_exist)
+    data = initial_contents(section, globals, btf=btf, must_exist=must_exist)
+    if data.strip(b"\0") and not _mappable(spec.map_flags):
+        _check_whole_write(spec.value_size, f"map {spec.name!r}")  # before the kernel spends seconds on it
     created = create_map(spec, btf_fd=btf_fd, name=internal_map_name(obj_name, section.name), features=features)
     try:
         assert created.map is not None
-        created.map.update(b"\0\0\0\0", data)
+        _write_initial(created.map, data)
         if freezes(section):
             created.map.freeze()
     except BaseException:
         created.close()
         raise
     return created
+
+
+def _mappable(flags: int) -> bool:
+    return bool(flags & BPF_F_MMAPABLE) and not flags & BPF_F_RDONLY_PROG
+
+
+def _check_whole_write(value_size: int, what: str) -> None:
+    limit = default_max_size()
+    if value_size > limit:
+        raise MapError(f"{what}: its {value_size}-byte initial value would be written whole "
+                       f"(BPF_MAP_UPDATE_ELEM), over the {limit}-byte input limit "
+                       "(bpfnb --max-size, or bpfnb._files.DEFAULT_MAX_SIZE, raises it)")
+
+
+def _write_initial(m: Map, contents: bytes) -> None:
+    """Write a data map's first bytes; the kernel created it zeroed, so zeros past ``contents`` are free.
+
+    All zeros (a ``.bss``, which libbpf skips too) writes nothing.  A
+    writable mmapable map is written through a shared mapping of just the
+    pages ``contents`` covers.  Read-only ones (the kernel refuses to map a
+    ``BPF_F_RDONLY_PROG`` map writable) and kernels without
+    ``BPF_F_MMAPABLE`` get the whole value through ``BPF_MAP_UPDATE_ELEM``,
+    which costs its full size twice: one over the input size limit is refused
+    instead of spending minutes on zeros (a ``.kconfig`` string extern of
+    2 GiB was a fuzz input).
+    """
+    if not contents.strip(b"\0"):
+        return
+    if _mappable(m.map_flags):
+        length = -(-len(contents) // mmap.PAGESIZE) * mmap.PAGESIZE
+        try:
+            mem = mmap.mmap(m.fd.fileno(), length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError:  # e.g. a value with special fields (timers, kptrs) cannot be mapped
+            pass
+        else:
+            with mem:
+                mem[: len(contents)] = contents
+            return
+    _check_whole_write(m.value_size, f"map {m.name!r}")
+    m.update(b"\0\0\0\0", contents.ljust(m.value_size, b"\0"))

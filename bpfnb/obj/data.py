@@ -100,7 +100,7 @@ class DataSection:
             map_flags=flags,
             section=self.name,
             section_kind=self.kind,
-            data=self.raw if self.kind is SectionKind.BSS else self.data,  # .bss: b"" means zeros
+            data=self.raw,  # zeros past it are implied (.bss has none; .kconfig only what was filled)
         )
 
     def __repr__(self) -> str:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .data import DataSection
     from .object import Object
 
-__all__ = ["freezes", "initial_data", "split_globals"]
+__all__ = ["freezes", "initial_contents", "initial_data", "split_globals"]
 
 
 def _encode_global(section: DataSection, var: Any, value: Any, btf: Btf | None) -> bytes:
@@ -48,10 +48,16 @@ def _encode_global(section: DataSection, var: Any, value: Any, btf: Btf | None) 
     return raw
 
 
-def initial_data(section: DataSection, globals: Mapping[str, Any] = {}, *, btf: Btf | None = None,
-                 must_exist: bool = True) -> bytes:
-    """The section's bytes with ``globals`` (variable name → value) written in (pure)."""
-    data = bytearray(section.data.ljust(section.size, b"\0"))
+def initial_contents(section: DataSection, globals: Mapping[str, Any] = {}, *, btf: Btf | None = None,
+                     must_exist: bool = True) -> bytes:
+    """The start of the section's initial bytes, ``globals`` written in; zeros up to ``size`` are implied.
+
+    Only the bytes the file holds and the variables written are materialised,
+    so a ``.bss`` or ``.kconfig`` that claims gigabytes (hostile BTF, a
+    mutated ``sh_size``) costs nothing here: the kernel zeroes an array map
+    when it creates it.
+    """
+    data = bytearray(section.raw[: section.size])
     for vname, value in globals.items():
         var = section.variable(vname)
         if var is None:
@@ -59,8 +65,17 @@ def initial_data(section: DataSection, globals: Mapping[str, Any] = {}, *, btf: 
                 have = ", ".join(v.name for v in section.variables) or "none"
                 raise UnknownName(f"{section.name} has no variable {vname!r} (has: {have})")
             continue
-        data[var.offset : var.offset + var.size] = _encode_global(section, var, value, btf)
+        raw = _encode_global(section, var, value, btf)
+        if len(data) < var.offset + var.size:
+            data.extend(bytes(var.offset + var.size - len(data)))
+        data[var.offset : var.offset + var.size] = raw
     return bytes(data)
+
+
+def initial_data(section: DataSection, globals: Mapping[str, Any] = {}, *, btf: Btf | None = None,
+                 must_exist: bool = True) -> bytes:
+    """The section's ``size`` bytes with ``globals`` (variable name → value) written in (pure)."""
+    return initial_contents(section, globals, btf=btf, must_exist=must_exist).ljust(section.size, b"\0")
 
 
 def freezes(section: DataSection) -> bool:

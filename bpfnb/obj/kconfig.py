@@ -135,7 +135,7 @@ def _string(ext: KconfigExtern, value: str) -> bytes:
     if len(value) < 2 or not value.endswith('"'):
         raise ValueEncodingError(f"invalid string config value {value}", path=ext.name)
     raw = value[1:-1].encode()
-    return raw[: ext.size - 1].ljust(ext.size, b"\0")  # cut like libbpf, always NUL-terminated
+    return raw[: ext.size - 1] + b"\0"  # cut like libbpf, always NUL-terminated (the rest stays zero)
 
 
 def _number(ext: KconfigExtern, value: str) -> bytes:
@@ -193,7 +193,7 @@ def kconfig_section(obj: Object, config: Mapping[str, str], *, kernel_version: i
         return None
     values = {"LINUX_KERNEL_VERSION": kernel_version, **(virtual or {})}
     size = externs[-1].offset + externs[-1].size
-    data = bytearray(size)
+    data = bytearray()  # only up to the last byte written: a char[2 GiB] extern allocates nothing
     variables = []
     for ext in externs:
         if ext.name.startswith("LINUX_"):
@@ -214,7 +214,10 @@ def kconfig_section(obj: Object, config: Mapping[str, str], *, kernel_version: i
         else:
             raise UnknownName(f"{obj.name}: extern {ext.name!r} (.kconfig) is not set in the kernel "
                               "configuration; declare it __weak to accept 0")
-        data[ext.offset : ext.offset + ext.size] = raw
+        if raw.strip(b"\0"):
+            if len(data) < ext.offset:
+                data.extend(bytes(ext.offset - len(data)))
+            data[ext.offset : ext.offset + len(raw)] = raw
         variables.append(Variable(ext.name, ext.offset, ext.size, "STB_WEAK" if ext.weak else "STB_GLOBAL",
                                   ext.type_id, obj.btf.name_of(ext.type_id) if obj.btf is not None else ""))
     return DataSection(KCONFIG_SECTION, SectionKind.KCONFIG, size, bytes(data), tuple(variables))
