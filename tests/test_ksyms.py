@@ -138,6 +138,25 @@ def test_kallsyms_by_name_answers_as_the_whole_table(tmp_path):
     assert table["foo"] == 0xffffffff81000200 and table["zeroed"] == 0xffffffff81000400
 
 
+def test_kallsyms_by_name_across_chunks_and_cached_only_for_vmlinux(tmp_path, monkeypatch):
+    """Read in chunks that split lines anywhere, the answer is the same; kernel symbols are
+    remembered for the process (the file is not read again), module symbols are not."""
+    from bpfnb.kernel import ksyms
+
+    path = tmp_path / "kallsyms"
+    lines = [f"ffffffff81{i:06x} T sym_{i}" for i in range(300)] + ["ffffffffc0201000 t in_module\t[mod]"]
+    path.write_text("\n".join(lines) + "\n")
+    names = ["sym_0", "sym_17", "sym_299", "in_module", "sym_3000"]
+    table = kallsyms(str(path))
+    for chunk in (7, 64, 1000, 1 << 20):
+        monkeypatch.setattr(ksyms, "_CHUNK", chunk)
+        monkeypatch.setattr(ksyms, "_VMLINUX_ADDRESSES", {})
+        assert kallsyms(str(path), names=names) == {n: table[n] for n in names if n in table}, chunk
+    assert set(ksyms._VMLINUX_ADDRESSES) == {(str(path), n) for n in ("sym_0", "sym_17", "sym_299")}
+    path.write_text("ffffffff82000000 T sym_0\nffffffffc0300000 t in_module\t[mod]\n")  # "modules reloaded"
+    assert kallsyms(str(path), names=["sym_0", "in_module"]) == {"sym_0": table["sym_0"], "in_module": 0xffffffffc0300000}
+
+
 @pytest.mark.kernel
 def test_kallsyms_has_function_addresses_for_root():
     """Root reads real addresses: the fixtures' kfuncs this kernel has, and the BPF syscall's, lie in its text."""

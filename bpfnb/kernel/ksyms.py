@@ -24,20 +24,31 @@ __all__ = ["kallsyms", "resolve_ksyms"]
 KALLSYMS = "/proc/kallsyms"
 
 
+#: (kallsyms path, name) → address of a vmlinux symbol found there.  The kernel's own
+#: symbols keep their addresses for the whole boot (KASLR is chosen once), so a load
+#: after the first reads nothing; module symbols are never cached (modules reload elsewhere).
+_VMLINUX_ADDRESSES: dict[tuple[str, str], int] = {}
+
+#: How much of kallsyms one read takes (the kernel formats it on demand, ~10 MiB in all).
+_CHUNK = 1 << 18
+
+
 def kallsyms(path: str = KALLSYMS, names: Iterable[str] | None = None) -> dict[str, int]:
     """Symbol → address from kallsyms (first definition wins; zero addresses dropped).
 
-    ``names`` restricts the answer to those symbols, found by a byte search:
-    splitting all ~120,000 lines costs ~300 ms of Python, a load needs a
-    handful of names.
+    ``names`` restricts the answer to those symbols, found by a byte search
+    in chunks that stops once every name is found (the kernel writes
+    kallsyms as it is read: ~50 ms for all of it), and remembered for the
+    process when they are the kernel's own: splitting all ~120,000 lines
+    costs ~300 ms of Python, a load needs a handful of names.
     """
+    if names is not None:
+        return _addresses(path, set(names))
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
         return {}
-    if names is not None:
-        return {name: addr for name in names if (addr := _first_address(data, name.encode()))}
     out: dict[str, int] = {}
     for line in data.decode(errors="replace").splitlines():
         parts = line.split()
@@ -49,8 +60,36 @@ def kallsyms(path: str = KALLSYMS, names: Iterable[str] | None = None) -> dict[s
     return out
 
 
-def _first_address(data: bytes, name: bytes) -> int:
-    """The first non-zero address of ``name`` in kallsyms text (lines ``addr type name[\\t[module]]``)."""
+def _addresses(path: str, names: set[str]) -> dict[str, int]:
+    out = {n: a for n in names if (a := _VMLINUX_ADDRESSES.get((path, n)))}
+    pending = {n.encode(): n for n in names if n not in out}
+    if not pending:
+        return out
+    try:
+        with open(path, "rb") as f:
+            carry = b""
+            while pending:
+                chunk = f.read(_CHUNK)
+                text = carry + chunk
+                cut = text.rfind(b"\n") + 1 if chunk else len(text)  # whole lines; the rest joins the next chunk
+                text, carry = text[:cut], text[cut:]
+                for raw, name in list(pending.items()):
+                    addr, in_module = _first_address(text, raw)
+                    if addr:
+                        out[name] = addr
+                        del pending[raw]
+                        if not in_module:
+                            _VMLINUX_ADDRESSES[path, name] = addr
+                if not chunk:
+                    break
+    except OSError:
+        pass
+    return out
+
+
+def _first_address(data: bytes, name: bytes) -> tuple[int, bool]:
+    """The first non-zero address of ``name`` in kallsyms text (lines ``addr type name[\t[module]]``),
+    and whether a module defines it."""
     needle, pos = b" " + name, 0
     while (i := data.find(needle, pos)) >= 0:
         end = pos = i + len(needle)
@@ -58,8 +97,8 @@ def _first_address(data: bytes, name: bytes) -> int:
             continue  # a longer name that starts with this one
         parts = data[data.rfind(b"\n", 0, i) + 1:end].split()
         if len(parts) == 3 and parts[2] == name and (addr := int(parts[0], 16)):
-            return addr
-    return 0
+            return addr, end < len(data) and data[end] == 0x09
+    return 0, False
 
 
 def _btf_lookup(btf: Btf, ext: KsymExtern) -> int | None:
