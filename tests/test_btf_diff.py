@@ -137,14 +137,39 @@ def _c_blocks(path) -> dict[tuple[str, str], str]:
             for m in _BLOCK.finditer(text) if "___" not in m.group(0)}
 
 
+def _layouts(path) -> dict[tuple[str, str], tuple]:
+    """Named struct/union → (size, every member's (name, bit offset, bitfield size)), anonymous
+    members flattened, from bpftool's raw JSON dump: the layout C text does not show (a member
+    whose own type shrank prints the same line at another offset)."""
+    types = bpftool("btf", "dump", "file", str(path))["types"]
+    by_id = {t["id"]: t for t in types}
+
+    def flat(t: dict, base: int) -> list[tuple]:
+        out = []
+        for m in t.get("members", ()):
+            inner = by_id.get(m["type_id"], {})
+            if m["name"] == "(anon)" and inner.get("kind") in ("STRUCT", "UNION"):
+                out.extend(flat(inner, base + m["bits_offset"]))
+            else:
+                out.append((m["name"], base + m["bits_offset"], m.get("bitfield_size", 0)))
+        return out
+
+    return {(t["kind"].lower(), t["name"]): (t["size"], tuple(flat(t, 0)))
+            for t in types if t["kind"] in ("STRUCT", "UNION") and t["name"] != "(anon)"}
+
+
 def _against_bpftool(old: Btf, new: Btf, tmp_path) -> tuple[set, dict]:
-    """(types bpftool prints differently, our changed types among those bpftool prints in both)."""
+    """(types bpftool shows differently, our changed types among those bpftool prints in both).
+
+    "Shows differently": its C text differs, or its layout in bpftool's raw dump does.
+    """
     a, b = tmp_path / "a.btf", tmp_path / "b.btf"
     a.write_bytes(old.to_bytes())
     b.write_bytes(new.to_bytes())
     old_c, new_c = _c_blocks(a), _c_blocks(b)
+    old_l, new_l = _layouts(a), _layouts(b)
     common = old_c.keys() & new_c.keys()
-    expected = {key for key in common if old_c[key] != new_c[key]}
+    expected = {key for key in common if old_c[key] != new_c[key] or old_l.get(key) != new_l.get(key)}
     diff = old.diff(new, names=sorted({name for _, name in common}))
     return expected, {(t.kind, t.name): t for t in diff.changed if (t.kind, t.name) in common}
 
@@ -157,7 +182,7 @@ def _pairs():
 @needs_bpftool
 @pytest.mark.parametrize("label,make", list(_pairs()), ids=[p[0] for p in _pairs()])
 def test_changed_types_match_bpftool_c(snapshot, tmp_path, label, make) -> None:
-    """A struct/union/enum is "changed" exactly when bpftool prints its definition differently."""
+    """A struct/union/enum is "changed" exactly when bpftool prints its definition or its layout differently."""
     expected, found = _against_bpftool(snapshot, make(snapshot, tmp_path), tmp_path)
     assert set(found) == expected
     if label == "older edit":

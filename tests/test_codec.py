@@ -22,7 +22,7 @@ from codec_btf import (
 )
 from helpers import all_fixtures, fixture_path
 
-from bpfnb.btf import Btf
+from bpfnb.btf import Btf, Float, Int, IntEncoding, Member, Union
 from bpfnb.btf.codec import Codec, PerCpuCodec, RawCodec, per_cpu_stride
 from bpfnb.btf.dtype import ArrayOf, CharArray, Record, Scalar, ScalarKind, dtype_of, layout_of
 from bpfnb.btf.values import decode_value
@@ -408,3 +408,31 @@ def test_big_endian_btf_values_and_the_bitfield_refusal():
         Codec(big, BITS).decode(bytes(16))
     with pytest.raises(ValueEncodingError, match="big-endian"):
         frame_from_batch(bytes(16), bytes(16), Codec(big, BITS), Codec(big, BITS))
+
+
+def test_lossy_union_views_encode_back_to_their_bytes():
+    """A _Bool read from a byte that is not 0/1, a float read from a signalling NaN: the decoded
+    dict encodes to the same bytes (the integer views set the bits, the lossy view only has to
+    read as its value), and a view that reads otherwise is still a disagreement."""
+    from bpfnb.btf.writer import write_types
+
+    lossy = Btf.from_bytes(write_types([
+        Int(1, "_Bool", 1, IntEncoding.BOOL, 0, 8), Int(2, "int", 4, IntEncoding.SIGNED, 0, 32),
+        Float(3, "float", 4),
+        Union(4, "view", 4, (Member("boolean", 1, 0), Member("int_32", 2, 0), Member("f", 3, 0))),
+    ]), source="lossy")
+    c = Codec(lossy, 4)
+    for raw in (b"\xa3\x00\x00\x00", struct.pack("<I", 0x7F800001), struct.pack("<I", 0xFFA00001), bytes(4)):
+        decoded = c.decode(raw)
+        assert c.encode(decoded) == raw, decoded
+        assert c.encode(dict(reversed(list(decoded.items())))) == raw  # member order does not matter
+    assert c.decode(b"\xa3\0\0\0")["boolean"] is True and c.decode(b"\xa3\0\0\0")["int_32"] == 0xA3
+    assert c.encode({"boolean": True}) == b"\x01\0\0\0"
+    assert c.encode({"boolean": 1, "int_32": 0x1A3}) == b"\xa3\x01\0\0"
+    assert c.encode({"boolean": False, "int_32": 0x100}) == b"\0\x01\0\0"
+    with pytest.raises(ValueEncodingError, match="overlap and disagree"):
+        c.encode({"boolean": True, "int_32": 0x100})  # the bool's byte is 0
+    with pytest.raises(ValueEncodingError, match="overlap and disagree"):
+        c.encode({"boolean": False, "int_32": 0xA3})
+    with pytest.raises(ValueEncodingError, match="overlap and disagree"):
+        c.encode({"f": math.nan, "int_32": 1})  # 1 is a denormal, not a NaN

@@ -121,13 +121,9 @@ def test_batch_from_frame_gives_canonical_bytes(case):
     n = 64
     keys, values = random_bytes(n * kc.size), random_bytes(n * vc.size)
     df = frame_from_batch(keys, values, kc, vc)
-    try:
-        k2, v2 = batch_from_frame(df, kc, vc)
-        canon_k = b"".join(kc.encode(kc.decode(keys[i * kc.size : (i + 1) * kc.size])) for i in range(n))
-        canon_v = b"".join(vc.encode(vc.decode(values[i * vc.size : (i + 1) * vc.size])) for i in range(n))
-    except ValueEncodingError as exc:  # a union whose float view is a signalling NaN comes back quiet
-        assert case == "clash" and "overlap" in str(exc)
-        return
+    k2, v2 = batch_from_frame(df, kc, vc)  # signalling NaNs in a union's float view included
+    canon_k = b"".join(kc.encode(kc.decode(keys[i * kc.size : (i + 1) * kc.size])) for i in range(n))
+    canon_v = b"".join(vc.encode(vc.decode(values[i * vc.size : (i + 1) * vc.size])) for i in range(n))
     assert k2 == canon_k
     assert v2 == canon_v
     assert frame_from_batch(k2, v2, kc, vc).equals(frame_from_batch(canon_k, canon_v, kc, vc))

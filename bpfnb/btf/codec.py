@@ -30,11 +30,12 @@ of their size (BTF's enum signedness is not always reliable).  A union
 ``dict`` may name several members — ``decode`` returns them all — but
 they must agree on every bit both *define* (padding, the bytes after a
 string's NUL and members left out define nothing); the same holds for
-anonymous unions flattened into a struct.  The one decoded union that
-cannot be re-encoded as is: a ``_Bool`` member read from a byte other than
-0/1 (``True``) next to an integer member that shows the byte's real value,
-or a ``float`` member holding a signalling NaN (Python floats come back
-quiet) next to an integer view of it.
+anonymous unions flattened into a struct.  Two views read many bit
+patterns as one value: a ``_Bool`` reads any non-zero byte as ``True``, a
+``float`` any NaN as ``nan`` (Python floats come back quiet).  Such a
+member agrees when the other members' bits read as its value, so every
+decoded union encodes back to its own bytes (a ``_Bool`` read from 0xA3
+beside an ``int`` showing 0xA3; a signalling NaN beside its ``u32``).
 """
 
 from __future__ import annotations
@@ -240,7 +241,9 @@ class Codec:
         # bits must agree, or the dict contradicts itself.
         acc = written = 0
         owners: list[tuple[int, int, str]] = []
-        for name, item in value.items():
+        # lossy views last: a _Bool reads any non-zero byte as True, a float any NaN as nan,
+        # so once exact members have set the bits, such a view only has to *read* as its value
+        for name, item in sorted(value.items(), key=lambda kv: _lossy(node.by_name[kv[0]])):
             f = node.by_name[name]
             scratch = bytearray(node.size)
             if f.is_bitfield:
@@ -253,6 +256,10 @@ class Codec:
             else:
                 mask = _defined(f.node, item) << f.bit_offset
             conflict = (acc ^ bits) & written & mask
+            if conflict and _lossy(f) and _reads_as(self._decode(f.node, acc.to_bytes(node.size, "little"),
+                                                                   f.offset), item):
+                bits = acc  # the exact members' bits stand; the view agrees with them
+                conflict = 0
             if conflict:
                 low = (conflict & -conflict).bit_length() - 1
                 other = next((n for lo, hi, n in owners if lo <= low < hi), "another member")
@@ -349,6 +356,21 @@ class PerCpuCodec:
 
 def _span(nbytes: int) -> int:
     return (1 << (8 * nbytes)) - 1
+
+
+def _lossy(f: Field) -> bool:
+    """A member whose decoded value stands for many bit patterns: a _Bool or a float (NaN)."""
+    return not f.is_bitfield and isinstance(f.node, Scalar) and f.node.kind in (ScalarKind.BOOL, ScalarKind.FLOAT)
+
+
+def _reads_as(read: Any, item: Any) -> bool:
+    """Whether a lossy view decoded from other members' bits is ``item``: the same bool, or both NaN."""
+    if isinstance(read, bool):
+        return isinstance(item, (bool, np.bool_, int, np.integer)) and item in (0, 1) and read is bool(item)
+    try:
+        return math.isnan(read) and math.isnan(float(item))
+    except (TypeError, ValueError):
+        return False
 
 
 def _defined(node: Node, value: Any) -> int:
