@@ -43,22 +43,28 @@ def _make(kind: str):
     raise AssertionError(kind)
 
 
+def _interrupted_runs(monkeypatch, hook_for, run) -> int:
+    """``RUNS`` calls of ``run`` with ``hook_for(i)`` at the fd boundary of call ``i``: how many
+    a KeyboardInterrupt ended (the hook removed and garbage collected after)."""
+    interrupted = 0
+    for i in range(RUNS):
+        monkeypatch.setattr(syscall, "_fd_boundary_hook", hook_for(i))
+        try:
+            run()
+        except KeyboardInterrupt:
+            interrupted += 1
+    monkeypatch.setattr(syscall, "_fd_boundary_hook", None)
+    gc.collect()
+    return interrupted
+
+
 @pytest.mark.parametrize("kind", ["map", "prog"])
 def test_interrupt_at_the_syscall_boundary_leaks_nothing(kind, monkeypatch):
     def interrupt(fd):
         raise KeyboardInterrupt
 
     before = bpf_fds()
-    monkeypatch.setattr(syscall, "_fd_boundary_hook", interrupt)
-    interrupted = 0
-    for _ in range(RUNS):
-        try:
-            _make(kind)
-        except KeyboardInterrupt:
-            interrupted += 1
-    monkeypatch.setattr(syscall, "_fd_boundary_hook", None)
-    gc.collect()
-    assert interrupted == RUNS
+    assert _interrupted_runs(monkeypatch, lambda i: interrupt, lambda: _make(kind)) == RUNS
     assert bpf_fds() - before == set()
 
 
@@ -167,11 +173,9 @@ def test_interrupted_whole_object_loads_leak_nothing(monkeypatch):
     EbpfLoader().load_file(path).close()
     per_load = made
     assert per_load >= 3, per_load  # BTF, maps, program at least
-    before = bpf_fds()
-    interrupted = 0
-    for i in range(RUNS):
-        at = i % per_load  # interrupt at the at-th new fd of this load
-        seen = 0
+
+    def interrupt_at(i: int):
+        at, seen = i % per_load, 0  # interrupt at the at-th new fd of this load
 
         def interrupt(fd):
             nonlocal seen
@@ -179,14 +183,10 @@ def test_interrupted_whole_object_loads_leak_nothing(monkeypatch):
             if seen > at:
                 raise KeyboardInterrupt
 
-        monkeypatch.setattr(syscall, "_fd_boundary_hook", interrupt)
-        try:
-            EbpfLoader().load_file(path).close()
-        except KeyboardInterrupt:
-            interrupted += 1
-    monkeypatch.setattr(syscall, "_fd_boundary_hook", None)
-    gc.collect()
-    assert interrupted == RUNS
+        return interrupt
+
+    before = bpf_fds()
+    assert _interrupted_runs(monkeypatch, interrupt_at, lambda: EbpfLoader().load_file(path).close()) == RUNS
     assert bpf_fds() - before == set()
 
 
