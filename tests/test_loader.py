@@ -162,13 +162,14 @@ def test_set_global_reaches_the_rodata_map():
 
 
 @pytest.mark.kernel
-def test_every_data_map_starts_with_its_section():
+def test_every_data_map_starts_with_its_section(pin_root):
     """Writable maps are written through a shared mapping, read-only ones whole, .bss not at all (zeroed by the kernel)."""
     from helpers import fixture_path
 
     from bpfnb.obj.initial_data import initial_data
 
-    with EbpfLoader().set_global("start_value", 77).set_global("sample_rate", 9).load_file(fixture_path("multi")) as ebpf:
+    loader = EbpfLoader().map_pin_path(pin_root).set_global("start_value", 77).set_global("sample_rate", 9)
+    with loader.load_file(fixture_path("multi")) as ebpf:  # multi pins a map by name: under this test's root
         globals_ = {".data": {"start_value": 77}, ".rodata": {"sample_rate": 9}}
         for name, section in ebpf.obj.data.items():
             m = ebpf.maps[name]
