@@ -29,6 +29,38 @@ def pytest_runtest_setup(item):
     pytest.skip("needs CAP_BPF/CAP_SYS_ADMIN (BPFNB_REQUIRE_KERNEL=1 turns this skip into a failure)")
 
 
+BPFFS_ROOT = "/sys/fs/bpf"
+
+
+def _root_pins() -> set[str]:
+    """What lies at the bpffs root, other than test runs' own directories (``unique_name``)."""
+    try:
+        names = os.listdir(BPFFS_ROOT)
+    except OSError:
+        return set()
+    return {n for n in names if not (n.startswith("bpfnb") and "_" in n and n[5:n.index("_")].isdigit())}
+
+
+@pytest.fixture(autouse=True)
+def _no_pins_at_the_bpffs_root(request):
+    """A kernel test pins under its own ``pin_root``: one that leaves a pin at the bpffs root
+    (a ``LIBBPF_PIN_BY_NAME`` map loaded with the default pin path) fails, naming it."""
+    if request.node.get_closest_marker("kernel") is None:
+        yield
+        return
+    before = _root_pins()
+    yield
+    left = _root_pins() - before
+    if left:
+        for name in left:  # remove it, so that one leak fails one test
+            shutil.rmtree(os.path.join(BPFFS_ROOT, name), ignore_errors=True)
+            try:
+                os.unlink(os.path.join(BPFFS_ROOT, name))
+            except OSError:
+                pass
+        pytest.fail(f"left {sorted(left)} at {BPFFS_ROOT}: pin under the test's pin_root fixture", pytrace=False)
+
+
 @pytest.fixture
 def unique_name(request) -> str:
     """A short name unique to this test run, safe for pins, netns, cgroups."""
