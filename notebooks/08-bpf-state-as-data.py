@@ -39,6 +39,8 @@
 import duckdb
 import pandas as pd
 
+duckdb.execute("SET enable_progress_bar = false")  # a slow machine (Binder) would print one into the outputs
+
 from bpfnb import examples, kernel
 from bpfnb.maps import Log2Histogram
 

@@ -35,8 +35,13 @@ for m in veth sch_ingress cls_bpf act_bpf; do modprobe "$m" 2>/dev/null || echo 
 cp /sys/kernel/btf/vmlinux "$out/vmlinux.btf"
 
 export BPFNB_REQUIRE_KERNEL=1 BPFNB_DIFF_REPORT="$out/differential.jsonl" PYTHONDONTWRITEBYTECODE=1
+# releases of packages that run on the emulated x86-64-v2 CPU (kernel_matrix.py GUEST_PACKAGES)
+export PYTHONPATH="$worktree/.venv/guest-site${PYTHONPATH:+:$PYTHONPATH}"
 # nbval's Jupyter kernels write runtime files; the host's home is read-only here
 export JUPYTER_RUNTIME_DIR=/tmp/jupyter-runtime IPYTHONDIR=/tmp/ipython MPLCONFIGDIR=/tmp/matplotlib
+# matplotlib builds its font cache on first use and says so on stderr, which nbval takes for
+# output the notebook did not record: build it now, quietly
+.venv/bin/python -c "import matplotlib.font_manager" > /dev/null 2>&1 || true
 start=$(cut -d' ' -f1 /proc/uptime)
 .venv/bin/python -m pytest -p no:cacheprovider -q --junitxml="$out/junit.xml" "$@" > "$out/pytest.log" 2>&1
 echo $? > "$out/pytest-rc"

@@ -70,6 +70,25 @@ def boot(release: str, out: Path, pytest_args: list[str]) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
+#: Packages whose newest wheels need more than the emulated CPU (x86-64-v2) has: the guest gets
+#: an older release in GUEST_SITE, first on its PYTHONPATH (kernel_guest.sh), the host keeps its
+#: own. duckdb 2.0's wheels are built for x86-64-v3 (AVX2): "Illegal instruction" at import;
+#: duckdb 1.x converts time zones through pytz, which 2.0 (and so the .venv) does without.
+GUEST_PACKAGES = ["duckdb>=0.10,<2", "pytz"]
+GUEST_SITE = ROOT / ".venv" / "guest-site"
+
+
+def prepare_guest_site() -> None:
+    """Install GUEST_PACKAGES into GUEST_SITE once (packed with the .venv)."""
+    stamp = GUEST_SITE / ".requirements"
+    wanted = "\n".join(GUEST_PACKAGES)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--upgrade", "--target", str(GUEST_SITE), *GUEST_PACKAGES], check=True)
+    stamp.write_text(wanted)
+
+
 def pack_tree() -> None:
     """One tar of the worktree (with .venv, without build/ and .git) and the stdlib (without its
     site-packages: the .venv does not use them), for kernel_guest.sh."""
@@ -206,6 +225,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     subprocess.run([sys.executable, "-m", "compileall", "-q", "bpfnb", "tests"], cwd=ROOT, check=True)
+    prepare_guest_site()
     pack_tree()
     guests = {r: boot(r, OUT / r, pytest_args or guest_args(r, releases)) for r in releases}
     print(f"kernel-matrix: booted {', '.join(releases)}; consoles in {OUT.relative_to(ROOT)}/*/console.log", flush=True)
