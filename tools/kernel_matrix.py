@@ -236,6 +236,11 @@ def main(argv: list[str]) -> int:
     (OUT / "summary.md").write_text(table + "\n")
     print(table)
     ok = all(s["counts"] and s["pytest_rc"] == 0 for s in summaries)
+    silent = [s["release"] for s in summaries if not s["counts"]]
+    if silent:  # no test results at all: a broken guest, never "reported, not gating"
+        print(f"kernel-matrix: no test results from {', '.join(silent)} (see its pytest.log and console.log)",
+              flush=True)
+        return 1
     if not ok and os.environ.get("KERNEL_MATRIX_STRICT", "1") == "0":
         print("kernel-matrix: failures above are reported, not gating (KERNEL_MATRIX_STRICT=0)", flush=True)
         return 0
