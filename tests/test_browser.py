@@ -176,7 +176,11 @@ def test_loader_widget_through_every_stage_errors_attach_and_reset(page):
     assert "XDP and tc attach to" in attach_tab and "in netns bpfnb-widget-" in attach_tab
     _shot(page, "loader-attached")
     _button(w, "reset").click()
-    page.wait_for_function("el => !el.querySelector('button.mod-success')", arg=w.element_handle())
+    # the widget's state arrives as separate messages (stage buttons, the attach button's label, the
+    # tabs): wait for all of them, not the first
+    page.wait_for_function("el => !el.querySelector('button.mod-success') && !el.innerText.includes('Stage load')"
+                           " && [...el.querySelectorAll('button')].some(b => b.innerText.trim() === 'attach')",
+                           arg=w.element_handle())
     assert w.locator("button:text-is('attach')").count() == 1 and "Stage load" not in w.inner_text()
     # a refused input is an error shown in the widget, and the stages stay where they were
     w.locator(".widget-textarea:has(label:text-is('max entries')) textarea").fill("proto_stats = -1")
