@@ -37,6 +37,9 @@ cp /sys/kernel/btf/vmlinux "$out/vmlinux.btf"
 export BPFNB_REQUIRE_KERNEL=1 BPFNB_DIFF_REPORT="$out/differential.jsonl" PYTHONDONTWRITEBYTECODE=1
 # releases of packages that run on the emulated x86-64-v2 CPU (kernel_matrix.py GUEST_PACKAGES)
 export PYTHONPATH="$worktree/.venv/guest-site${PYTHONPATH:+:$PYTHONPATH}"
+# duckdb 1.x calls DataFrame.drop(inplace=True), which pandas 3.1 deprecates on stderr (2.0 does not):
+# in a notebook that is output nbval did not record
+export PYTHONWARNINGS="ignore:The inplace keyword in DataFrame.drop is deprecated"
 # nbval's Jupyter kernels write runtime files; the host's home is read-only here
 export JUPYTER_RUNTIME_DIR=/tmp/jupyter-runtime IPYTHONDIR=/tmp/ipython MPLCONFIGDIR=/tmp/matplotlib
 # matplotlib builds its font cache on first use and says so on stderr, which nbval takes for
