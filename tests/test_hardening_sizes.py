@@ -15,7 +15,8 @@ import time
 import pytest
 
 from bpfnb.errors import KernelError, MapError
-from bpfnb.kernel.map_from_spec import _mem_available, check_sizes, create_map
+from bpfnb.kernel.map_from_spec import check_sizes, create_map
+from bpfnb.kernel.memory import available_memory
 from bpfnb.obj.maps import MapSpec
 from bpfnb.uapi import MapType
 
@@ -37,7 +38,7 @@ REFUSED = [
 
 @pytest.mark.parametrize("bad,why", REFUSED, ids=[f"{s.type_name}-{w}" for s, w in REFUSED])
 def test_absurd_sizes_are_map_errors(bad, why):
-    if why == "kernel memory" and _mem_available() is None:
+    if why == "kernel memory" and available_memory() is None:
         pytest.skip("no MemAvailable in /proc/meminfo")
     with pytest.raises(MapError, match=why) as info:
         check_sizes(bad)

@@ -30,6 +30,7 @@ from ..uapi import MapType
 from .fd import Fd
 from .info import MapInfo, map_info
 from .map import Map
+from .memory import available_memory
 from .syscall import BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, map_create, obj_get, possible_cpus, sanitize_name
 
 if TYPE_CHECKING:
@@ -140,17 +141,6 @@ def _kmalloc_max_size() -> int:
         return 4 << 20
 
 
-def _mem_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def _gib(n: int) -> str:
     return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
 
@@ -180,10 +170,10 @@ def check_sizes(spec: MapSpec) -> None:
         if mtype in _HASHES:
             elem += ((key + 7) & ~7) + _HTAB_ELEM
         total = elem * entries * (possible_cpus() if mtype in _PER_CPU else 1)
-        available = _mem_available()
-        if available is not None and total > available:
+        room = available_memory()
+        if room is not None and total > room.bytes:
             raise MapError(f"{what}: {entries} entries of {value}-byte values need {_gib(total)} of kernel memory "
-                           f"up front, more than this machine has available ({_gib(available)})")
+                           f"up front, more than {room.where} has available ({_gib(room.bytes)})")
 
 
 def _kernel_create(spec: MapSpec, kernel_name: str, *, btf_fd: Any, inner: Fd | None,
