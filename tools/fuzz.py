@@ -16,6 +16,11 @@ real load (closed afterwards).  Inputs run in worker processes, so that:
 * an fd leak (bpf fds in /proc/self/fd before vs after a load, after gc) is
   counted and saved.
 
+Workers run in a memory cgroup (``--memory``, 2 GiB): the kernel charges maps
+to it, so an input asking for a 10 GB array meets a bounded machine, as in a
+container, and the loader's size check refuses it instead of the kernel
+zeroing gigabytes past the hang guard.
+
 Prints: inputs tried / typed errors / accepted / untyped / crashes / hangs /
 fd leaks, then the same per target (each stage an input reached: tried, typed
 refusals, and the findings in it), and exits 1 when any of the last four is
@@ -176,12 +181,52 @@ def save(kind: str, data: bytes, detail: str, n: int) -> Path:
     return path
 
 
+class MemoryCgroup:
+    """A memory cgroup the workers run in, so that an input asking for gigabytes of maps meets a
+    bounded machine (the loader's size check refuses it) instead of the kernel zeroing them for
+    longer than the hang guard: v2 where the memory controller is, else v1; none without root."""
+
+    def __init__(self, limit: int):
+        from bpfnb.kernel import memory
+
+        root = Path(memory.CGROUP_ROOT)
+        self.path: Path | None = None
+        controllers = root / "cgroup.controllers"
+        try:
+            if controllers.exists() and "memory" in controllers.read_text().split():
+                subtree = root / "cgroup.subtree_control"
+                if "memory" not in subtree.read_text().split():
+                    subtree.write_text("+memory")
+                path, limit_file = root / f"bpfnb-fuzz-{os.getpid()}", "memory.max"
+            elif (root / "memory" / "memory.limit_in_bytes").exists():
+                path, limit_file = root / "memory" / f"bpfnb-fuzz-{os.getpid()}", "memory.limit_in_bytes"
+            else:
+                return
+            path.mkdir(exist_ok=True)
+            (path / limit_file).write_text(str(limit))
+            self.path = path
+        except OSError as exc:
+            print(f"fuzz: no memory cgroup ({exc}); workers run unbounded", file=sys.stderr)
+
+    def add(self, pid: int) -> None:
+        if self.path is not None:
+            (self.path / "cgroup.procs").write_text(str(pid))
+
+    def remove(self) -> None:
+        if self.path is not None:
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=float(os.environ.get("MINUTES", "1")))
     p.add_argument("--timeout", type=float, default=20.0, help="seconds one input may take")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--no-load", action="store_true", help="skip the privileged load even with CAP_BPF")
+    p.add_argument("--memory", default="2G", help="memory cgroup limit of the workers (maps are charged to it)")
     args = p.parse_args(argv)
 
     from bpfnb.kernel.privilege import is_privileged
@@ -197,11 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     untyped_kinds: dict[str, int] = {}
     per = {t: dict.fromkeys(("tried", "typed", "untyped", "crashes", "hangs", "fd leaks"), 0) for t in TARGETS}
     current = ctx.Value("i", 0, lock=False)
+    from bpfnb._files import parse_size
+
+    cgroup = MemoryCgroup(parse_size(args.memory))
 
     def start():
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=worker, args=(child, args.timeout, privileged, current), daemon=True)
         proc.start()
+        cgroup.add(proc.pid)  # before it is sent an input
         return proc, parent
 
     proc, conn = start()
@@ -262,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
             save(outcome, data, detail, found)
     conn.send(None)
     proc.join(5)
+    cgroup.remove()
     print("fuzz: " + " / ".join(f"{k} {v}" for k, v in stats.items())
-          + f" (privileged load: {'yes' if privileged else 'no'}; {(time.monotonic() - started) / 60:.1f} minutes,"
+          + f" (privileged load: {'yes' if privileged else 'no'}; workers' memory cgroup: "
+          f"{args.memory if cgroup.path is not None else 'none'}; {(time.monotonic() - started) / 60:.1f} minutes,"
           f" {len(pool)} seeds)")
     if mutator_errors:
         print("fuzz: mutator errors (inputs not tried): " + ", ".join(f"{k} {v}" for k, v in mutator_errors.items()))
