@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._gc import paused_gc
 from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, NameTable, UnknownName, UnknownSymbol
 from .obj import Object, RelocatedProgram, placeholder_fds, relocate
 from .uapi import AttachType, ProgType
@@ -270,7 +271,8 @@ class Pipeline:
             failed = next(iter(self.errors))
             raise BpfnbError(f"stage {failed!r} failed; the pipeline cannot continue: {self.errors[failed]}")
         try:
-            result = getattr(self, f"_run_{stage}")()
+            with paused_gc():  # each stage builds objects the result keeps (see bpfnb._gc)
+                result = getattr(self, f"_run_{stage}")()
         except BpfnbError as exc:
             self.errors[stage] = frameless(exc)  # type: ignore[assignment]
             self.close()

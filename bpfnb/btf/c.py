@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from .._gc import paused_gc
 from ..errors import BtfError
-from .bulk import paused_gc
 from .limits import MAX_DEPTH, check_depth
 from .types import (
     Array, BtfType, Const, Enum, Enum64, Func, FuncProto, Fwd, Kind, Ptr, Restrict, Struct,
@@ -350,7 +350,7 @@ class CWriter:
     def render(self, ids: Iterable[int] | None = None, *, guard: str | None = "__VMLINUX_H__",
                preserve_access_index: bool = True) -> str:
         """A compilable header with ``ids`` (default: all types) and their dependencies."""
-        with paused_gc():  # a whole header decodes and keeps ~100k objects (see bulk.paused_gc)
+        with paused_gc():  # a whole header decodes and keeps ~100k objects (see bpfnb._gc)
             return self._render(ids, guard, preserve_access_index)
 
     def _render(self, ids: Iterable[int] | None, guard: str | None, preserve_access_index: bool) -> str:

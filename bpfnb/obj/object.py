@@ -19,6 +19,7 @@ from typing import Any
 from elftools.common.exceptions import ELFError, ELFParseError
 from elftools.elf.elffile import ELFFile
 
+from .._gc import paused_gc
 from ..asm import Instructions
 from ..btf import Btf
 from ..btf.ext import BtfExt
@@ -178,6 +179,10 @@ class _Parser:
         return ElfError(f"{self.name}: {message}")
 
     def parse(self) -> Object:
+        with paused_gc():  # a large program decodes to tens of thousands of instructions, all kept
+            return self._parse()
+
+    def _parse(self) -> Object:
         self._check_header()
         try:
             elf = ELFFile(io.BytesIO(self.data))
