@@ -157,6 +157,33 @@ def test_kallsyms_by_name_across_chunks_and_cached_only_for_vmlinux(tmp_path, mo
     assert kallsyms(str(path), names=["sym_0", "in_module"]) == {"sym_0": table["sym_0"], "in_module": 0xffffffffc0300000}
 
 
+def test_a_kallsyms_miss_is_remembered_until_modules_or_the_file_change(tmp_path, monkeypatch):
+    """A name read to the end without being found is not searched again (a weak extern's
+    miss cost every load a whole read) until the modules loaded or the file itself change."""
+    from bpfnb.kernel import ksyms
+
+    path, modules = tmp_path / "kallsyms", tmp_path / "modules"
+    path.write_text("ffffffff81000000 T present\n")
+    modules.write_text("")
+    monkeypatch.setattr(ksyms, "MODULES", str(modules))
+    monkeypatch.setattr(ksyms, "_MISSES", {})
+    assert kallsyms(str(path), names=["absent"]) == {}
+    reads = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: (reads.append(f), real_open(f, *a, **k))[1])
+    assert kallsyms(str(path), names=["absent"]) == {}
+    assert str(path) not in reads
+    modules.write_text("absent_mod 16384 0 - Live 0xffffffffc0300000\n")  # a module loaded
+    path.write_text(path.read_text() + "ffffffffc0300000 t absent\t[absent_mod]\n")
+    assert kallsyms(str(path), names=["absent"]) == {"absent": 0xffffffffc0300000}
+    assert str(path) in reads
+    reads.clear()
+    path.write_text("ffffffff81000000 T present\n")  # the file changed, the modules did not
+    monkeypatch.setattr(ksyms, "_MISSES", {(str(path), "gone"): ksyms._symbol_state(str(path))})
+    path.write_text("ffffffff81000000 T present\nffffffff81000100 T gone\n")
+    assert kallsyms(str(path), names=["gone"]) == {"gone": 0xffffffff81000100}
+
+
 @pytest.mark.kernel
 def test_kallsyms_has_function_addresses_for_root():
     """Root reads real addresses: the fixtures' kfuncs this kernel has, and the BPF syscall's, lie in its text."""

@@ -11,6 +11,7 @@ resolves to "not found" and relocates to 0, as libbpf does.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
@@ -22,12 +23,19 @@ from ..obj.object import Object
 __all__ = ["kallsyms", "resolve_ksyms"]
 
 KALLSYMS = "/proc/kallsyms"
+MODULES = "/proc/modules"
 
 
 #: (kallsyms path, name) → address of a vmlinux symbol found there.  The kernel's own
 #: symbols keep their addresses for the whole boot (KASLR is chosen once), so a load
 #: after the first reads nothing; module symbols are never cached (modules reload elsewhere).
 _VMLINUX_ADDRESSES: dict[tuple[str, str], int] = {}
+
+#: (kallsyms path, name) → what :func:`_symbol_state` said when a full read did not find it.  A
+#: symbol absent from the kernel stays absent until a module loads (the kernel's own symbols are
+#: fixed for the boot), so a miss is answered again without reading kallsyms (~40 ms) while
+#: ``/proc/modules`` and the file's identity are what they were.
+_MISSES: dict[tuple[str, str], tuple] = {}
 
 #: How much of kallsyms one read takes (the kernel formats it on demand, ~10 MiB in all).
 _CHUNK = 1 << 18
@@ -40,7 +48,9 @@ def kallsyms(path: str = KALLSYMS, names: Iterable[str] | None = None) -> dict[s
     in chunks that stops once every name is found (the kernel writes
     kallsyms as it is read: ~50 ms for all of it), and remembered for the
     process when they are the kernel's own: splitting all ~120,000 lines
-    costs ~300 ms of Python, a load needs a handful of names.
+    costs ~300 ms of Python, a load needs a handful of names.  A name not
+    there (a weak extern, or a data symbol without ``CONFIG_KALLSYMS_ALL``)
+    is remembered as absent until ``/proc/modules`` or the file changes.
     """
     if names is not None:
         return _addresses(path, set(names))
@@ -60,10 +70,28 @@ def kallsyms(path: str = KALLSYMS, names: Iterable[str] | None = None) -> dict[s
     return out
 
 
+def _symbol_state(path: str) -> tuple:
+    """What a kallsyms answer depends on besides the boot: the file's identity and the modules loaded."""
+    try:
+        st = os.stat(path)
+        identity: tuple = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        identity = ()
+    try:
+        with open(MODULES, "rb") as f:
+            modules = f.read()
+    except OSError:
+        modules = b""
+    return identity + (modules,)
+
+
 def _addresses(path: str, names: set[str]) -> dict[str, int]:
     out = {n: a for n in names if (a := _VMLINUX_ADDRESSES.get((path, n)))}
     pending = {n.encode(): n for n in names if n not in out}
     if not pending:
+        return out
+    state = _symbol_state(path)
+    if all(_MISSES.get((path, n)) == state for n in pending.values()):
         return out
     try:
         with open(path, "rb") as f:
@@ -83,7 +111,9 @@ def _addresses(path: str, names: set[str]) -> dict[str, int]:
                 if not chunk:
                     break
     except OSError:
-        pass
+        return out
+    for name in pending.values():  # read to the end without finding it
+        _MISSES[path, name] = state
     return out
 
 
