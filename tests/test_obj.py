@@ -45,6 +45,41 @@ def test_sections_match_readelf(path):
         assert ours.offset == t["Offset"]
 
 
+@pytest.mark.parametrize("path", all_fixtures(), ids=lambda p: p.name)
+def test_section_table_matches_pyelftools(path):
+    """The section table is read with struct (fast); pyelftools, the general ELF reader, is its oracle."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(path, "rb") as f:
+        theirs = [(s.name, s["sh_type"] if isinstance(s["sh_type"], str) else f"SHT_{s['sh_type']:#x}", s["sh_flags"],
+                   s["sh_offset"], s["sh_size"], s["sh_link"], s["sh_info"], s["sh_entsize"])
+                  for s in ELFFile(f).iter_sections()]
+    ours = [(s.name, s.sh_type, s.flags, s.offset, s.size, s.link, s.info, s.entsize) for s in Object.from_file(path).sections]
+    assert ours == theirs
+
+
+def _with_section_header(data: bytes, index: int, field: str, value: int) -> bytes:
+    offsets = {"sh_name": (0, "<I"), "sh_offset": (24, "<Q"), "sh_size": (32, "<Q")}
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    at, fmt = offsets[field]
+    out = bytearray(data)
+    struct.pack_into(fmt, out, shoff + 64 * index + at, value)
+    return bytes(out)
+
+
+def test_a_section_name_outside_the_name_table_is_named():
+    data = fixture_path("minimal").read_bytes()
+    with pytest.raises(ElfError, match=r"bad\.o: section #1: name offset 4294967295 outside the section-name table"):
+        Object.from_bytes(_with_section_header(data, 1, "sh_name", 0xFFFFFFFF), name="bad.o")
+
+
+def test_a_name_table_past_the_end_of_the_file_is_named():
+    data = fixture_path("minimal").read_bytes()
+    shstrndx, = struct.unpack_from("<H", data, 0x3E)
+    with pytest.raises(ElfError, match=rf"the section-name table \(section #{shstrndx}, .*\) is not within the file"):
+        Object.from_bytes(_with_section_header(data, shstrndx, "sh_size", 1 << 40), name="bad.o")
+
+
 @needs_readelf
 @pytest.mark.parametrize("path", all_fixtures(), ids=lambda p: p.name)
 def test_symbols_match_readelf(path):
