@@ -20,6 +20,7 @@ from bpfnb.btf.parser import StringTable
 from bpfnb.btf.writer import write_btf
 from bpfnb.display.btf_dump import type_json
 from bpfnb.errors import BtfError, UnknownName
+from bpfnb.obj import Object
 
 VMLINUX = btf_module.SYS_BTF / "vmlinux"  # where Btf.from_sys_fs() reads (-p mutant_btf moves it)
 
@@ -262,6 +263,35 @@ def test_from_file_cache_returns_same_object(tmp_path):
     b = Btf.from_file(src, cache=True)
     c = Btf.from_file(src)
     assert a is b and c is not a and list(a) == list(c)
+
+
+@needs_vmlinux
+def test_kernel_btf_mapped_or_read_parses_the_same(monkeypatch):
+    """/sys/kernel/btf files are mapped where the kernel allows it (6.16+; libbpf 1.6 does the same),
+    read where it refuses: the same types either way, and nothing of the mapping kept."""
+    import mmap as mmap_module
+
+    path = "/sys/kernel/btf/vmlinux"
+    with open(path, "rb") as f:
+        read = Btf.from_bytes(f.read())
+    mapped = Btf.from_file(path)
+    assert btf_module._is_kernel_btf(path) and len(mapped) == len(read)
+    assert mapped.to_bytes() == read.to_bytes()
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")  # what kernels before 6.16 answer
+
+    monkeypatch.setattr(mmap_module, "mmap", refused)
+    assert Btf.from_file(path).to_bytes() == read.to_bytes()
+
+
+def test_only_kernel_btf_is_mapped(tmp_path):
+    """A regular file could be truncated under a mapping (SIGBUS): it is read."""
+    raw = tmp_path / "copy.btf"
+    raw.write_bytes(Object.from_file(fixture_path("minimal")).btf_data)
+    (tmp_path / "vmlinux").symlink_to(raw)
+    assert not btf_module._is_kernel_btf(str(raw)) and not btf_module._is_kernel_btf(str(tmp_path / "vmlinux"))
+    assert Btf.from_file(raw).to_bytes() == Btf.from_bytes(raw.read_bytes()).to_bytes()
 
 
 def test_elf_without_btf_raises(tmp_path):

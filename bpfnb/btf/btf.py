@@ -9,12 +9,13 @@ in vmlinux never builds 126k Python objects.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -122,8 +123,13 @@ class Btf:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, base: Btf | None = None, source: str = "") -> Btf:
-        """Parse a raw BTF blob (``.BTF`` contents or ``/sys/kernel/btf/*``)."""
-        data = bytes(data)
+        """Parse a raw BTF blob (``.BTF`` contents or ``/sys/kernel/btf/*``).
+
+        ``data`` is only read: the sections kept are copied out of it, so a
+        read-only mapping (``from_file``'s) can be closed afterwards.
+        """
+        if not isinstance(data, (bytes, mmap.mmap)):
+            data = bytes(data)
         hdr = parse_header(data)
         if base is not None and base.byteorder != hdr.byteorder:
             raise BtfError("split BTF byte order differs from its base", offset=0)
@@ -168,6 +174,13 @@ class Btf:
                 hit = _CACHE.get(key) if key is not None else None
                 if hit is not None:
                     return hit
+                mapped = _map_raw_btf(f.fileno(), size) if size <= limit and _is_kernel_btf(path) else None
+                if mapped is not None:
+                    with mapped:
+                        btf = _parse_named(cls, mapped, base, path)
+                    if key is not None:
+                        _CACHE[key] = btf
+                    return btf
                 magic = f.read(6)
                 if magic[:4] == b"\x7fELF":
                     f.seek(0)
@@ -183,12 +196,7 @@ class Btf:
                         data = _decompress(path, data, limit)
             except OSError as exc:
                 raise BtfError(f"{path}: cannot read: {exc.strerror}") from None
-        try:
-            btf = cls.from_bytes(data, base=base, source=path)
-        except BtfError as exc:
-            if path in str(exc):
-                raise
-            raise BtfError(f"{path}: {exc}") from None  # errors name the file
+        btf = _parse_named(cls, data, base, path)
         if key is not None:
             _CACHE[key] = btf
         return btf
@@ -562,6 +570,41 @@ class Btf:
         from .writer import write_btf
 
         return write_btf(self)
+
+
+def _is_kernel_btf(path: str) -> bool:
+    """Is ``path`` one of the kernel's own BTF files?  Only those are mapped: a regular file
+    truncated while mapped would kill the process with SIGBUS; the kernel's never shrink."""
+    return os.path.dirname(os.path.realpath(path)) == os.fspath(SYS_BTF)
+
+
+def _map_raw_btf(fd: int, size: int) -> mmap.mmap | None:
+    """A read-only private mapping of a raw BTF file, or None (not raw BTF, empty, or not mappable).
+
+    ``/sys/kernel/btf/*`` can be mapped since Linux 6.16, which libbpf
+    1.6 uses too: the kernel's pages are mapped instead of copied through
+    ``read`` (vmlinux: 5.5 MB, read in 4.4 ms; mapped and its sections
+    copied out in ~3).  Older kernels refuse the mapping and the file is read.
+    """
+    if size < 24:
+        return None
+    try:
+        mapped = mmap.mmap(fd, size, mmap.MAP_PRIVATE, mmap.PROT_READ)
+    except (OSError, ValueError):
+        return None
+    if mapped[:2] not in (b"\x9f\xeb", b"\xeb\x9f"):  # ELF, compressed: read as before
+        mapped.close()
+        return None
+    return mapped
+
+
+def _parse_named(cls: type[Btf], data: Any, base: Btf | None, path: str) -> Btf:
+    try:
+        return cls.from_bytes(data, base=base, source=path)
+    except BtfError as exc:
+        if path in str(exc):
+            raise
+        raise BtfError(f"{path}: {exc}") from None  # errors name the file
 
 
 def _elf_btf_section(path: str, f, limit: int) -> bytes:
