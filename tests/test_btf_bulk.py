@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bpfnb.btf.btf as btf_module
-from bpfnb.btf import Btf
+from bpfnb.btf import Btf, Kind
 from bpfnb.btf.bulk import decode_all
 from bpfnb.btf.parser import decode
 from bpfnb.btf.writer import BtfBuilder
@@ -130,6 +130,21 @@ def test_objects_already_handed_out_stay_the_same():
     first = btf[len(btf) - 1]
     list(btf)
     assert btf[len(btf) - 1] is first
+
+
+def test_materialising_some_kinds_decodes_those_alike_and_no_others():
+    """A C header decodes records, enums and what they are built from in bulk, not functions."""
+    btf = Btf.from_file(fixture_path("btf_kinds"))
+    reference = Btf.from_file(fixture_path("btf_kinds"))
+    first = btf[len(btf) - 1]
+    btf.materialise(["struct", "union", Kind.ENUM, 8])
+    wanted = {Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.TYPEDEF}
+    decoded = set(btf._types)
+    assert {tid for tid in btf.own_ids if btf.kind_of(tid) in wanted} <= decoded
+    assert all(btf.kind_of(tid) in wanted for tid in decoded - {0, len(btf) - 1})
+    assert [btf[tid] for tid in sorted(decoded) if tid] == [reference[tid] for tid in sorted(decoded) if tid]
+    assert btf[len(btf) - 1] is first and not btf._materialised
+    assert list(btf) == list(reference)
 
 
 BLOB = Btf.from_file(fixture_path("btf_kinds")).to_bytes()

@@ -12,7 +12,7 @@ import errno
 import mmap
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,28 +238,31 @@ class Btf:
             yield from map(self.base.__getitem__, range(1, self.start_id))
         yield from map(self._types.__getitem__, self.own_ids)
 
-    def materialise(self) -> None:
-        """Decode every type now, in bulk (:mod:`bpfnb.btf.bulk`), instead of one at a time on access.
+    def materialise(self, kinds: Iterable[Kind | str | int] | None = None) -> None:
+        """Decode every type (or every type of ``kinds``) now, in bulk (:mod:`bpfnb.btf.bulk`),
+        instead of one at a time on access.
 
-        For users of every type: iteration, dumps.  Objects already handed
-        out stay the ones ``btf[id]`` returns.  Malformed BTF is decoded
-        record by record, so the error names the first bad type as
-        ``btf[id]`` would.
+        For users of every type: iteration, dumps (a C header needs the
+        records, enums and the types they are built from, not vmlinux's 55k
+        functions).  Objects already handed out stay the ones ``btf[id]``
+        returns.  Malformed BTF is decoded record by record, so the error
+        names the first bad type as ``btf[id]`` would.
         """
         if self._materialised:
             return
+        wanted = None if kinds is None else frozenset(Kind.parse(k) for k in kinds)
         if self.base is not None:
-            self.base.materialise()
+            self.base.materialise(wanted)
         from .bulk import decode_all
 
-        decoded = decode_all(self._table, self._strings, self.start_id, self)
+        decoded = decode_all(self._table, self._strings, self.start_id, self, wanted)
         if decoded is None:
-            for type_id in self.own_ids:
+            for type_id in (self.own_ids if wanted is None else self.ids_of_kind(*wanted).tolist()):
                 self[type_id]
         else:
             decoded.update(self._types)
             self._types = decoded
-        self._materialised = True
+        self._materialised = wanted is None
 
     def __getitem__(self, key: int | str) -> BtfType:
         if isinstance(key, str):

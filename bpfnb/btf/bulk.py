@@ -19,6 +19,7 @@ here over whole columns; when one fails, :func:`decode_all` returns
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from itertools import repeat
 
 import numpy as np
@@ -90,17 +91,19 @@ def _shared_params(name_offs: np.ndarray, types: np.ndarray, names: list[str]) -
     return shared[inverse].tolist()
 
 
-def decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: object = None) -> dict[int, BtfType] | None:
-    """All records of ``table`` as type objects, by type id; ``None`` if a record needs the careful decoder."""
+def decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: object = None,
+               kinds: Collection[Kind] | None = None) -> dict[int, BtfType] | None:
+    """All records of ``table`` (of ``kinds``, default every kind) as type objects, by type id;
+    ``None`` if a record needs the careful decoder."""
     with paused_gc():
-        return _decode_all(table, strings, start_id, btf)
+        return _decode_all(table, strings, start_id, btf, None if kinds is None else frozenset(map(Kind, kinds)))
 
 
-def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: object) -> dict[int, BtfType] | None:
+def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: object,
+                only: frozenset[Kind] | None) -> dict[int, BtfType] | None:
     n = len(table.starts)
     cols = _Columns(table, strings, start_id)
     decoded: dict[int, BtfType] = {}
-    kinds = table.kinds
     names = cols.names
     size_type = table.size_type
     vlens = table.vlens
@@ -109,57 +112,72 @@ def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: obje
     def place(ids: list[int], objects) -> None:
         decoded.update(zip(ids, objects))
 
+    def want(kind: Kind) -> bool:
+        return only is None or kind in only
+
     def common(rows: np.ndarray) -> tuple[list[int], list[str], list[int]]:
         """ids, names and the size/type word of ``rows``."""
         return (rows + start_id).tolist(), names[rows].tolist(), size_type[rows].tolist()
 
     for kind, cls in _REFERENCES.items():
+        if not want(kind):
+            continue
         rows = cols.rows(kind)
         ids, nm, st = common(rows)
         place(ids, map(cls, ids, nm, st, repeat(btf)))
 
-    rows = cols.rows(Kind.TYPE_TAG)
-    ids, nm, st = common(rows)
-    place(ids, map(TypeTag, ids, nm, st, repeat(btf), kflags[rows].astype(bool).tolist()))
+    if want(Kind.TYPE_TAG):
+        rows = cols.rows(Kind.TYPE_TAG)
+        ids, nm, st = common(rows)
+        place(ids, map(TypeTag, ids, nm, st, repeat(btf), kflags[rows].astype(bool).tolist()))
 
-    rows = cols.rows(Kind.FUNC)
-    if len(rows) and int(vlens[rows].max()) >= len(_LINKAGES):
-        return None
-    ids, nm, st = common(rows)
-    place(ids, map(Func, ids, nm, st, map(_LINKAGES.__getitem__, vlens[rows].tolist()), repeat(btf)))
+    if want(Kind.FUNC):
+        rows = cols.rows(Kind.FUNC)
+        if len(rows) and int(vlens[rows].max()) >= len(_LINKAGES):
+            return None
+        ids, nm, st = common(rows)
+        place(ids, map(Func, ids, nm, st, map(_LINKAGES.__getitem__, vlens[rows].tolist()), repeat(btf)))
 
-    rows = cols.rows(Kind.VAR)
-    linkage = cols.fixed(rows, 3)
-    if len(rows) and int(linkage.max()) >= len(_LINKAGES):
-        return None
-    ids, nm, st = common(rows)
-    place(ids, map(Var, ids, nm, st, map(_LINKAGES.__getitem__, linkage.tolist()), repeat(btf)))
+    if want(Kind.VAR):
+        rows = cols.rows(Kind.VAR)
+        linkage = cols.fixed(rows, 3)
+        if len(rows) and int(linkage.max()) >= len(_LINKAGES):
+            return None
+        ids, nm, st = common(rows)
+        place(ids, map(Var, ids, nm, st, map(_LINKAGES.__getitem__, linkage.tolist()), repeat(btf)))
 
-    rows = cols.rows(Kind.INT)
-    data = cols.fixed(rows, 3)
-    ids, nm, st = common(rows)
-    place(ids, map(Int, ids, nm, st, map(IntEncoding, ((data >> 24) & 0x0F).tolist()),
-                    ((data >> 16) & 0xFF).tolist(), (data & 0xFF).tolist(), repeat(btf)))
+    if want(Kind.INT):
+        rows = cols.rows(Kind.INT)
+        data = cols.fixed(rows, 3)
+        ids, nm, st = common(rows)
+        place(ids, map(Int, ids, nm, st, map(IntEncoding, ((data >> 24) & 0x0F).tolist()),
+                        ((data >> 16) & 0xFF).tolist(), (data & 0xFF).tolist(), repeat(btf)))
 
-    rows = cols.rows(Kind.ARRAY)
-    ids, nm, _ = common(rows)
-    place(ids, map(Array, ids, nm, cols.fixed(rows, 3).tolist(), cols.fixed(rows, 4).tolist(),
-                    cols.fixed(rows, 5).tolist(), repeat(btf)))
+    if want(Kind.ARRAY):
+        rows = cols.rows(Kind.ARRAY)
+        ids, nm, _ = common(rows)
+        place(ids, map(Array, ids, nm, cols.fixed(rows, 3).tolist(), cols.fixed(rows, 4).tolist(),
+                        cols.fixed(rows, 5).tolist(), repeat(btf)))
 
-    rows = cols.rows(Kind.FWD)
-    ids, nm, _ = common(rows)
-    place(ids, map(Fwd, ids, nm, kflags[rows].astype(bool).tolist(), repeat(btf)))
+    if want(Kind.FWD):
+        rows = cols.rows(Kind.FWD)
+        ids, nm, _ = common(rows)
+        place(ids, map(Fwd, ids, nm, kflags[rows].astype(bool).tolist(), repeat(btf)))
 
-    rows = cols.rows(Kind.FLOAT)
-    ids, nm, st = common(rows)
-    place(ids, map(Float, ids, nm, st, repeat(btf)))
+    if want(Kind.FLOAT):
+        rows = cols.rows(Kind.FLOAT)
+        ids, nm, st = common(rows)
+        place(ids, map(Float, ids, nm, st, repeat(btf)))
 
-    rows = cols.rows(Kind.DECL_TAG)
-    ids, nm, st = common(rows)
-    place(ids, map(DeclTag, ids, nm, st, cols.fixed(rows, 3).view(np.int32).tolist(), repeat(btf),
-                    kflags[rows].astype(bool).tolist()))
+    if want(Kind.DECL_TAG):
+        rows = cols.rows(Kind.DECL_TAG)
+        ids, nm, st = common(rows)
+        place(ids, map(DeclTag, ids, nm, st, cols.fixed(rows, 3).view(np.int32).tolist(), repeat(btf),
+                        kflags[rows].astype(bool).tolist()))
 
     for kind, cls in ((Kind.STRUCT, Struct), (Kind.UNION, Union)):
+        if not want(kind):
+            continue
         rows = cols.rows(kind)
         pos, ends = cols.items(rows, 3, 3)
         m_names = cols.item_names(cols.words[pos])
@@ -173,23 +191,26 @@ def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: obje
         ids, nm, st = common(rows)
         place(ids, map(cls, ids, nm, st, _grouped(members, ends), repeat(btf)))
 
-    rows = cols.rows(Kind.FUNC_PROTO)
-    pos, ends = cols.items(rows, 3, 2)
-    p_names = cols.item_names(cols.words[pos])
-    if p_names is None:
-        return None
-    p_types = cols.words[pos + 1]
-    # a trailing unnamed (void) parameter means "..."
-    last = np.asarray(ends, dtype=np.int64) - 1
-    variadic = vlens[rows] > 0
-    if variadic.any():
-        variadic[variadic] = p_types[last[variadic]] == 0
-        variadic[variadic] = [not p_names[i] for i in last[variadic].tolist()]
-    params = _grouped(_shared_params(cols.words[pos], p_types, p_names), ends, variadic.astype(int).tolist())
-    ids, nm, st = common(rows)
-    place(ids, map(FuncProto, ids, nm, st, params, variadic.tolist(), repeat(btf)))
+    if want(Kind.FUNC_PROTO):
+        rows = cols.rows(Kind.FUNC_PROTO)
+        pos, ends = cols.items(rows, 3, 2)
+        p_names = cols.item_names(cols.words[pos])
+        if p_names is None:
+            return None
+        p_types = cols.words[pos + 1]
+        # a trailing unnamed (void) parameter means "..."
+        last = np.asarray(ends, dtype=np.int64) - 1
+        variadic = vlens[rows] > 0
+        if variadic.any():
+            variadic[variadic] = p_types[last[variadic]] == 0
+            variadic[variadic] = [not p_names[i] for i in last[variadic].tolist()]
+        params = _grouped(_shared_params(cols.words[pos], p_types, p_names), ends, variadic.astype(int).tolist())
+        ids, nm, st = common(rows)
+        place(ids, map(FuncProto, ids, nm, st, params, variadic.tolist(), repeat(btf)))
 
     for kind, cls, per in ((Kind.ENUM, Enum, 2), (Kind.ENUM64, Enum64, 3)):
+        if not want(kind):
+            continue
         rows = cols.rows(kind)
         pos, ends = cols.items(rows, 3, per)
         v_names = cols.item_names(cols.words[pos])
@@ -206,13 +227,14 @@ def _decode_all(table: TypeTable, strings: StringTable, start_id: int, btf: obje
         ids, nm, st = common(rows)
         place(ids, map(cls, ids, nm, st, kflags[rows].astype(bool).tolist(), enum_values, repeat(btf)))
 
-    rows = cols.rows(Kind.DATASEC)
-    pos, ends = cols.items(rows, 3, 3)
-    secinfo = list(map(VarSecinfo, cols.words[pos].tolist(), cols.words[pos + 1].tolist(),
-                       cols.words[pos + 2].tolist()))
-    ids, nm, st = common(rows)
-    place(ids, map(Datasec, ids, nm, st, _grouped(secinfo, ends), repeat(btf)))
+    if want(Kind.DATASEC):
+        rows = cols.rows(Kind.DATASEC)
+        pos, ends = cols.items(rows, 3, 3)
+        secinfo = list(map(VarSecinfo, cols.words[pos].tolist(), cols.words[pos + 1].tolist(),
+                           cols.words[pos + 2].tolist()))
+        ids, nm, st = common(rows)
+        place(ids, map(Datasec, ids, nm, st, _grouped(secinfo, ends), repeat(btf)))
 
-    if len(decoded) != n:  # a kind this module does not know: scan_types rejects those first
+    if only is None and len(decoded) != n:  # a kind this module does not know: scan_types rejects those first
         return None
     return decoded

@@ -355,6 +355,8 @@ class CWriter:
 
     def _render(self, ids: Iterable[int] | None, guard: str | None, preserve_access_index: bool) -> str:
         btf = self.btf
+        if ids is None:  # every record, enum and typedef, and what they are built from: in bulk
+            btf.materialise(_HEADER_KINDS)
         self._assign_tag_names()
         if ids is None:
             kinds = (Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.TYPEDEF, Kind.FWD)
@@ -385,6 +387,12 @@ class CWriter:
         if guard:
             out += [f"#endif /* {guard} */", ""]
         return "\n".join(out)
+
+
+#: What a whole header decodes: all but functions, variables, sections and tags (prototypes only
+#: where a pointer needs one: vmlinux has 28k, most of them only functions' types).
+_HEADER_KINDS = (Kind.INT, Kind.PTR, Kind.ARRAY, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.FWD, Kind.TYPEDEF,
+                 Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.FLOAT, Kind.TYPE_TAG, Kind.ENUM64)
 
 
 def _chain(btf: Btf) -> list[Btf]:
