@@ -441,6 +441,13 @@ def _padding(start: int, end: int) -> list[str]:
 _PAD_TYPES = {8: "char", 16: "short", 32: "int", 64: "long"}
 
 
+_SEE_THROUGH, _POINTER, _ARRAY, _PROTO, _TYPED, _TYPEDEF, _RECORD, _ENUM, _FWD = range(9)
+#: What ``_Orderer.need`` does with each class of type (exact classes: Union is a Struct, Const a Typedef).
+_NEED = {Const: _SEE_THROUGH, Volatile: _SEE_THROUGH, Restrict: _SEE_THROUGH, TypeTag: _SEE_THROUGH,
+         Ptr: _POINTER, Array: _ARRAY, FuncProto: _PROTO, Func: _TYPED, Var: _TYPED, Typedef: _TYPEDEF,
+         Struct: _RECORD, Union: _RECORD, Enum: _ENUM, Enum64: _ENUM, Fwd: _FWD}
+
+
 class _Orderer:
     """Collects what a header needs, in an order that compiles."""
 
@@ -455,6 +462,7 @@ class _Orderer:
         self._fwd_done: set[str] = set()
         self._enum_done: set[int] = set()
         self._anon_enum_refs = self._count_anon_enum_refs()
+        self._decoded = w.btf._types  # already-decoded types, read directly on the hot path (base types: btf[])
 
     def _count_anon_enum_refs(self) -> set[int]:
         """Anonymous enums something refers to (those are inlined, not standalone)."""
@@ -489,32 +497,40 @@ class _Orderer:
             self.enums.append(t)
 
     def need(self, tid: int, by_value: bool, depth: int = 0) -> None:
-        """Make ``tid`` usable: declared, and complete if ``by_value``."""
-        check_depth(depth, tid, "C rendering: the type graph")
+        """Make ``tid`` usable: declared, and complete if ``by_value``.
+
+        Called ~110k times for a vmlinux header: dispatch is one dict
+        look-up on the exact class, not a chain of ``isinstance``.
+        """
         key = (tid, by_value)
         if key in self._seen:
             return
+        if depth > MAX_DEPTH:
+            check_depth(depth, tid, "C rendering: the type graph")
         self._seen.add(key)
-        t = self.btf[tid]
-        if isinstance(t, (Const, Volatile, Restrict, TypeTag)):
+        t = self._decoded.get(tid) or self.btf[tid]
+        what = _NEED.get(type(t))
+        if what is None:
+            return  # void, ints, floats: nothing to declare
+        if what == _SEE_THROUGH:  # const/volatile/restrict/type tag: as the type they qualify
             self.need(t.type_id, by_value, depth + 1)
-        elif isinstance(t, Ptr):
+        elif what == _POINTER:
             self.need(t.type_id, False, depth + 1)
-        elif isinstance(t, Array):
+        elif what == _ARRAY:
             self.need(t.type_id, True, depth + 1)
-        elif isinstance(t, FuncProto):
+        elif what == _PROTO:
             self.need(t.return_type_id, False, depth + 1)
             for p in t.params:
                 self.need(p.type_id, False, depth + 1)
-        elif isinstance(t, (Func, Var)):
+        elif what == _TYPED:  # func, var
             self.need(t.type_id, False, depth + 1)
-        elif isinstance(t, Typedef):  # plain typedef: the others are handled above
+        elif what == _TYPEDEF:
             if t.name.startswith("__builtin_"):
                 return  # compiler built-ins (``__builtin_va_list``) must not be redefined
             self._define(t, depth)
             if by_value:
                 self.need(t.type_id, True, depth + 1)
-        elif isinstance(t, Struct):
+        elif what == _RECORD:
             if not t.name:
                 for m in t.members:
                     self.need(m.type_id, True, depth + 1)
@@ -522,10 +538,10 @@ class _Orderer:
                 self._fwd(t)
                 if by_value:
                     self._define(t, depth)
-        elif isinstance(t, Enum):
+        elif what == _ENUM:
             if t.name:
                 self._add_enum(t)
-        elif isinstance(t, Fwd):
+        else:
             self._fwd(t)
 
     def _define(self, t: BtfType, depth: int) -> None:
