@@ -81,3 +81,14 @@ def test_pin_names_refuse_bidi_and_c1_controls(name, tmp_path):
 
 def test_plain_unicode_pin_names_still_work(tmp_path):
     assert pin_path(tmp_path, "größe_map").endswith("größe_map")
+
+
+@pytest.mark.parametrize("keep_lines", [False, True])
+def test_printable_fast_path_agrees_with_the_escaping_regex(keep_lines):
+    """Plain ASCII skips the regex; every character, alone and amid text, escapes as the regex says."""
+    from bpfnb.display import text
+
+    pattern = text._UNSAFE_KEEP_LINES if keep_lines else text._UNSAFE
+    for code in [*range(0x100), *map(ord, text.BIDI_CONTROLS)]:
+        s = f"name{chr(code)}x"
+        assert text.printable(s, keep_lines=keep_lines) == pattern.sub(text._visible, s), hex(code)
