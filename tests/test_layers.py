@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent / "bpfnb"
 
 #: Bottom first; a module's layer is that of its top-level package under ``bpfnb``.
 LAYERS = [
-    {"errors", "_optional", "_files"}, {"uapi"}, {"asm"}, {"btf"}, {"obj"}, {"kernel"}, {"programs", "maps", "events"},
+    {"errors", "_optional", "_files", "_gc"}, {"uapi"}, {"asm"}, {"btf"}, {"obj"}, {"kernel"}, {"programs", "maps", "events"},
     {"loader"}, {"display", "widgets", "cli", "snapshot", "examples", "__init__"},
 ]
 #: Methods that render a model; they may import ``bpfnb.display`` lazily.
