@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .btf.core import CoreRelocationTable
     from .kernel.btf import LoadedObjectBtf
     from .kernel.fd import Fd
-    from .kernel.ksyms import KsymTarget
+    from .kernel.ksyms import KsymTarget, ModuleBtfFds
     from .kernel.maps_stage import MapsResult
     from .kernel.struct_ops import StructOps
     from .maps import TypedMap
@@ -251,6 +251,7 @@ class Pipeline:
         self.relocated: dict[str, RelocatedProgram] = {}
         self.core: CoreRelocationTable | None = None  # when the object has CO-RE records
         self.ksyms: dict[str, KsymTarget] | None = None  # when the object has __ksym externs
+        self.ksym_fds: ModuleBtfFds | None = None  # BTF fds of the modules those live in, until loaded
         self.programs: dict[str, TypedProgram] = {}  # name -> loaded program, typed (Xdp, TracePoint...)
         self.struct_ops: dict[str, StructOps] = {}  # map name -> registered-or-not struct_ops, after load
         self.program_errors: dict[str, BpfnbError] = {}
@@ -388,9 +389,13 @@ class Pipeline:
 
         if not ksym_externs(obj):
             return None
-        from .kernel.ksyms import resolve_ksyms
+        from .kernel.ksyms import bind_module_fds, resolve_ksyms
 
-        return resolve_ksyms(obj, strict=False)  # the running kernel's, whatever the CO-RE target
+        targets = resolve_ksyms(obj, strict=False)  # the running kernel's, whatever the CO-RE target
+        # externs a module defines name its BTF object: an fd per module, owned until the load is done
+        # (a dry run numbers placeholders instead, as for maps)
+        targets, self.ksym_fds = bind_module_fds(targets, placeholder_start=2000 if self.dry_run else None)
+        return targets
 
     def _core_relocations(self, obj: Object, loading: list[ProgramSpec]) -> CoreRelocationTable | None:
         """CO-RE records of the programs that load (and their subprograms), against the target BTF.
@@ -436,6 +441,10 @@ class Pipeline:
                 # the verifier's verdict, or an attach target / program type this kernel lacks:
                 # that program's error, the others still load (kept without its frames)
                 self.program_errors[name] = frameless(exc)  # type: ignore[assignment]
+        if not self.options.extensions & set(self.relocated):
+            # the loaded programs hold their own references on module BTFs; freplace programs still
+            # to load (by the caller, from self.relocated) keep the fds their fd_array names until close()
+            self._close_ksym_fds()
         filled = self._fill_prog_arrays()
         self._bind_struct_ops()
         ok = len(self.programs)
@@ -524,6 +533,10 @@ class Pipeline:
     def _btf_fd(self) -> Fd | None:
         return self.btf.fd if self.btf is not None else None
 
+    def _close_ksym_fds(self) -> None:
+        if self.ksym_fds is not None:
+            self.ksym_fds.close()
+
     def close(self) -> None:
         """Close every kernel object the pipeline created (idempotent)."""
         if self._closed:
@@ -536,6 +549,7 @@ class Pipeline:
                 import logging
 
                 logging.getLogger(__name__).warning("struct_ops %r: %s", ops.name, exc)
+        self._close_ksym_fds()
         for prog in self.programs.values():
             prog.close()
         if self.maps is not None:
