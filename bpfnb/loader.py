@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from .btf.core import CoreRelocationTable
     from .kernel.btf import LoadedObjectBtf
     from .kernel.fd import Fd
-    from .kernel.ksyms import KsymTarget, ModuleBtfFds
+    from .kernel.ksyms import ModuleBtfFds
+    from .obj.ksyms import KsymTable
     from .kernel.maps_stage import MapsResult
     from .kernel.struct_ops import StructOps
     from .maps import TypedMap
@@ -217,6 +218,8 @@ class StageResult:
     summary: str
     detail: Any = None
     note: str = ""
+    #: Further views shown after the detail, by title (the relocate stage's ``__ksym`` resolution).
+    tables: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         flag = " (dry run)" if self.dry_run else ""
@@ -250,7 +253,7 @@ class Pipeline:
         self.map_fds: dict[str, int] = {}
         self.relocated: dict[str, RelocatedProgram] = {}
         self.core: CoreRelocationTable | None = None  # when the object has CO-RE records
-        self.ksyms: dict[str, KsymTarget] | None = None  # when the object has __ksym externs
+        self.ksyms: KsymTable | None = None  # when the object has __ksym externs: where each resolved
         self.ksym_fds: ModuleBtfFds | None = None  # BTF fds of the modules those live in, until loaded
         self.programs: dict[str, TypedProgram] = {}  # name -> loaded program, typed (Xdp, TracePoint...)
         self.struct_ops: dict[str, StructOps] = {}  # map name -> registered-or-not struct_ops, after load
@@ -381,9 +384,14 @@ class Pipeline:
             summary += f", {len(self.program_errors)} not relocatable ({', '.join(self.program_errors)})"
         if self.core is not None:
             summary += f", {len(self.core.relocations)} CO-RE records resolved against {self.core.target}"
-        return StageResult("relocate", self.dry_run, summary, detail={**self.relocated, **self.program_errors})
+        tables = {}
+        if self.ksyms:
+            summary += f", {self.ksyms.summary()}"
+            tables["__ksym externs"] = self.ksyms
+        return StageResult("relocate", self.dry_run, summary, detail={**self.relocated, **self.program_errors},
+                           tables=tables)
 
-    def _resolve_ksyms(self, obj: Object) -> dict[str, KsymTarget] | None:
+    def _resolve_ksyms(self, obj: Object) -> KsymTable | None:
         """``__ksym`` externs (kfuncs, kernel variables) looked up in the target kernel."""
         from .obj.ksyms import ksym_externs
 

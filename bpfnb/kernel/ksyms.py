@@ -26,7 +26,7 @@ from dataclasses import replace
 
 from ..btf import Btf
 from ..errors import BtfError, KernelError, UnknownName
-from ..obj.ksyms import KsymKind, KsymTarget, assign_btf_fds, ksym_externs, ksym_modules, resolve_externs
+from ..obj.ksyms import KsymKind, KsymTable, KsymTarget, assign_btf_fds, ksym_externs, ksym_modules, resolve_externs
 from ..obj.object import Object
 from .fd import Fd
 from .info import btf_info
@@ -307,7 +307,7 @@ class ModuleBtfFds:
 
 
 def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mapping[str, int] | None = None,
-                  strict: bool = True, modules: Mapping[str, Btf] | None = None) -> dict[str, KsymTarget]:
+                  strict: bool = True, modules: Mapping[str, Btf] | None = None) -> KsymTable:
     """Every ``__ksym`` extern of ``obj`` → where it is in the kernel.
 
     ``target_btf`` defaults to the running kernel's vmlinux BTF, and
@@ -323,13 +323,13 @@ def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mappin
     """
     externs = ksym_externs(obj)
     if not externs:
-        return {}
+        return KsymTable()
     btf = target_btf if target_btf is not None else Btf.from_sys_fs()
     if modules is None:
         modules = running_module_btfs() if target_btf is None else {}
     if symbols is None and any(e.kind is KsymKind.UNTYPED for e in externs):
         symbols = kallsyms(names={e.name for e in externs if e.kind is KsymKind.UNTYPED})
-    out = resolve_externs(externs, btf, modules, symbols=symbols)
+    out = KsymTable(resolve_externs(externs, btf, modules, symbols=symbols))
     for ext in externs:
         target = out[ext.name]
         if target.found or ext.weak:
@@ -341,7 +341,7 @@ def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mappin
 
 
 def bind_module_fds(targets: Mapping[str, KsymTarget], *, placeholder_start: int | None = None
-                    ) -> tuple[dict[str, KsymTarget], ModuleBtfFds]:
+                    ) -> tuple[KsymTable, ModuleBtfFds]:
     """``targets`` with their modules' BTF fds and ``fd_array`` slots, and the fds (the caller owns them).
 
     With ``placeholder_start`` (a dry run) nothing is opened: modules get
@@ -349,12 +349,12 @@ def bind_module_fds(targets: Mapping[str, KsymTarget], *, placeholder_start: int
     """
     modules = ksym_modules(targets)
     if not modules:
-        return dict(targets), ModuleBtfFds()
+        return KsymTable(targets), ModuleBtfFds()
     if placeholder_start is not None:
-        return assign_btf_fds(targets, {m: placeholder_start + i for i, m in enumerate(modules)}), ModuleBtfFds()
+        return KsymTable(assign_btf_fds(targets, {m: placeholder_start + i for i, m in enumerate(modules)})), ModuleBtfFds()
     fds = ModuleBtfFds.open(modules)
     try:
-        return assign_btf_fds(targets, fds.numbers()), fds
+        return KsymTable(assign_btf_fds(targets, fds.numbers())), fds
     except BaseException:
         fds.close()
         raise

@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..btf.types import Func, Kind, Var
 from ..errors import KsymNotFound
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..btf import Btf
     from .object import Object
 
-__all__ = ["KSYMS_SECTION", "MAX_FD_ARRAY_INDEX", "KsymExtern", "KsymKind", "KsymTarget", "assign_btf_fds",
+__all__ = ["KSYMS_SECTION", "MAX_FD_ARRAY_INDEX", "KsymExtern", "KsymKind", "KsymTable", "KsymTarget", "assign_btf_fds",
            "ksym_externs", "ksym_fd_array", "ksym_modules", "resolve_externs"]
 
 KSYMS_SECTION = ".ksyms"
@@ -106,6 +106,47 @@ class KsymTarget:
     def not_found_error(self, owner: str) -> KsymNotFound:
         """The typed error for this extern when it is strong and nobody defines it."""
         return KsymNotFound(self.name, self.kind.value, self.searched, owner=owner)
+
+    @property
+    def where(self) -> str:
+        """Where it resolved, in words: "vmlinux", "module nf_conntrack", "kallsyms", or "not found"."""
+        if not self.found:
+            return "not found"
+        return f"module {self.module}" if self.module else self.source
+
+
+class KsymTable(dict):
+    """Extern name → :class:`KsymTarget`: a resolution, as a dict that renders as a table
+    (extern, kind, where: vmlinux, which module or kallsyms, BTF id, fd_array slot)."""
+
+    @property
+    def modules(self) -> list[str]:
+        """The modules the externs resolved in, in fd-numbering order."""
+        return ksym_modules(self)
+
+    def summary(self) -> str:
+        mods = self.modules
+        text = f"{len(self)} __ksym externs"
+        if mods:
+            text += f" ({sum(1 for t in self.values() if t.module)} in modules: {', '.join(mods)})"
+        missing = sum(1 for t in self.values() if not t.found)
+        if missing:
+            text += f", {missing} not in this kernel"
+        return text
+
+    def __repr__(self) -> str:
+        return f"<KsymTable {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        from ..display.ksyms import ksyms_html
+
+        return ksyms_html(self)
+
+    def to_dataframe(self) -> Any:
+        """One row per extern: name, kind, found, where, module, BTF id, fd_array index, address, required."""
+        from ..display.ksyms import ksyms_frame
+
+        return ksyms_frame(self)
 
 
 def ksym_externs(obj: Object) -> tuple[KsymExtern, ...]:
