@@ -196,6 +196,19 @@ def test_sys_module_btfs_is_lazy_and_forgives_a_vanished_module(tmp_path, monkey
     assert mods.get("gone") is None and parsed == ["gone"]
     assert mods.get("gone") is None and parsed == ["gone"]  # asked once
     assert "not_listed" not in mods
+    # without an order it is the running kernel's, worked out only when a look-up gets past vmlinux
+    from bpfnb.kernel import ksyms as kmod
+
+    walked = []
+    monkeypatch.setattr(kmod, "_sys_module_names", lambda: ["mod_b", "mod_a"])
+    monkeypatch.setattr(kmod, "module_btf_objects", lambda: walked.append(1) or [(7, "mod_a"), (9, "mod_b")])
+    lazy = kmod.running_module_btfs()
+    base = _base()
+    ext = Object.from_file(fixture_path("ksym_module"))
+    everything = _module(base, "v", funcs=(LOOKUP, RELEASE))
+    assert all(t.source == "vmlinux" for t in resolve_externs(ksym_externs(ext), everything, lazy).values())
+    assert walked == [] and "not listed yet" in repr(lazy)
+    assert list(lazy) == ["mod_a", "mod_b"] and walked == [1]  # BTF id order, not the names'
 
 
 def test_dry_run_numbers_placeholder_fds(strong):

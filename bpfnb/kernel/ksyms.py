@@ -172,25 +172,35 @@ def module_btf_objects() -> list[tuple[int, str]]:
 class SysModuleBtfs(Mapping[str, Btf]):
     """Module name → its split BTF from ``/sys/kernel/btf``, each parsed on first access.
 
-    Iterates in ``order`` (default: the names under ``/sys/kernel/btf``,
-    sorted); a module whose file is gone or unreadable is absent
-    (``get()`` gives None), with a warning for a malformed one.
+    Iterates in ``order``; without one, in the running kernel's BTF id
+    order (the modules' load order, libbpf's search order) when ``by_id``
+    and this process may walk the ids, else by name (a dry run), worked
+    out on first iteration: an object whose externs are all in vmlinux
+    never walks anything.  A module whose file is gone or unreadable is
+    absent (``get()`` gives None), with a warning for a malformed one.
     """
 
-    def __init__(self, order: Iterable[str] | None = None):
-        self._order = list(order) if order is not None else _sys_module_names()
+    def __init__(self, order: Iterable[str] | None = None, *, by_id: bool = True):
+        self._order = list(order) if order is not None else None
+        self._by_id = by_id
         self._parsed: dict[str, Btf | None] = {}
 
+    @property
+    def order(self) -> list[str]:
+        if self._order is None:
+            self._order = _running_order(self._by_id)
+        return self._order
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._order)
+        return iter(self.order)
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self.order)
 
     def __getitem__(self, name: str) -> Btf:
         if name not in self._parsed:
             btf = None
-            if name in self._order:
+            if name in self.order:
                 try:
                     btf = Btf.from_sys_fs(name)
                 except UnknownName:
@@ -204,7 +214,8 @@ class SysModuleBtfs(Mapping[str, Btf]):
         return btf
 
     def __repr__(self) -> str:
-        return f"<SysModuleBtfs {len(self._order)} modules, {sum(b is not None for b in self._parsed.values())} parsed>"
+        listed = "not listed yet" if self._order is None else f"{len(self._order)} modules"
+        return f"<SysModuleBtfs {listed}, {sum(b is not None for b in self._parsed.values())} parsed>"
 
 
 def _sys_module_names() -> list[str]:
@@ -214,18 +225,22 @@ def _sys_module_names() -> list[str]:
         return []
 
 
+def _running_order(by_id: bool) -> list[str]:
+    names = _sys_module_names()
+    if not (by_id and names):
+        return names
+    try:
+        ordered = [name for _, name in module_btf_objects()]
+    except KernelError:  # not allowed to open BTF objects by id: by name, as a dry run
+        return names
+    listed = set(names)
+    return [n for n in ordered if n in listed] + [n for n in names if n not in set(ordered)]
+
+
 def running_module_btfs(*, by_id: bool = True) -> SysModuleBtfs:
     """The running kernel's module BTFs, in libbpf's search order (BTF id) when ``by_id`` and this
-    process may walk the ids; by name otherwise (a dry run)."""
-    names = _sys_module_names()
-    if by_id and names:
-        try:
-            ordered = [name for _, name in module_btf_objects()]
-        except KernelError:
-            ordered = []
-        if ordered:
-            names = [n for n in ordered if n in set(names)] + [n for n in names if n not in set(ordered)]
-    return SysModuleBtfs(names)
+    process may walk the ids; by name otherwise."""
+    return SysModuleBtfs(by_id=by_id)
 
 
 class ModuleBtfFds:
