@@ -388,6 +388,12 @@ def test_module_kfunc_loads_runs_and_matches_libbpf(module_present, unique_name,
         from oracles.libbpf_tags import kernel_program
 
         our_kernel = kernel_program(mine.fd, "ct_lookup")
+    # a dry run resolves the same and numbers a placeholder for the module's BTF, opening nothing
+    with EbpfLoader().dry_run().pipeline(path) as d:
+        d.run()
+        assert d.relocated["ct_lookup"].fd_array == ((0, 2000) if in_module else ())
+        assert {a.after.off for a in d.relocated["ct_lookup"].applied if a.kind.value == "kfunc"} == {int(in_module)}
+        assert len(d.ksym_fds) == 0
     gc.collect()
     assert bpf_fds() - before == set()
     theirs = _libbpf(path, unique_name)
@@ -506,3 +512,48 @@ def test_the_resolution_renders_which_module_answered(strong):
     weak_release = {**table, RELEASE: KsymTarget(RELEASE, KsymKind.KFUNC, False)}
     rel = relocate(strong, "ct_lookup", placeholder_fds(strong), ksyms=weak_release)
     assert "fd_array (module BTF fds)</th><td>0, 9" in rel._repr_html_()
+
+
+@pytest.mark.kernel
+def test_interrupted_module_kfunc_loads_leak_nothing(module_present, monkeypatch):
+    """The strong object loaded once per fd it makes (the BTF objects walked for module names and
+    for the module's fd, its maps, its program), interrupted at a different one each time:
+    every fd the load had made is closed, the module BTF's included."""
+    from bpfnb.kernel import syscall
+
+    path = fixture_path("ksym_module")
+    EbpfLoader().load_file(path).close()  # feature probes made and cached: the fds below are the load's
+    made = 0
+
+    def count(fd):
+        nonlocal made
+        made += 1
+
+    monkeypatch.setattr(syscall, "_fd_boundary_hook", count)
+    EbpfLoader().load_file(path).close()
+    per_load = made
+    assert per_load >= 3 + (2 if module_present == "module" else 0), per_load  # (+ the walks' BTF fds)
+
+    def interrupt_at(at: int):
+        seen = 0
+
+        def interrupt(fd):
+            nonlocal seen
+            seen += 1
+            if seen > at:
+                raise KeyboardInterrupt
+
+        return interrupt
+
+    before = bpf_fds()
+    interrupted = 0
+    for at in range(per_load):
+        monkeypatch.setattr(syscall, "_fd_boundary_hook", interrupt_at(at))
+        try:
+            EbpfLoader().load_file(path).close()
+        except KeyboardInterrupt:
+            interrupted += 1
+    monkeypatch.setattr(syscall, "_fd_boundary_hook", None)
+    gc.collect()
+    assert interrupted == per_load
+    assert bpf_fds() - before == set()
