@@ -33,9 +33,17 @@ Slightly more permissive than libbpf: a call may also reach a ``static``
 function in the caller's own program section (libbpf refuses such
 objects at open); it is appended like any ``.text`` subprogram.
 
-Not handled yet, refused with a typed error rather than loaded wrongly:
-CO-RE records (``CoreRelocationError``), kfunc calls and ``.kconfig`` /
-``__ksym`` externs (they need the running kernel's BTF).
+Externs and CO-RE need the target kernel, so they come resolved: CO-RE
+records as a table (``core=``), ``__ksym`` externs as targets (``ksyms=``,
+from :func:`bpfnb.kernel.ksyms.resolve_ksyms`).  A kfunc call becomes
+``src = BPF_PSEUDO_KFUNC_CALL``, ``imm`` = the kfunc's BTF id and ``off`` =
+0 for vmlinux or its module BTF fd's slot in ``fd_array``
+(:attr:`RelocatedProgram.fd_array`, the whole object's, as libbpf sends
+it); an ``ld_imm64`` of a typed variable (or of a kfunc, for
+``bpf_ksym_exists``) becomes ``BPF_PSEUDO_BTF_ID`` with the module BTF's
+fd (0 for vmlinux) in its second half.  A strong extern the kernel lacks
+refuses the program with a typed error (``KsymNotFound``); a weak one
+relocates to 0 (a call to imm 0, which only dead code may keep).
 """
 
 from __future__ import annotations
