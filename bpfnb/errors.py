@@ -16,6 +16,7 @@ missing privileges), so generic ``except`` clauses keep working.
     │   └── BtfError                       .BTF / .BTF.ext / vmlinux BTF
     ├── RelocationError (ValueError)       a reference cannot be resolved
     │   ├── UnknownSymbol
+    │   │   └── KsymNotFound               a strong __ksym no BTF (vmlinux, modules) or kallsyms defines
     │   ├── SectionNotFound
     │   ├── UnknownFunction
     │   ├── InvalidRelocationOffset
@@ -56,6 +57,7 @@ __all__ = [
     "InvalidAccessString",
     "InvalidRelocationOffset",
     "KernelError",
+    "KsymNotFound",
     "MapError",
     "NotPrivileged",
     "ParseError",
@@ -146,6 +148,44 @@ class RelocationError(BpfnbError, ValueError):
 
 class UnknownSymbol(RelocationError):
     """A relocation refers to a symbol index the symbol table lacks."""
+
+
+class KsymNotFound(UnknownSymbol):
+    """A strong ``__ksym`` extern that neither vmlinux BTF nor any loaded module's BTF defines
+    (or, untyped, that kallsyms lacks).
+
+    ``ksym`` is the extern's name, ``kind`` "kfunc", "typed" or "untyped",
+    ``searched`` the BTFs looked in ("vmlinux" then each module, in order),
+    ``modules`` only the modules among them.
+    """
+
+    def __init__(self, ksym: str, kind: str, searched: Iterable[str] = (), *, owner: str | None = None,
+                 program: str | None = None, index: int | None = None):
+        self.ksym = ksym
+        self.kind = kind
+        self.searched = tuple(searched)
+        self.modules = tuple(s for s in self.searched if s not in ("vmlinux", "kallsyms"))
+        self.owner = owner
+        if kind == "untyped":
+            where = "/proc/kallsyms"
+        elif self.modules:
+            shown = ", ".join(self.modules[:6]) + (f" and {len(self.modules) - 6} more" if len(self.modules) > 6 else "")
+            where = f"vmlinux BTF nor in any loaded module's BTF ({len(self.modules)} searched: {shown})"
+        else:
+            where = "vmlinux BTF (no kernel module BTF is loaded to search)"
+        head = f"{owner}: " if owner else ""
+        super().__init__(f"{head}{kind} extern {ksym!r} is not in {where}, and not __weak "
+                         "(declare it __weak to load without it, or load the module that defines it)",
+                         program=program, index=index)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy/pickle with the keyword arguments kept
+        return (_ksym_not_found, (self.ksym, self.kind, self.searched, self.owner, self.program, self.index),
+                self.__dict__)
+
+
+def _ksym_not_found(ksym: str, kind: str, searched: tuple[str, ...], owner: str | None, program: str | None,
+                    index: int | None) -> KsymNotFound:
+    return KsymNotFound(ksym, kind, searched, owner=owner, program=program, index=index)
 
 
 class SectionNotFound(RelocationError):

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from .btf.core import CoreRelocationTable
     from .kernel.btf import LoadedObjectBtf
     from .kernel.fd import Fd
-    from .kernel.ksyms import KsymTarget
+    from .kernel.ksyms import ModuleBtfFds
+    from .obj.ksyms import KsymTable
     from .kernel.maps_stage import MapsResult
     from .kernel.struct_ops import StructOps
     from .maps import TypedMap
@@ -217,6 +218,8 @@ class StageResult:
     summary: str
     detail: Any = None
     note: str = ""
+    #: Further views shown after the detail, by title (the relocate stage's ``__ksym`` resolution).
+    tables: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         flag = " (dry run)" if self.dry_run else ""
@@ -250,7 +253,8 @@ class Pipeline:
         self.map_fds: dict[str, int] = {}
         self.relocated: dict[str, RelocatedProgram] = {}
         self.core: CoreRelocationTable | None = None  # when the object has CO-RE records
-        self.ksyms: dict[str, KsymTarget] | None = None  # when the object has __ksym externs
+        self.ksyms: KsymTable | None = None  # when the object has __ksym externs: where each resolved
+        self.ksym_fds: ModuleBtfFds | None = None  # BTF fds of the modules those live in, until loaded
         self.programs: dict[str, TypedProgram] = {}  # name -> loaded program, typed (Xdp, TracePoint...)
         self.struct_ops: dict[str, StructOps] = {}  # map name -> registered-or-not struct_ops, after load
         self.program_errors: dict[str, BpfnbError] = {}
@@ -380,17 +384,26 @@ class Pipeline:
             summary += f", {len(self.program_errors)} not relocatable ({', '.join(self.program_errors)})"
         if self.core is not None:
             summary += f", {len(self.core.relocations)} CO-RE records resolved against {self.core.target}"
-        return StageResult("relocate", self.dry_run, summary, detail={**self.relocated, **self.program_errors})
+        tables = {}
+        if self.ksyms:
+            summary += f", {self.ksyms.summary()}"
+            tables["__ksym externs"] = self.ksyms
+        return StageResult("relocate", self.dry_run, summary, detail={**self.relocated, **self.program_errors},
+                           tables=tables)
 
-    def _resolve_ksyms(self, obj: Object) -> dict[str, KsymTarget] | None:
+    def _resolve_ksyms(self, obj: Object) -> KsymTable | None:
         """``__ksym`` externs (kfuncs, kernel variables) looked up in the target kernel."""
         from .obj.ksyms import ksym_externs
 
         if not ksym_externs(obj):
             return None
-        from .kernel.ksyms import resolve_ksyms
+        from .kernel.ksyms import bind_module_fds, resolve_ksyms
 
-        return resolve_ksyms(obj, strict=False)  # the running kernel's, whatever the CO-RE target
+        targets = resolve_ksyms(obj, strict=False)  # the running kernel's, whatever the CO-RE target
+        # externs a module defines name its BTF object: an fd per module, owned until the load is done
+        # (a dry run numbers placeholders instead, as for maps)
+        targets, self.ksym_fds = bind_module_fds(targets, placeholder_start=2000 if self.dry_run else None)
+        return targets
 
     def _core_relocations(self, obj: Object, loading: list[ProgramSpec]) -> CoreRelocationTable | None:
         """CO-RE records of the programs that load (and their subprograms), against the target BTF.
@@ -436,6 +449,10 @@ class Pipeline:
                 # the verifier's verdict, or an attach target / program type this kernel lacks:
                 # that program's error, the others still load (kept without its frames)
                 self.program_errors[name] = frameless(exc)  # type: ignore[assignment]
+        if not self.options.extensions & set(self.relocated):
+            # the loaded programs hold their own references on module BTFs; freplace programs still
+            # to load (by the caller, from self.relocated) keep the fds their fd_array names until close()
+            self._close_ksym_fds()
         filled = self._fill_prog_arrays()
         self._bind_struct_ops()
         ok = len(self.programs)
@@ -524,6 +541,10 @@ class Pipeline:
     def _btf_fd(self) -> Fd | None:
         return self.btf.fd if self.btf is not None else None
 
+    def _close_ksym_fds(self) -> None:
+        if self.ksym_fds is not None:
+            self.ksym_fds.close()
+
     def close(self) -> None:
         """Close every kernel object the pipeline created (idempotent)."""
         if self._closed:
@@ -536,6 +557,7 @@ class Pipeline:
                 import logging
 
                 logging.getLogger(__name__).warning("struct_ops %r: %s", ops.name, exc)
+        self._close_ksym_fds()
         for prog in self.programs.values():
             prog.close()
         if self.maps is not None:

@@ -80,7 +80,7 @@ def test_resolution_against_a_kernels_btf(obj, kernel):
     """Ids are looked up by name in the target BTF: the snapshot's, and whatever this kernel's are."""
     vmlinux = examples.kernel_btf() if kernel == "snapshot" else Btf.from_sys_fs()
     if kernel == "running" and not vmlinux.find_all("bpf_rcu_read_lock", kind="FUNC"):  # kfunc added in 6.2
-        with pytest.raises(UnknownSymbol, match="'bpf_rcu_read_lock' is not in the kernel's BTF"):
+        with pytest.raises(UnknownSymbol, match="'bpf_rcu_read_lock' is not in vmlinux BTF"):
             resolve_ksyms(obj, vmlinux, symbols={})
         return
     got = resolve_ksyms(obj, vmlinux, symbols={})
@@ -108,7 +108,7 @@ def test_each_matrix_kernel_gets_the_loader_answer_for_its_kfuncs(obj, snapshot)
         assert [c.imm for c in calls] == [vmlinux.find(n, kind="FUNC").id for n in ("bpf_rcu_read_lock", "bpf_rcu_read_unlock")]
         return
     assert all(targets[n].required and not targets[n].found for n in lacking)
-    with pytest.raises(UnknownSymbol, match=f"kfunc_only insn 0: kfunc extern '{lacking[0]}' is not in the kernel's BTF") as info:
+    with pytest.raises(UnknownSymbol, match=f"kfunc_only insn 0: kfunc extern '{lacking[0]}' is not in vmlinux BTF") as info:
         relocate(obj, "kfunc_only", fds, ksyms=targets)
     assert info.value.ksym == lacking[0]
     relocate(obj, "typed_ksym", fds, ksyms=targets)  # the other programs are not concerned
@@ -116,7 +116,7 @@ def test_each_matrix_kernel_gets_the_loader_answer_for_its_kfuncs(obj, snapshot)
 
 def test_a_strong_extern_the_kernel_lacks_is_named(obj):
     other = Object.from_file(fixture_path("minimal")).btf  # no kernel functions at all
-    with pytest.raises(UnknownSymbol, match="kfunc extern 'bpf_rcu_read_lock' is not in the kernel's BTF"):
+    with pytest.raises(UnknownSymbol, match="kfunc extern 'bpf_rcu_read_lock' is not in vmlinux BTF"):
         resolve_ksyms(obj, other, symbols={})
 
 

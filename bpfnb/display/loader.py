@@ -60,7 +60,8 @@ def _detail_html(result: StageResult) -> str:
 def stage_html(result: StageResult) -> str:
     mode = "dry run" if result.dry_run else "done"
     note = f'<div class="bpfnb-note">{escape(result.note)}</div>' if result.note else ""
-    body = f"<div>{escape(result.summary)}</div>{note}{_detail_html(result)}"
+    extra = "".join(section(title, _html_of(view), open=False) for title, view in result.tables.items())
+    body = f"<div>{escape(result.summary)}</div>{note}{_detail_html(result)}{extra}"
     return wrap(f"Stage {result.stage} ({mode})", body, text_fallback=repr(result))
 
 

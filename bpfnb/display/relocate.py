@@ -57,6 +57,7 @@ def relocated_html(rp: RelocatedProgram, *, max_rows: int | None = ROWS_OPTION, 
             ("subprograms", subs),
             ("relocations applied", len(rp.applied)),
             ("func_info / line_info", f"{len(rp.func_info)} / {len(rp.line_info)}"),
+            *([("fd_array (module BTF fds)", ", ".join(map(str, rp.fd_array)))] if rp.fd_array else []),
         ]
     )
     applied = table(APPLIED_COLUMNS, _applied_rows(rp), total=len(rp.applied), max_rows=max_rows, what="relocations")

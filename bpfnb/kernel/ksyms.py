@@ -1,26 +1,41 @@
 """Resolve an object's ``__ksym`` externs against the running kernel.
 
-kfuncs and typed variables are looked up by name in the kernel's BTF
-(vmlinux; module BTF would need its fd passed in ``fd_array``, which the
-load stage does not do yet — an extern only a module defines is reported
-as such).  Untyped variables need an address: ``/proc/kallsyms`` gives it
-to a privileged reader (others see zeros, which are treated as absent).
-A strong extern the kernel lacks is an error naming it; a weak one
-resolves to "not found" and relocates to 0, as libbpf does.
+kfuncs and typed variables are looked up by name in the kernel's BTF:
+vmlinux first, then the split BTF of every loaded module
+(``/sys/kernel/btf/<module>``, in the kernel's BTF id order when this
+process may walk the ids, else by name), as libbpf searches; the pure
+look-up is :func:`bpfnb.obj.ksyms.resolve_externs`.  An extern a module
+defines needs that module's BTF object at load time: :class:`ModuleBtfFds`
+opens one fd per such module (``BPF_BTF_GET_NEXT_ID``,
+``BPF_BTF_GET_FD_BY_ID``, ``BPF_OBJ_GET_INFO_BY_FD`` for the name), owns
+them and closes them together; a kfunc call then names its module by an
+index into the load's ``fd_array``, a typed variable's ``ld_imm64`` by the
+fd itself.  Untyped variables need an address: ``/proc/kallsyms`` gives it
+to a privileged reader (others see zeros, which are treated as absent).  A
+strong extern nobody defines is a :class:`~bpfnb.errors.KsymNotFound`
+naming it and the modules searched; a weak one resolves to "not found" and
+relocates to 0, as libbpf does.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from ..btf import Btf
-from ..errors import UnknownSymbol
-from ..obj.ksyms import KsymExtern, KsymKind, KsymTarget, ksym_externs
+from ..errors import BtfError, KernelError, UnknownName
+from ..obj.ksyms import KsymKind, KsymTable, KsymTarget, assign_btf_fds, ksym_externs, ksym_modules, resolve_externs
 from ..obj.object import Object
+from .fd import Fd
+from .info import btf_info
+from .syscall import btf_get_fd_by_id, btf_get_next_id
 
-__all__ = ["kallsyms", "resolve_ksyms"]
+__all__ = ["ModuleBtfFds", "SysModuleBtfs", "bind_module_fds", "kallsyms", "module_btf_objects", "resolve_ksyms",
+           "running_module_btfs"]
+
+log = logging.getLogger(__name__)
 
 KALLSYMS = "/proc/kallsyms"
 MODULES = "/proc/modules"
@@ -131,46 +146,230 @@ def _first_address(data: bytes, name: bytes) -> tuple[int, bool]:
     return 0, False
 
 
-def _btf_lookup(btf: Btf, ext: KsymExtern) -> int | None:
-    """The one FUNC/VAR of that name, or None (not there, or ambiguous).
+# --- module BTF -------------------------------------------------------------------------
 
-    ``find_all``, not ``find``: a miss is an answer here, and ``find``'s
-    error would build the whole name index for its did-you-mean.
+
+def module_btf_objects() -> list[tuple[int, str]]:
+    """(BTF object id, module name) of every loaded module's BTF, in id order (the modules' load order).
+
+    Walks every BTF object (programs' too) and asks each its name; needs
+    the privilege to open BTF objects by id (CAP_SYS_ADMIN).
     """
-    found = btf.find_all(ext.name, kind="FUNC" if ext.kind is KsymKind.KFUNC else "VAR")
-    return found[0].id if len(found) == 1 else None
+    out = []
+    current = 0
+    while (current := btf_get_next_id(current)) is not None:
+        try:
+            fd = btf_get_fd_by_id(current)
+        except KernelError:
+            continue  # freed meanwhile
+        with fd:
+            info = btf_info(fd)
+        if info.kernel_btf and info.name and info.name != "vmlinux":
+            out.append((info.id, info.name))
+    return out
+
+
+class SysModuleBtfs(Mapping[str, Btf]):
+    """Module name → its split BTF from ``/sys/kernel/btf``, each parsed on first access.
+
+    Iterates in ``order``; without one, in the running kernel's BTF id
+    order (the modules' load order, libbpf's search order) when ``by_id``
+    and this process may walk the ids, else by name (a dry run), worked
+    out on first iteration: an object whose externs are all in vmlinux
+    never walks anything.  A module whose file is gone or unreadable is
+    absent (``get()`` gives None), with a warning for a malformed one.
+    """
+
+    def __init__(self, order: Iterable[str] | None = None, *, by_id: bool = True):
+        self._order = list(order) if order is not None else None
+        self._by_id = by_id
+        self._parsed: dict[str, Btf | None] = {}
+
+    @property
+    def order(self) -> list[str]:
+        if self._order is None:
+            self._order = _running_order(self._by_id)
+        return self._order
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, name: str) -> Btf:
+        if name not in self._parsed:
+            btf = None
+            if name in self.order:
+                try:
+                    btf = Btf.from_sys_fs(name)
+                except UnknownName:
+                    pass  # unloaded since it was listed
+                except BtfError as exc:
+                    log.warning("module %s: its BTF does not parse, its __ksyms are not searched: %s", name, exc)
+            self._parsed[name] = btf
+        btf = self._parsed[name]
+        if btf is None:
+            raise KeyError(name)
+        return btf
+
+    def __repr__(self) -> str:
+        listed = "not listed yet" if self._order is None else f"{len(self._order)} modules"
+        return f"<SysModuleBtfs {listed}, {sum(b is not None for b in self._parsed.values())} parsed>"
+
+
+def _sys_module_names() -> list[str]:
+    try:
+        return sorted(n for n in os.listdir("/sys/kernel/btf") if n != "vmlinux")
+    except OSError:
+        return []
+
+
+def _running_order(by_id: bool) -> list[str]:
+    names = _sys_module_names()
+    if not (by_id and names):
+        return names
+    try:
+        ordered = [name for _, name in module_btf_objects()]
+    except KernelError:  # not allowed to open BTF objects by id: by name, as a dry run
+        return names
+    listed = set(names)
+    return [n for n in ordered if n in listed] + [n for n in names if n not in set(ordered)]
+
+
+def running_module_btfs(*, by_id: bool = True) -> SysModuleBtfs:
+    """The running kernel's module BTFs, in libbpf's search order (BTF id) when ``by_id`` and this
+    process may walk the ids; by name otherwise."""
+    return SysModuleBtfs(by_id=by_id)
+
+
+class ModuleBtfFds:
+    """The module BTF objects one load refers to: module name → an owned ``Fd``.
+
+    Opened together (:meth:`open`), closed together (``close()``, ``with``,
+    or garbage collection through each ``Fd``); a failure while opening
+    closes what it had opened.  The kernel keeps its own references on a
+    module's BTF from the loads that use it, so these may close once the
+    programs are loaded.
+    """
+
+    def __init__(self, fds: Mapping[str, Fd] | None = None):
+        self._fds: dict[str, Fd] = dict(fds or {})
+
+    @classmethod
+    def open(cls, modules: Iterable[str]) -> ModuleBtfFds:
+        """An fd for each of ``modules``' BTF objects; UnknownName naming a module not loaded (any more)."""
+        wanted = list(dict.fromkeys(modules))
+        out = cls()
+        if not wanted:
+            return out
+        try:
+            current = 0
+            while len(out._fds) < len(wanted) and (current := btf_get_next_id(current)) is not None:
+                try:
+                    fd = btf_get_fd_by_id(current)
+                except KernelError:
+                    continue  # freed meanwhile
+                keep = False
+                try:
+                    info = btf_info(fd)
+                    keep = info.kernel_btf and info.name in wanted and info.name not in out._fds
+                    if keep:
+                        out._fds[info.name] = fd
+                finally:
+                    if not keep:
+                        fd.close()
+            missing = [m for m in wanted if m not in out._fds]
+            if missing:
+                raise UnknownName(f"no loaded kernel BTF object for module {missing[0]!r} "
+                                  "(unloaded since its BTF was read?)")
+        except BaseException:
+            out.close()
+            raise
+        return out
+
+    def numbers(self) -> dict[str, int]:
+        """Module name → fd number, for :func:`bpfnb.obj.ksyms.assign_btf_fds`."""
+        return {name: fd.fileno() for name, fd in self._fds.items()}
+
+    @property
+    def closed(self) -> bool:
+        return all(fd.closed for fd in self._fds.values())
+
+    def close(self) -> None:
+        """Close every fd (idempotent)."""
+        for fd in self._fds.values():
+            fd.close()
+
+    def __enter__(self) -> ModuleBtfFds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fds
+
+    def __len__(self) -> int:
+        return len(self._fds)
+
+    def __repr__(self) -> str:
+        state = " closed" if self._fds and self.closed else ""
+        return f"<ModuleBtfFds [{', '.join(self._fds)}]{state}>"
+
+
+# --- resolution ----------------------------------------------------------------------------
 
 
 def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mapping[str, int] | None = None,
-                  strict: bool = True) -> dict[str, KsymTarget]:
+                  strict: bool = True, modules: Mapping[str, Btf] | None = None) -> KsymTable:
     """Every ``__ksym`` extern of ``obj`` → where it is in the kernel.
 
-    ``target_btf`` defaults to the running kernel's; ``symbols`` to
+    ``target_btf`` defaults to the running kernel's vmlinux BTF, and
+    ``modules`` then to its loaded modules' BTF (searched only for externs
+    vmlinux lacks); with an explicit ``target_btf`` no module is searched
+    unless ``modules`` are given too.  ``symbols`` defaults to
     ``/proc/kallsyms`` (read only when the object has untyped externs).
-    A strong extern the kernel lacks raises :class:`UnknownSymbol`; with
-    ``strict=False`` it comes back not found and ``required``, and
-    relocating a program that uses it fails (that program only: the
-    loader's per-program isolation).
+    Module targets come back without fds (:func:`bind_module_fds` opens
+    and numbers them).  A strong extern nobody defines raises
+    :class:`~bpfnb.errors.KsymNotFound`; with ``strict=False`` it comes
+    back not found and ``required``, and relocating a program that uses
+    it fails (that program only: the loader's per-program isolation).
     """
     externs = ksym_externs(obj)
     if not externs:
-        return {}
+        return KsymTable()
     btf = target_btf if target_btf is not None else Btf.from_sys_fs()
+    if modules is None:
+        modules = running_module_btfs() if target_btf is None else {}
     if symbols is None and any(e.kind is KsymKind.UNTYPED for e in externs):
         symbols = kallsyms(names={e.name for e in externs if e.kind is KsymKind.UNTYPED})
-    out = {}
+    out = KsymTable(resolve_externs(externs, btf, modules, symbols=symbols))
     for ext in externs:
-        if ext.kind is KsymKind.UNTYPED:
-            address = (symbols or {}).get(ext.name, 0)
-            target = KsymTarget(ext.name, ext.kind, bool(address), address=address, source="kallsyms")
-        else:
-            btf_id = _btf_lookup(btf, ext)
-            target = KsymTarget(ext.name, ext.kind, btf_id is not None, btf_id=btf_id or 0, source="vmlinux")
-        if not target.found and not ext.weak:
-            if not strict:
-                target = replace(target, required=True)
-            else:
-                where = "/proc/kallsyms" if ext.kind is KsymKind.UNTYPED else "the kernel's BTF"
-                raise UnknownSymbol(f"{obj.name}: {ext.kind.value} extern {ext.name!r} is not in {where} (declare it __weak to allow that)")
-        out[ext.name] = target
+        target = out[ext.name]
+        if target.found or ext.weak:
+            continue
+        if strict:
+            raise target.not_found_error(obj.name)
+        out[ext.name] = replace(target, required=True)
     return out
+
+
+def bind_module_fds(targets: Mapping[str, KsymTarget], *, placeholder_start: int | None = None
+                    ) -> tuple[KsymTable, ModuleBtfFds]:
+    """``targets`` with their modules' BTF fds and ``fd_array`` slots, and the fds (the caller owns them).
+
+    With ``placeholder_start`` (a dry run) nothing is opened: modules get
+    distinct fake numbers from there, as maps get placeholder fds.
+    """
+    modules = ksym_modules(targets)
+    if not modules:
+        return KsymTable(targets), ModuleBtfFds()
+    if placeholder_start is not None:
+        return KsymTable(assign_btf_fds(targets, {m: placeholder_start + i for i, m in enumerate(modules)})), ModuleBtfFds()
+    fds = ModuleBtfFds.open(modules)
+    try:
+        return KsymTable(assign_btf_fds(targets, fds.numbers())), fds
+    except BaseException:
+        fds.close()
+        raise

@@ -429,7 +429,7 @@ def load_program(relocated: RelocatedProgram, *, btf_fd: FdLike | None = None, l
             spec.prog_type, relocated.to_bytes(), spec.license, name=label,
             expected_attach_type=attach_type or 0, kern_version=_kern_version(spec, kern_version),
             prog_flags=flags, attach_btf_id=attach_btf_id, attach_btf_obj_fd=attach_obj_fd,
-            attach_prog_fd=attach_prog_fd, log_level=log_level, **kw,
+            attach_prog_fd=attach_prog_fd, fd_array=relocated.fd_array or None, log_level=log_level, **kw,
         )
     except KernelError as exc:
         if isinstance(exc, VerifierError):

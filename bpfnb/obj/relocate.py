@@ -33,9 +33,17 @@ Slightly more permissive than libbpf: a call may also reach a ``static``
 function in the caller's own program section (libbpf refuses such
 objects at open); it is appended like any ``.text`` subprogram.
 
-Not handled yet, refused with a typed error rather than loaded wrongly:
-CO-RE records (``CoreRelocationError``), kfunc calls and ``.kconfig`` /
-``__ksym`` externs (they need the running kernel's BTF).
+Externs and CO-RE need the target kernel, so they come resolved: CO-RE
+records as a table (``core=``), ``__ksym`` externs as targets (``ksyms=``,
+from :func:`bpfnb.kernel.ksyms.resolve_ksyms`).  A kfunc call becomes
+``src = BPF_PSEUDO_KFUNC_CALL``, ``imm`` = the kfunc's BTF id and ``off`` =
+0 for vmlinux or its module BTF fd's slot in ``fd_array``
+(:attr:`RelocatedProgram.fd_array`, the whole object's, as libbpf sends
+it); an ``ld_imm64`` of a typed variable (or of a kfunc, for
+``bpf_ksym_exists``) becomes ``BPF_PSEUDO_BTF_ID`` with the module BTF's
+fd (0 for vmlinux) in its second half.  A strong extern the kernel lacks
+refuses the program with a typed error (``KsymNotFound``); a weak one
+relocates to 0 (a call to imm 0, which only dead code may keep).
 """
 
 from __future__ import annotations
@@ -51,13 +59,14 @@ from ..errors import (
     CoreRelocationError,
     InstructionError,
     InvalidRelocationOffset,
+    KsymNotFound,
     RelocationError,
     SectionNotFound,
     UnknownFunction,
     UnknownSymbol,
 )
 from .kconfig import KCONFIG_SECTION, kconfig_externs
-from .ksyms import KsymKind, KsymTarget
+from .ksyms import KsymKind, KsymTarget, ksym_fd_array
 from .programs import FunctionSpec, ProgramSpec
 from .relocations import RelocationKind, RelocationRecord
 
@@ -176,6 +185,10 @@ class RelocatedProgram:
     core_relocations: tuple[CoreRelocation, ...] = field(default=(), repr=False)
     func_info_rec_size: int = field(default=FUNC_INFO_REC_SIZE, repr=False)
     line_info_rec_size: int = field(default=LINE_INFO_REC_SIZE, repr=False)
+    #: ``fd_array`` of ``BPF_PROG_LOAD``: the object's module BTF fds, which kfunc calls'
+    #: ``off`` index (slot 0 unused: vmlinux); empty when no kfunc is a module's.  The whole
+    #: object's, as libbpf sends it to every program.
+    fd_array: tuple[int, ...] = field(default=(), repr=False)
 
     def to_bytes(self) -> bytes:
         """The raw instructions (``insns`` of ``BPF_PROG_LOAD``)."""
@@ -484,10 +497,8 @@ class _Relocation:
                         "that defines it with bpftool gen object)")
             raise _fail(UnknownSymbol, text, self.name, here, name)
         if target.required:
-            where = "/proc/kallsyms" if target.kind is KsymKind.UNTYPED else "the kernel's BTF"
-            err = _fail(UnknownSymbol, f"{target.kind.value} extern {name!r} is not in {where} and not __weak",
-                        self.name, here, name)
-            err.ksym = name  # type: ignore[attr-defined]
+            err = KsymNotFound(name, target.kind.value, target.searched, program=self.name, index=here)
+            err.symbol = name  # type: ignore[attr-defined]
             raise err
         return target
 
@@ -522,8 +533,9 @@ class _Relocation:
         if not target.found:
             after = Instruction.ld_imm64(insn.dst, 0)  # a weak extern this kernel lacks: bpf_ksym_exists() is false
         elif target.kind in (KsymKind.TYPED, KsymKind.KFUNC):
-            # a kfunc's address (bpf_ksym_exists(kfunc)) is its BTF id too, as libbpf writes it
-            after = Instruction.ld_imm64(insn.dst, (target.btf_fd_index << 32) | target.btf_id, PseudoLdImm64.BTF_ID)
+            # a kfunc's address (bpf_ksym_exists(kfunc)) is its BTF id too, as libbpf writes it; the
+            # second half names the BTF: 0 for vmlinux, else the module BTF object's fd (not its fd_array slot)
+            after = Instruction.ld_imm64(insn.dst, (target.btf_obj_fd << 32) | target.btf_id, PseudoLdImm64.BTF_ID)
         else:
             after = Instruction.ld_imm64(insn.dst, target.address)
         self._patch(here, RelocationKind.EXTERN_VAR, name, insn, after, target.describe(), code, rec.slot)
@@ -685,6 +697,7 @@ class _Relocation:
             line_info=self._line_info(),
             applied=applied,
             core_relocations=tuple(self.core_applied),
+            fd_array=ksym_fd_array(self.ksyms),
         )
 
 
