@@ -245,7 +245,7 @@ def _decode_slot(slot: _Slot, rec: np.ndarray, raw: np.ndarray) -> ColumnData:
         u = (v.astype(np.uint64) >> np.uint64(node.shift)) & np.uint64((1 << node.bits) - 1)
         return _scalar_column(node, u, node.bits)
     if node.kind is ScalarKind.ENUM:
-        return _enum_column(node, v.astype(np.uint64) & np.uint64((1 << 8 * node.size) - 1), 8 * node.size)
+        return _enum_column(node, v.view(np.dtype(f"u{node.size}")), 8 * node.size)  # its own bits, no copy
     if node.kind is ScalarKind.BOOL:  # bytes other than 0/1 must not become invalid numpy bools
         return (v.view(np.uint8) if v.dtype.kind == "b" else v) != 0
     return v
@@ -303,12 +303,13 @@ def _enum_column(node: Scalar, u: np.ndarray, width: int) -> pandas.Categorical:
         first.setdefault(value, name)
     names = list(first.values())
     known = np.array(list(first.keys()), dtype=np.uint64)
+    # int32 codes (pandas keeps the smallest that fits): a 4M-row column allocates 16 MB, not 3 x 32
     if width <= 16:
-        table = np.full(1 << width, -1, dtype=np.int64)
+        table = np.full(1 << width, -1, dtype=np.int32)
         table[known.astype(np.intp)] = np.arange(len(known))
-        codes = table[u.astype(np.intp)]
+        codes = table[u]
     else:
-        codes = pd.Index(known).get_indexer(u).astype(np.int64)
+        codes = pd.Index(known).get_indexer(u.astype(np.uint64)).astype(np.int32)
     miss = codes < 0
     categories: list[Any] = list(names)
     if miss.any():
