@@ -93,3 +93,31 @@ def test_view_is_bounded_and_skips_destructive_reads(make):
     q.push(b"abcd")
     assert "<summary>entries" not in q._repr_html_()
     assert q.pop() == b"abcd"  # the view did not pop it
+
+
+def test_a_preview_continues_past_a_short_batch(make, monkeypatch):
+    """A hash batch ends at a bucket boundary (19 of 20 asked when the next bucket holds two):
+    the preview keeps reading from the cursor until it has its rows. Calls here give three
+    entries each; every real preview of a map with more entries has exactly 20."""
+    from bpfnb.maps import bulk
+
+    m = make(MapType.HASH, 4, 4, 1000)
+    for i in range(100):
+        m[i.to_bytes(4, "little")] = i.to_bytes(4, "little")
+    real, calls = bulk.map_lookup_batch, []
+
+    def three_at_a_time(fd, ks, vs, count, cursor, **kw):
+        calls.append(count)
+        return real(fd, ks, vs, min(count, 3), cursor, **kw)
+
+    monkeypatch.setattr(bulk, "map_lookup_batch", three_at_a_time)
+    head = bulk.read_head(m.raw, 20)
+    assert head.count == 20 and len(calls) > 1
+    got = {bytes(k) for k in head.keys[: head.count]}
+    assert len(got) == 20 and all(int.from_bytes(k, "little") < 100 for k in got)
+    monkeypatch.undo()
+    for _ in range(10):  # fresh maps: a fresh hash seed each, so bucket layouts differ
+        again = make(MapType.HASH, 4, 4, 1000)
+        for i in range(100):
+            again[i.to_bytes(4, "little")] = b"\0" * 4
+        assert bulk.read_head(again.raw, 20).count == 20

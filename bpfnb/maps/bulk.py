@@ -148,25 +148,38 @@ def _read_batch(m: Map, delete: bool) -> Entries:
 
 
 def read_head(m: Map, limit: int) -> Entries:
-    """Up to ``limit`` entries (a preview): one batch call, or the first keys of a walk."""
+    """Up to ``limit`` entries (a preview): batch calls from the start until that many, or the first keys of a walk.
+
+    A hash map's batch ends at a bucket boundary, so one call can return fewer
+    entries than asked although more follow (19 of 20 when the next bucket
+    holds two): the preview keeps going from the cursor until it has
+    ``limit`` or the map ends.
+    """
     ks, vs = m.key_size, m.value_buffer_size
     if _batch_ok.get(int(m.map_type), True):
-        count = max(limit, 1)
-        while True:
-            keys, values = _alloc(count, ks), _alloc(count, vs)
+        want = max(limit, 1)
+        keys, values = _alloc(want, ks), _alloc(want, vs)
+        filled, cursor = 0, None
+        while filled < want:
             try:
-                res = map_lookup_batch(m.fd, ks, vs, count, None, keys=memoryview(keys.reshape(-1)),
-                                       values=memoryview(values.reshape(-1)))
-                _batch_ok[int(m.map_type)] = True
-                return Entries(keys, values, min(res.count, limit), "batch")
+                res = map_lookup_batch(m.fd, ks, vs, len(keys) - filled, cursor,
+                                       keys=memoryview(keys[filled:].reshape(-1)),
+                                       values=memoryview(values[filled:].reshape(-1)))
             except KernelError as exc:
-                if exc.errno == _errno.ENOSPC and count < 1 << 20:
-                    count *= 4  # one hash bucket holds more than the preview asked for
+                if exc.errno == _errno.ENOSPC and len(keys) < 1 << 20:
+                    grown = filled + 4 * (len(keys) - filled)  # the next hash bucket holds more than the room left
+                    keys, values = _grow(keys, grown), _grow(values, grown)
                     continue
-                if exc.errno not in _NO_BATCH:
+                if exc.errno not in _NO_BATCH or filled:
                     raise
                 _batch_ok[int(m.map_type)] = False
+                return _read_iterate(m, False, limit)
+            _batch_ok[int(m.map_type)] = True
+            filled += res.count
+            if res.next_batch is None:
                 break
+            cursor = res.next_batch
+        return Entries(keys, values, min(filled, limit), "batch")
     return _read_iterate(m, False, limit)
 
 
