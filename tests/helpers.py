@@ -407,3 +407,54 @@ def assert_programs_refuse_missing_ksyms(path, missing) -> dict:
         assert exc.ksym in symbols and repr(exc.ksym) in str(exc) and "not __weak" in str(exc), (name, str(exc))
     assert set(refused) == set(users), refused
     return refused
+
+
+# --- interrupting a load at each of its fds (test_hardening_fds, test_ksym_modules) ---------------
+
+
+def fds_made_by(monkeypatch, run) -> int:
+    """How many fds one call of ``run`` makes (counted at the syscall layer's fd boundary)."""
+    from bpfnb.kernel import syscall
+
+    made = 0
+
+    def count(fd):
+        nonlocal made
+        made += 1
+
+    monkeypatch.setattr(syscall, "_fd_boundary_hook", count)
+    run()
+    monkeypatch.setattr(syscall, "_fd_boundary_hook", None)
+    return made
+
+
+def interrupt_at_fd(at: int):
+    """A fd-boundary hook raising KeyboardInterrupt at the ``at``-th new fd (0-based) it sees."""
+    seen = 0
+
+    def interrupt(fd):
+        nonlocal seen
+        seen += 1
+        if seen > at:
+            raise KeyboardInterrupt
+
+    return interrupt
+
+
+def interrupted_runs(monkeypatch, hook_for, run, runs: int) -> int:
+    """``runs`` calls of ``run`` with ``hook_for(i)`` at the fd boundary of call ``i``: how many
+    a KeyboardInterrupt ended (the hook removed and garbage collected after)."""
+    import gc as _gc
+
+    from bpfnb.kernel import syscall
+
+    interrupted = 0
+    for i in range(runs):
+        monkeypatch.setattr(syscall, "_fd_boundary_hook", hook_for(i))
+        try:
+            run()
+        except KeyboardInterrupt:
+            interrupted += 1
+    monkeypatch.setattr(syscall, "_fd_boundary_hook", None)
+    _gc.collect()
+    return interrupted

@@ -24,6 +24,7 @@ from bpfnb.kernel import syscall
 from bpfnb.uapi import MapType, ProgType
 
 from hardening_mutate import bpf_fds
+from helpers import fds_made_by, interrupt_at_fd, interrupted_runs
 
 pytestmark = pytest.mark.kernel
 
@@ -43,28 +44,13 @@ def _make(kind: str):
     raise AssertionError(kind)
 
 
-def _interrupted_runs(monkeypatch, hook_for, run) -> int:
-    """``RUNS`` calls of ``run`` with ``hook_for(i)`` at the fd boundary of call ``i``: how many
-    a KeyboardInterrupt ended (the hook removed and garbage collected after)."""
-    interrupted = 0
-    for i in range(RUNS):
-        monkeypatch.setattr(syscall, "_fd_boundary_hook", hook_for(i))
-        try:
-            run()
-        except KeyboardInterrupt:
-            interrupted += 1
-    monkeypatch.setattr(syscall, "_fd_boundary_hook", None)
-    gc.collect()
-    return interrupted
-
-
 @pytest.mark.parametrize("kind", ["map", "prog"])
 def test_interrupt_at_the_syscall_boundary_leaks_nothing(kind, monkeypatch):
     def interrupt(fd):
         raise KeyboardInterrupt
 
     before = bpf_fds()
-    assert _interrupted_runs(monkeypatch, lambda i: interrupt, lambda: _make(kind)) == RUNS
+    assert interrupted_runs(monkeypatch, lambda i: interrupt, lambda: _make(kind), RUNS) == RUNS
     assert bpf_fds() - before == set()
 
 
@@ -163,30 +149,12 @@ def test_interrupted_whole_object_loads_leak_nothing(monkeypatch):
 
     path = examples.path("packet_sizes")
     EbpfLoader().load_file(path).close()  # feature probes made and cached: the fds below are the load's
-    made = 0
-
-    def count(fd):
-        nonlocal made
-        made += 1
-
-    monkeypatch.setattr(syscall, "_fd_boundary_hook", count)
-    EbpfLoader().load_file(path).close()
-    per_load = made
+    per_load = fds_made_by(monkeypatch, lambda: EbpfLoader().load_file(path).close())
     assert per_load >= 3, per_load  # BTF, maps, program at least
 
-    def interrupt_at(i: int):
-        at, seen = i % per_load, 0  # interrupt at the at-th new fd of this load
-
-        def interrupt(fd):
-            nonlocal seen
-            seen += 1
-            if seen > at:
-                raise KeyboardInterrupt
-
-        return interrupt
-
     before = bpf_fds()
-    assert _interrupted_runs(monkeypatch, interrupt_at, lambda: EbpfLoader().load_file(path).close()) == RUNS
+    hook_for = lambda i: interrupt_at_fd(i % per_load)  # interrupt at the (i mod per_load)-th new fd of this load
+    assert interrupted_runs(monkeypatch, hook_for, lambda: EbpfLoader().load_file(path).close(), RUNS) == RUNS
     assert bpf_fds() - before == set()
 
 

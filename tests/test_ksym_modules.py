@@ -44,7 +44,7 @@ from bpfnb.obj.ksyms import (
 )
 
 from hardening_mutate import bpf_fds
-from helpers import assert_libbpf_refuses_naming, fixture_path
+from helpers import assert_libbpf_refuses_naming, fds_made_by, fixture_path, interrupt_at_fd, interrupted_runs
 
 MODULE = "nf_conntrack"
 LOOKUP, RELEASE = "bpf_xdp_ct_lookup", "bpf_ct_release"
@@ -519,41 +519,12 @@ def test_interrupted_module_kfunc_loads_leak_nothing(module_present, monkeypatch
     """The strong object loaded once per fd it makes (the BTF objects walked for module names and
     for the module's fd, its maps, its program), interrupted at a different one each time:
     every fd the load had made is closed, the module BTF's included."""
-    from bpfnb.kernel import syscall
-
     path = fixture_path("ksym_module")
     EbpfLoader().load_file(path).close()  # feature probes made and cached: the fds below are the load's
-    made = 0
-
-    def count(fd):
-        nonlocal made
-        made += 1
-
-    monkeypatch.setattr(syscall, "_fd_boundary_hook", count)
-    EbpfLoader().load_file(path).close()
-    per_load = made
+    per_load = fds_made_by(monkeypatch, lambda: EbpfLoader().load_file(path).close())
     assert per_load >= 3 + (2 if module_present == "module" else 0), per_load  # (+ the walks' BTF fds)
 
-    def interrupt_at(at: int):
-        seen = 0
-
-        def interrupt(fd):
-            nonlocal seen
-            seen += 1
-            if seen > at:
-                raise KeyboardInterrupt
-
-        return interrupt
-
     before = bpf_fds()
-    interrupted = 0
-    for at in range(per_load):
-        monkeypatch.setattr(syscall, "_fd_boundary_hook", interrupt_at(at))
-        try:
-            EbpfLoader().load_file(path).close()
-        except KeyboardInterrupt:
-            interrupted += 1
-    monkeypatch.setattr(syscall, "_fd_boundary_hook", None)
-    gc.collect()
+    interrupted = interrupted_runs(monkeypatch, interrupt_at_fd, lambda: EbpfLoader().load_file(path).close(), per_load)
     assert interrupted == per_load
     assert bpf_fds() - before == set()
