@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any, Union
 
 from ..errors import UnsupportedFeature
@@ -20,7 +21,7 @@ from ._ffi import ffi
 from .fd import FdLike, fd_number
 from .syscall import bpf
 
-__all__ = ["LINK_INFO_MIN_VERSION", "BtfInfo", "LinkInfo", "MapInfo", "ProgInfo", "btf_info", "link_info", "map_info", "obj_get_info_by_fd",
+__all__ = ["LINK_INFO_MIN_VERSION", "BtfInfo", "LinkInfo", "MapInfo", "ProgInfo", "btf_info", "kernel_btf_objects", "link_info", "map_info", "obj_get_info_by_fd",
            "prog_info"]
 
 
@@ -254,6 +255,28 @@ def btf_info(fd: FdLike, *, data: bool = False) -> BtfInfo:
         kernel_btf=bool(second.kernel_btf),
         data=ffi.buffer(blob, int(second.btf_size))[:] if blob is not None else None,
     )
+
+
+def kernel_btf_objects() -> Iterator[tuple[int, str]]:
+    """(BTF object id, name) of the kernel's own BTF objects, vmlinux and each module's, in id
+    order (the modules' load order), as the walk finds them: a caller looking for one can stop.
+
+    Walks every BTF object (programs' too) and asks each its name; needs the
+    privilege to open BTF objects by id (CAP_SYS_ADMIN).
+    """
+    from ..errors import KernelError
+    from .syscall import btf_get_fd_by_id, btf_get_next_id
+
+    current = 0
+    while (current := btf_get_next_id(current)) is not None:
+        try:
+            fd = btf_get_fd_by_id(current)
+        except KernelError:
+            continue  # freed meanwhile
+        with fd:
+            info = btf_info(fd)
+        if info.kernel_btf and info.name:
+            yield info.id, info.name
 
 
 def _string_field(fd: FdLike, part: str, ptr_field: str, len_field: str, length: int) -> str:

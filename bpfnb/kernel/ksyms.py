@@ -29,7 +29,7 @@ from ..errors import BtfError, KernelError, UnknownName
 from ..obj.ksyms import KsymKind, KsymTable, KsymTarget, assign_btf_fds, ksym_externs, ksym_modules, resolve_externs
 from ..obj.object import Object
 from .fd import Fd
-from .info import btf_info
+from .info import btf_info, kernel_btf_objects
 from .syscall import btf_get_fd_by_id, btf_get_next_id
 
 __all__ = ["ModuleBtfFds", "SysModuleBtfs", "bind_module_fds", "kallsyms", "module_btf_objects", "resolve_ksyms",
@@ -152,21 +152,9 @@ def _first_address(data: bytes, name: bytes) -> tuple[int, bool]:
 def module_btf_objects() -> list[tuple[int, str]]:
     """(BTF object id, module name) of every loaded module's BTF, in id order (the modules' load order).
 
-    Walks every BTF object (programs' too) and asks each its name; needs
-    the privilege to open BTF objects by id (CAP_SYS_ADMIN).
+    Needs the privilege to open BTF objects by id (CAP_SYS_ADMIN).
     """
-    out = []
-    current = 0
-    while (current := btf_get_next_id(current)) is not None:
-        try:
-            fd = btf_get_fd_by_id(current)
-        except KernelError:
-            continue  # freed meanwhile
-        with fd:
-            info = btf_info(fd)
-        if info.kernel_btf and info.name and info.name != "vmlinux":
-            out.append((info.id, info.name))
-    return out
+    return [(obj_id, name) for obj_id, name in kernel_btf_objects() if name != "vmlinux"]
 
 
 class SysModuleBtfs(Mapping[str, Btf]):

@@ -37,14 +37,13 @@ from typing import TYPE_CHECKING, Any
 from ..errors import KernelError, NotPrivileged, UnknownName, UnsupportedFeature, VerifierError
 from ..uapi import AttachType, ProgType
 from .fd import Fd, FdLike
-from .info import ProgInfo, btf_info, prog_info
+from .info import ProgInfo, btf_info, kernel_btf_objects, prog_info
 from .owned import Pinnable
 from .privilege import describe_lockdown, is_privileged
 from .syscall import (
     BPF_F_SLEEPABLE,
     TestRunResult,
     btf_get_fd_by_id,
-    btf_get_next_id,
     prog_get_fd_by_id,
     prog_load,
     prog_test_run,
@@ -97,16 +96,9 @@ class AttachBtfTarget:
 
 def _module_btf_obj_id(module: str) -> int:
     """The kernel's id of a module's BTF object (its name in BPF_OBJ_GET_INFO_BY_FD)."""
-    current = 0
-    while (current := btf_get_next_id(current)) is not None:
-        try:
-            fd = btf_get_fd_by_id(current)
-        except KernelError:
-            continue  # freed meanwhile
-        with fd:
-            info = btf_info(fd)
-        if info.kernel_btf and info.name == module:
-            return info.id
+    for obj_id, name in kernel_btf_objects():
+        if name == module:
+            return obj_id
     raise UnknownName(f"no loaded kernel BTF object for module {module!r}")
 
 
