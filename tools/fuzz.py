@@ -173,6 +173,7 @@ def worker(conn, timeout: float, privileged: bool, current=None) -> None:
     global _current
     _current = current
     signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent ends the campaign
     while True:
         item = conn.recv()
         if item is None:
@@ -247,63 +248,73 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + 60 * args.minutes
     found = 0
     mutator_errors: dict[str, int] = {}
-    while time.monotonic() < deadline:
-        try:
-            data = mutate(rng, rng.choice(pool))
-        except Exception as exc:  # a bug of the mutator (tests/hardening_mutate.py), not of bpfnb: say so, go on
-            mutator_errors[type(exc).__name__] = mutator_errors.get(type(exc).__name__, 0) + 1
-            continue
-        stats["tried"] += 1
-        conn.send(data)
-        current.value = 0
-        reached: dict[str, str] = {}
-        if conn.poll(args.timeout + 10):
+    interrupted = False
+    try:  # Ctrl-C ends the campaign early: the report and the cgroup's removal still happen
+        while time.monotonic() < deadline:
             try:
-                outcome, detail, leaked, reached, where = conn.recv()
-            except EOFError:
+                data = mutate(rng, rng.choice(pool))
+            except Exception as exc:  # a bug of the mutator (tests/hardening_mutate.py), not of bpfnb: say so, go on
+                mutator_errors[type(exc).__name__] = mutator_errors.get(type(exc).__name__, 0) + 1
+                continue
+            stats["tried"] += 1
+            conn.send(data)
+            current.value = 0
+            reached: dict[str, str] = {}
+            if conn.poll(args.timeout + 10):
+                try:
+                    outcome, detail, leaked, reached, where = conn.recv()
+                except EOFError:
+                    outcome, detail, leaked = "crash", "", 0
+            elif not proc.is_alive():
                 outcome, detail, leaked = "crash", "", 0
-        elif not proc.is_alive():
-            outcome, detail, leaked = "crash", "", 0
-        else:
-            outcome, detail, leaked = "hang", "stuck past SIGALRM (in C?)", 0
-        if not reached:  # the worker died or hung: up to the target it was in
-            where = TARGETS[current.value]
-            reached = {t: "ok" for t in TARGETS[: current.value + 1]}
-        for t, how in reached.items():
-            per[t]["tried"] += 1
-            per[t]["typed"] += how == "typed"
-        if outcome.startswith("untyped") or outcome in ("crash", "hang"):
-            key = {"crash": "crashes", "hang": "hangs"}.get(outcome, "untyped")
-            per[where][key] += 1
-        elif outcome == "leak":
-            per["privileged load"]["fd leaks"] += leaked
-        if outcome in ("crash", "hang") or not proc.is_alive():
-            if outcome == "crash" or proc.exitcode is not None:
-                outcome = "crash"
-                detail = f"worker died with exit code {proc.exitcode}"
+            else:
+                outcome, detail, leaked = "hang", "stuck past SIGALRM (in C?)", 0
+            if not reached:  # the worker died or hung: up to the target it was in
+                where = TARGETS[current.value]
+                reached = {t: "ok" for t in TARGETS[: current.value + 1]}
+            for t, how in reached.items():
+                per[t]["tried"] += 1
+                per[t]["typed"] += how == "typed"
+            if outcome.startswith("untyped") or outcome in ("crash", "hang"):
+                key = {"crash": "crashes", "hang": "hangs"}.get(outcome, "untyped")
+                per[where][key] += 1
+            elif outcome == "leak":
+                per["privileged load"]["fd leaks"] += leaked
+            if outcome in ("crash", "hang") or not proc.is_alive():
+                if outcome == "crash" or proc.exitcode is not None:
+                    outcome = "crash"
+                    detail = f"worker died with exit code {proc.exitcode}"
+                proc.kill()
+                proc.join()
+                proc, conn = start()
+            if outcome == "typed" or outcome == "accepted":
+                stats[outcome] += 1
+                continue
+            found += 1
+            if outcome.startswith("untyped"):
+                stats["untyped"] += 1
+                untyped_kinds[outcome[8:]] = untyped_kinds.get(outcome[8:], 0) + 1
+                save("untyped", data, detail, found)
+            elif outcome == "leak":
+                stats["fd leaks"] += leaked
+                save("leak", data, detail, found)
+            else:
+                stats["crashes" if outcome == "crash" else "hangs"] += 1
+                save(outcome, data, detail, found)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if interrupted or not proc.is_alive():
             proc.kill()
-            proc.join()
-            proc, conn = start()
-        if outcome == "typed" or outcome == "accepted":
-            stats[outcome] += 1
-            continue
-        found += 1
-        if outcome.startswith("untyped"):
-            stats["untyped"] += 1
-            untyped_kinds[outcome[8:]] = untyped_kinds.get(outcome[8:], 0) + 1
-            save("untyped", data, detail, found)
-        elif outcome == "leak":
-            stats["fd leaks"] += leaked
-            save("leak", data, detail, found)
         else:
-            stats["crashes" if outcome == "crash" else "hangs"] += 1
-            save(outcome, data, detail, found)
-    conn.send(None)
-    proc.join(5)
-    try:
-        cgroups.close()
-    except OSError as exc:
-        print(f"fuzz: memory cgroup {cgroup} left behind ({exc})", file=sys.stderr)
+            conn.send(None)
+        proc.join(5)
+        try:
+            cgroups.close()
+        except OSError as exc:
+            print(f"fuzz: memory cgroup {cgroup} left behind ({exc})", file=sys.stderr)
+    if interrupted:
+        print("fuzz: interrupted", file=sys.stderr)
     print("fuzz: " + " / ".join(f"{k} {v}" for k, v in stats.items())
           + f" (privileged load: {'yes' if privileged else 'no'}; workers' memory cgroup: "
           f"{args.memory if cgroup is not None else 'none'}; {(time.monotonic() - started) / 60:.1f} minutes,"
@@ -317,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         print("fuzz: untyped: " + ", ".join(f"{k} x{v}" for k, v in sorted(untyped_kinds.items())))
     if found:
         print(f"fuzz: inputs saved under {FINDINGS}")
-    return 1 if stats["untyped"] or stats["crashes"] or stats["hangs"] or stats["fd leaks"] else 0
+    if stats["untyped"] or stats["crashes"] or stats["hangs"] or stats["fd leaks"]:
+        return 1
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":
