@@ -242,6 +242,10 @@ def cgroup_dir(name: str):
                 time.sleep(0.02)
 
 
+class NoMemoryCgroup(OSError):
+    """The memory controller is mounted but this process cannot give a child cgroup one."""
+
+
 @contextmanager
 def memory_cgroup(name: str, limit: int):
     """A new memory cgroup ``name`` limited to ``limit`` bytes, removed after: its directory, or None
@@ -249,7 +253,10 @@ def memory_cgroup(name: str, limit: int):
 
     v2 where the root lists the memory controller (enabled in its
     ``cgroup.subtree_control`` first: a fresh cgroup2 mount, as in the matrix
-    guests, enables none), else the v1 memory hierarchy.  A process joins by
+    guests, enables none), else the v1 memory hierarchy.  Inside a container
+    the v2 root is the namespace's, whose own processes forbid enabling a
+    controller below it: that is :class:`NoMemoryCgroup`, for the caller to
+    skip on with its reason.  A process joins by
     writing its pid to ``path / "cgroup.procs"`` (both versions).  Removing it
     waits a moment for processes that just exited, then raises the OSError.
     tests/test_kernel_memory.py and tools/fuzz.py (its workers) use it.
@@ -263,7 +270,10 @@ def memory_cgroup(name: str, limit: int):
     if controllers.exists() and "memory" in controllers.read_text().split():
         subtree = root / "cgroup.subtree_control"
         if "memory" not in subtree.read_text().split():
-            subtree.write_text("+memory")
+            try:
+                subtree.write_text("+memory")
+            except OSError as exc:  # a cgroup namespace's root with processes in it (a container): EBUSY
+                raise NoMemoryCgroup(f"cannot enable the memory controller in {subtree}: {exc}") from exc
         path, limit_file = root / name, "memory.max"
     elif (root / "memory" / "memory.limit_in_bytes").exists():
         path, limit_file = root / "memory" / name, "memory.limit_in_bytes"
