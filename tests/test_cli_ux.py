@@ -46,9 +46,11 @@ def _parsers(parser: argparse.ArgumentParser, path: str = "bpfnb"):
                 yield from _parsers(sub, f"{path} {name}")
 
 
-def test_version():
-    proc = bpfnb("--version")
-    assert proc.returncode == 0
+@pytest.mark.parametrize("module", ["bpfnb", "bpfnb.cli"])
+def test_version(module):
+    """``python -m bpfnb`` is the command too (a venv's python without its scripts on PATH)."""
+    proc = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"bpfnb {importlib.metadata.version('bpfnb')}"
 
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / "bpfnb"
 #: Bottom first; a module's layer is that of its top-level package under ``bpfnb``.
 LAYERS = [
     {"errors", "_optional", "_files", "_gc"}, {"uapi"}, {"asm"}, {"btf"}, {"obj"}, {"kernel"}, {"programs", "maps", "events"},
-    {"loader"}, {"display", "widgets", "cli", "snapshot", "examples", "__init__"},
+    {"loader"}, {"display", "widgets", "cli", "snapshot", "examples", "__init__", "__main__"},
 ]
 #: Methods that render a model; they may import ``bpfnb.display`` lazily.
 VIEW_METHODS = {"_repr_html_", "to_html", "to_dataframe", "graph", "call_graph", "type_graph", "summary", "plot",
