@@ -17,6 +17,7 @@ missing privileges), so generic ``except`` clauses keep working.
     ├── RelocationError (ValueError)       a reference cannot be resolved
     │   ├── UnknownSymbol
     │   │   └── KsymNotFound               a strong __ksym no BTF (vmlinux, modules) or kallsyms defines
+    │   ├── KsymTypeMismatch               a __ksym whose kernel type is incompatible with the object's
     │   ├── SectionNotFound
     │   ├── UnknownFunction
     │   ├── InvalidRelocationOffset
@@ -58,6 +59,7 @@ __all__ = [
     "InvalidRelocationOffset",
     "KernelError",
     "KsymNotFound",
+    "KsymTypeMismatch",
     "MapError",
     "NotPrivileged",
     "ParseError",
@@ -186,6 +188,46 @@ class KsymNotFound(UnknownSymbol):
 def _ksym_not_found(ksym: str, kind: str, searched: tuple[str, ...], owner: str | None, program: str | None,
                     index: int | None) -> KsymNotFound:
     return KsymNotFound(ksym, kind, searched, owner=owner, program=program, index=index)
+
+
+class KsymTypeMismatch(RelocationError):
+    """A ``__ksym`` the kernel defines with a type this object's declaration is incompatible with.
+
+    libbpf's rule: a kfunc's prototype, or a typed variable's type, must be
+    CO-RE compatible with the kernel's (:func:`bpfnb.btf.core_spec.types_compatible`).
+    A weak kfunc that is not is treated as absent (how ``___flavour``
+    variants of one kfunc pick the kernel's); a variable that is not is an
+    error even when weak.  ``ksym`` is the extern's name, ``kernel_name`` the
+    name looked up (the kfunc's without its ``___flavour``), ``where``
+    "vmlinux" or the module, ``local`` and ``kernel`` the two declarations in C.
+    """
+
+    def __init__(self, ksym: str, kind: str, where: str, local: str, kernel: str, *, kernel_name: str = "",
+                 owner: str | None = None, program: str | None = None, index: int | None = None):
+        self.ksym = ksym
+        self.kind = kind
+        self.where = where
+        self.local = local
+        self.kernel = kernel
+        self.kernel_name = kernel_name or ksym
+        self.owner = owner
+        what = "prototype" if kind == "kfunc" else "type"
+        found = f"{where} BTF defines {self.kernel_name!r}" if self.kernel_name != ksym else f"{where} BTF defines it"
+        advice = ("declare it as the kernel does, or __weak (one ___flavour per kernel, picked with "
+                  "bpf_ksym_exists()) to load without it") if kind == "kfunc" else "declare it with the kernel's type"
+        head = f"{owner}: " if owner else ""
+        super().__init__(f"{head}{kind} extern {ksym!r}: {found} as `{kernel}`, a {what} incompatible with this "
+                         f"object's `{local}` ({advice})", program=program, index=index)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy/pickle with the keyword arguments kept
+        return (_ksym_type_mismatch, (self.ksym, self.kind, self.where, self.local, self.kernel, self.kernel_name,
+                                      self.owner, self.program, self.index), self.__dict__)
+
+
+def _ksym_type_mismatch(ksym: str, kind: str, where: str, local: str, kernel: str, kernel_name: str,
+                        owner: str | None, program: str | None, index: int | None) -> KsymTypeMismatch:
+    return KsymTypeMismatch(ksym, kind, where, local, kernel, kernel_name=kernel_name, owner=owner, program=program,
+                            index=index)
 
 
 class SectionNotFound(RelocationError):

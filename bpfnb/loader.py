@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._gc import paused_gc
-from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, NameTable, UnknownName, UnknownSymbol
+from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, KsymTypeMismatch, NameTable, UnknownName, UnknownSymbol
 from .obj import Object, RelocatedProgram, placeholder_fds, relocate
 from .uapi import AttachType, ProgType
 
@@ -374,10 +374,11 @@ class Pipeline:
             try:
                 self.relocated[spec.name] = relocate(obj, self._typed_spec(spec), self.map_fds, core=self.core,
                                                      ksyms=self.ksyms)
-            except UnknownSymbol as exc:
+            except (UnknownSymbol, KsymTypeMismatch) as exc:
                 if getattr(exc, "ksym", None) is None:
                     raise
-                self.program_errors[spec.name] = frameless(exc)  # a strong __ksym this kernel lacks: this program's error
+                # a __ksym this kernel lacks (strong) or has with another type: this program's error
+                self.program_errors[spec.name] = frameless(exc)
         applied = sum(len(r.applied) for r in self.relocated.values())
         summary = f"{len(self.relocated)} programs, {applied} instructions patched"
         if self.program_errors:

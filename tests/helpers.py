@@ -368,8 +368,8 @@ def missing_strong_ksyms(obj) -> list[str]:
     for ext in ksym_externs(obj):
         if ext.weak or ext.kind is KsymKind.UNTYPED:
             continue
-        if not kernel_btf_has(ext.name, "FUNC" if ext.kind is KsymKind.KFUNC else "VAR"):
-            since = KFUNC_MIN_KERNEL.get(ext.name)
+        if not kernel_btf_has(ext.kernel_name, "FUNC" if ext.kind is KsymKind.KFUNC else "VAR"):
+            since = KFUNC_MIN_KERNEL.get(ext.kernel_name)
             if since is not None and running_kernel() >= KernelVersion.parse(since):
                 pytest.fail(f"kfunc {ext.name} is in every kernel since {since}, but not in this "
                             f"{running_kernel()} kernel's BTF")

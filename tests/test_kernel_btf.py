@@ -54,7 +54,8 @@ COMBOS += [BtfFeatures(qmark_datasec=False), BtfFeatures.none()]
 #: test_object_btf_loads_and_bpftool_sees_the_fixes.
 # parity_strong_ksym: a strong __ksym no kernel has; struct_ops_mismatch: libbpf 1.1 refuses at open a
 # struct_ops program shared by two maps ("cannot use prog mm_ssthresh ... for func ptr ssthresh").
-LIBBPF_REFUSES = {"legacy_maps", "section_static", "parity_strong_ksym", "struct_ops_mismatch"}
+#: ksym_types: a weak typed __ksym of another type than the kernel's (libbpf refuses the object, bpfnb the program)
+LIBBPF_REFUSES = {"legacy_maps", "section_static", "parity_strong_ksym", "struct_ops_mismatch", "ksym_types"}
 
 
 @cache

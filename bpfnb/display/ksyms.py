@@ -25,6 +25,10 @@ KSYM_COLUMNS = ("extern", "kind", "where", "BTF id", "fd_array slot", "note")
 
 
 def _note(t: KsymTarget) -> str:
+    if t.mismatch is not None:
+        m = t.mismatch
+        fate = "programs using it are refused" if t.required else "weak: relocated to 0"
+        return f"the kernel's is `{m.kernel}`, this object's `{m.local}`: {fate}"
     if t.required:
         return "strong and missing: programs using it are refused"
     if not t.found:
@@ -39,13 +43,15 @@ def _note(t: KsymTarget) -> str:
 def ksyms_text(targets: Mapping[str, KsymTarget]) -> str:
     lines = [f"{len(targets)} __ksym externs"]
     for name, t in targets.items():
-        lines.append(f"  {name}: {t.kind.value} → {t.where}" + (f" BTF id {t.btf_id}" if t.btf_id else ""))
+        looked_up = f" (as {t.kernel_name})" if t.kernel_name else ""
+        lines.append(f"  {name}{looked_up}: {t.kind.value} → {t.where}" + (f" BTF id {t.btf_id}" if t.btf_id else ""))
     return "\n".join(lines)
 
 
 def ksyms_html(targets: Mapping[str, KsymTarget], *, max_rows: int | None = ROWS_OPTION) -> str:
     rows = [
-        (name, t.kind.value, t.where, build_dependent(t.btf_id) if t.btf_id else "",
+        (f"{name} (as {t.kernel_name})" if t.kernel_name else name, t.kind.value, t.where,
+         build_dependent(t.btf_id) if t.btf_id else "",
          t.btf_fd_index or "", _note(t))
         for name, t in targets.items()
     ]
@@ -55,10 +61,12 @@ def ksyms_html(targets: Mapping[str, KsymTarget], *, max_rows: int | None = ROWS
 
 def ksyms_frame(targets: Mapping[str, KsymTarget]) -> pd.DataFrame:
     pandas = require("pandas")
-    columns = ["extern", "kind", "found", "where", "module", "btf_id", "fd_array_index", "address", "required"]
+    columns = ["extern", "kind", "found", "where", "module", "btf_id", "fd_array_index", "address", "required",
+               "kernel_name", "kernel_type"]
     rows = [
         {"extern": name, "kind": t.kind.value, "found": t.found, "where": t.where, "module": t.module,
-         "btf_id": t.btf_id, "fd_array_index": t.btf_fd_index, "address": t.address, "required": t.required}
+         "btf_id": t.btf_id, "fd_array_index": t.btf_fd_index, "address": t.address, "required": t.required,
+         "kernel_name": t.kernel_name or name, "kernel_type": t.mismatch.kernel if t.mismatch else ""}
         for name, t in targets.items()
     ]
     frame = pandas.DataFrame(rows, columns=columns)

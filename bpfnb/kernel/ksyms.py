@@ -26,7 +26,8 @@ from dataclasses import replace
 
 from ..btf import Btf
 from ..errors import BtfError, KernelError, UnknownName
-from ..obj.ksyms import KsymKind, KsymTable, KsymTarget, assign_btf_fds, ksym_externs, ksym_modules, resolve_externs
+from ..obj.ksyms import (KsymKind, KsymTable, KsymTarget, assign_btf_fds, ksym_externs, ksym_modules, refused,
+                         resolve_externs)
 from ..obj.object import Object
 from .fd import Fd
 from .info import btf_info, kernel_btf_objects
@@ -320,9 +321,11 @@ def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mappin
     ``/proc/kallsyms`` (read only when the object has untyped externs).
     Module targets come back without fds (:func:`bind_module_fds` opens
     and numbers them).  A strong extern nobody defines raises
-    :class:`~bpfnb.errors.KsymNotFound`; with ``strict=False`` it comes
-    back not found and ``required``, and relocating a program that uses
-    it fails (that program only: the loader's per-program isolation).
+    :class:`~bpfnb.errors.KsymNotFound`, one the kernel defines with an
+    incompatible type :class:`~bpfnb.errors.KsymTypeMismatch` (a variable
+    even when weak); with ``strict=False`` either comes back not found and
+    ``required``, and relocating a program that uses it fails (that program
+    only: the loader's per-program isolation).
     """
     externs = ksym_externs(obj)
     if not externs:
@@ -332,13 +335,13 @@ def resolve_ksyms(obj: Object, target_btf: Btf | None = None, *, symbols: Mappin
         modules = running_module_btfs() if target_btf is None else {}
     if symbols is None and any(e.kind is KsymKind.UNTYPED for e in externs):
         symbols = kallsyms(names={e.name for e in externs if e.kind is KsymKind.UNTYPED})
-    out = KsymTable(resolve_externs(externs, btf, modules, symbols=symbols))
+    out = KsymTable(resolve_externs(externs, btf, modules, symbols=symbols, local=obj.btf))
     for ext in externs:
         target = out[ext.name]
-        if target.found or ext.weak:
+        if not refused(ext, target):
             continue
         if strict:
-            raise target.not_found_error(obj.name)
+            raise target.error(obj.name)
         out[ext.name] = replace(target, required=True)
     return out
 

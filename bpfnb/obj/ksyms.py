@@ -19,6 +19,14 @@ the load's ``fd_array`` (index 0 means vmlinux, so module BTF fds start at
 a typed variable's ``ld_imm64`` carries the module BTF's fd in its second
 half (``insn[1].imm``).
 
+A kfunc is looked up by its *essential* name: ``bpf_foo___v2`` is the
+kernel's ``bpf_foo``, so one object can declare a kfunc once per prototype
+it has had and pick the one this kernel has with ``bpf_ksym_exists()``.
+What the name finds must also have a compatible type (libbpf's rule, CO-RE
+compatibility of the kfunc's prototype or the variable's type): a weak
+kfunc whose prototype is not the kernel's is treated as absent, anything
+else that does not match is a :class:`~bpfnb.errors.KsymTypeMismatch`.
+
 This module finds the externs and resolves them against BTF it is given
 (:func:`resolve_externs`: vmlinux first, then each module in order, as
 libbpf searches), numbers the module slots once their fds are known
@@ -34,15 +42,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..btf.core_spec import core_essential_name, skip_mods, types_compatible
 from ..btf.types import Func, Kind, Var
-from ..errors import KsymNotFound
+from ..errors import BtfError, KsymNotFound, KsymTypeMismatch
 
 if TYPE_CHECKING:
     from ..btf import Btf
     from .object import Object
 
-__all__ = ["KSYMS_SECTION", "MAX_FD_ARRAY_INDEX", "KsymExtern", "KsymKind", "KsymTable", "KsymTarget", "assign_btf_fds",
-           "ksym_externs", "ksym_fd_array", "ksym_modules", "resolve_externs"]
+__all__ = ["KSYMS_SECTION", "MAX_FD_ARRAY_INDEX", "KsymExtern", "KsymKind", "KsymMismatch", "KsymTable", "KsymTarget",
+           "assign_btf_fds", "ksym_externs", "ksym_fd_array", "ksym_modules", "refused", "resolve_externs"]
 
 KSYMS_SECTION = ".ksyms"
 #: A kfunc call's ``off`` is an s16: the last ``fd_array`` index it can name.
@@ -64,6 +73,22 @@ class KsymExtern:
     weak: bool
     #: The extern's own BTF type id in the object (the FUNC or VAR).
     local_type_id: int
+
+    @property
+    def kernel_name(self) -> str:
+        """The name looked up in the kernel: a kfunc's without its ``___flavour`` (as libbpf), a variable's own."""
+        return core_essential_name(self.name) if self.kind is KsymKind.KFUNC else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class KsymMismatch:
+    """The kernel has the name, with a type the extern's declaration is incompatible with."""
+
+    #: Whose BTF answered: "vmlinux" or a module's name.
+    where: str
+    #: The object's declaration and the kernel's, in C.
+    local: str
+    kernel: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,26 +115,44 @@ class KsymTarget:
     btf_obj_fd: int = 0
     #: Where it was looked for ("vmlinux", then each module), for a not-found extern's message.
     searched: tuple[str, ...] = ()
+    #: The name looked up when it is not the extern's (a kfunc's ``___flavour`` dropped).
+    kernel_name: str = ""
+    #: Found by name with an incompatible type: not found, and why.
+    mismatch: KsymMismatch | None = None
 
     def describe(self) -> str:
+        if self.mismatch is not None:
+            m = self.mismatch
+            return (f"{self.kind.value} {self.name}: {m.where} has `{m.kernel}`, incompatible with `{m.local}`"
+                    + ("" if self.required else " (weak: 0)"))
         if not self.found:
             return f"{self.kind.value} {self.name}: not in this kernel (weak: 0)"
         if self.kind is KsymKind.UNTYPED:
             return f"{self.name} → address from {self.source}"
+        name = f"{self.name} ({self.kernel_name})" if self.kernel_name else self.name
         if self.module:
             where = f"module {self.module} BTF id {self.btf_id}"
             if self.kind is KsymKind.KFUNC and self.btf_fd_index:
                 where += f" (fd_array[{self.btf_fd_index}])"
-            return f"{self.kind.value} {self.name} → {where}"
-        return f"{self.kind.value} {self.name} → {self.source} BTF id {self.btf_id}"
+            return f"{self.kind.value} {name} → {where}"
+        return f"{self.kind.value} {name} → {self.source} BTF id {self.btf_id}"
 
-    def not_found_error(self, owner: str) -> KsymNotFound:
-        """The typed error for this extern when it is strong and nobody defines it."""
-        return KsymNotFound(self.name, self.kind.value, self.searched, owner=owner)
+    def error(self, owner: str | None = None, *, program: str | None = None,
+              index: int | None = None) -> KsymNotFound | KsymTypeMismatch:
+        """The typed error for this extern when it cannot load: nobody defines it, or not with its type."""
+        if self.mismatch is not None:
+            m = self.mismatch
+            return KsymTypeMismatch(self.name, self.kind.value, m.where, m.local, m.kernel,
+                                    kernel_name=self.kernel_name, owner=owner, program=program, index=index)
+        return KsymNotFound(self.name, self.kind.value, self.searched, owner=owner, program=program, index=index)
 
     @property
     def where(self) -> str:
-        """Where it resolved, in words: "vmlinux", "module nf_conntrack", "kallsyms", or "not found"."""
+        """Where it resolved, in words: "vmlinux", "module nf_conntrack", "kallsyms", "not found", or
+        "incompatible in vmlinux" (the name is there, its type is not the extern's)."""
+        if self.mismatch is not None:
+            where = self.mismatch.where
+            return f"incompatible in {where if where == 'vmlinux' else 'module ' + where}"
         if not self.found:
             return "not found"
         return f"module {self.module}" if self.module else self.source
@@ -129,9 +172,12 @@ class KsymTable(dict):
         text = f"{len(self)} __ksym externs"
         if mods:
             text += f" ({sum(1 for t in self.values() if t.module)} in modules: {', '.join(mods)})"
-        missing = sum(1 for t in self.values() if not t.found)
+        missing = sum(1 for t in self.values() if not t.found and t.mismatch is None)
         if missing:
             text += f", {missing} not in this kernel"
+        mismatched = sum(1 for t in self.values() if t.mismatch is not None)
+        if mismatched:
+            text += f", {mismatched} with an incompatible type"
         return text
 
     def __repr__(self) -> str:
@@ -143,7 +189,8 @@ class KsymTable(dict):
         return ksyms_html(self)
 
     def to_dataframe(self) -> Any:
-        """One row per extern: name, kind, found, where, module, BTF id, fd_array index, address, required."""
+        """One row per extern: name, kind, found, where, module, BTF id, fd_array index, address, required,
+        the name looked up in the kernel and, when it is incompatible, the kernel's declaration."""
         from ..display.ksyms import ksyms_frame
 
         return ksyms_frame(self)
@@ -190,17 +237,20 @@ def _btf_lookup(btf: Btf, name: str, kind: str, *, own_only: bool = False) -> in
 
 
 def resolve_externs(externs: Iterable[KsymExtern], vmlinux: Btf, modules: Mapping[str, Btf] | None = None, *,
-                    symbols: Mapping[str, int] | None = None) -> dict[str, KsymTarget]:
+                    symbols: Mapping[str, int] | None = None, local: Btf | None = None) -> dict[str, KsymTarget]:
     """Where each extern is in a kernel described by ``vmlinux`` and its ``modules`` (pure).
 
-    kfuncs and typed variables are looked up in ``vmlinux`` first, then in
-    each module's split BTF in ``modules``' order (the kernel's BTF id
-    order, as libbpf searches; a lazy mapping parses a module only when
-    asked); the first that has it answers.  Untyped variables take their
-    address from ``symbols`` (kallsyms).  Nothing raises: a target not
-    found says where it was looked for (``searched``), and whether that is
-    an error (strong) or a 0 (weak) is the caller's to decide.  Module
-    targets come back without fds: :func:`assign_btf_fds` numbers them.
+    kfuncs (by :attr:`KsymExtern.kernel_name`) and typed variables are
+    looked up in ``vmlinux`` first, then in each module's split BTF in
+    ``modules``' order (the kernel's BTF id order, as libbpf searches; a
+    lazy mapping parses a module only when asked); the first that has the
+    name answers.  With ``local`` (the object's BTF) what answers must also
+    have a compatible type, or the target is not found and carries the
+    :class:`KsymMismatch`.  Untyped variables take their address from
+    ``symbols`` (kallsyms).  Nothing raises: a target not found says where
+    it was looked for (``searched``), and whether that is an error or a 0
+    is :func:`refused`'s to say.  Module targets come back without fds:
+    :func:`assign_btf_fds` numbers them.
     """
     modules = modules if modules is not None else {}
     out = {}
@@ -211,23 +261,73 @@ def resolve_externs(externs: Iterable[KsymExtern], vmlinux: Btf, modules: Mappin
                                        searched=("kallsyms",))
             continue
         kind = "FUNC" if ext.kind is KsymKind.KFUNC else "VAR"
-        btf_id = _btf_lookup(vmlinux, ext.name, kind)
-        if btf_id is not None:
-            out[ext.name] = KsymTarget(ext.name, ext.kind, True, btf_id=btf_id, source="vmlinux")
-            continue
+        name = ext.kernel_name
+        renamed = name if name != ext.name else ""
         searched = ["vmlinux"]
-        for module in modules:
-            btf = modules.get(module)  # a lazy mapping may have lost one (unloaded, unreadable)
-            if btf is None:
-                continue
-            searched.append(module)
-            btf_id = _btf_lookup(btf, ext.name, kind, own_only=True)
-            if btf_id is not None:
-                out[ext.name] = KsymTarget(ext.name, ext.kind, True, btf_id=btf_id, source=module, module=module)
-                break
+        hit: tuple[str, Btf, int] | None = None
+        btf_id = _btf_lookup(vmlinux, name, kind)
+        if btf_id is not None:
+            hit = ("vmlinux", vmlinux, btf_id)
         else:
-            out[ext.name] = KsymTarget(ext.name, ext.kind, False, source="vmlinux", searched=tuple(searched))
+            for module in modules:
+                btf = modules.get(module)  # a lazy mapping may have lost one (unloaded, unreadable)
+                if btf is None:
+                    continue
+                searched.append(module)
+                btf_id = _btf_lookup(btf, name, kind, own_only=True)
+                if btf_id is not None:
+                    hit = (module, btf, btf_id)
+                    break
+        if hit is None:
+            out[ext.name] = KsymTarget(ext.name, ext.kind, False, source="vmlinux", searched=tuple(searched),
+                                       kernel_name=renamed)
+            continue
+        where, btf, btf_id = hit
+        mismatch = _mismatch(ext, local, where, btf, btf_id) if local is not None else None
+        module = "" if where == "vmlinux" else where
+        if mismatch is not None:
+            out[ext.name] = KsymTarget(ext.name, ext.kind, False, source=where, searched=tuple(searched),
+                                       kernel_name=renamed, mismatch=mismatch)
+        else:
+            out[ext.name] = KsymTarget(ext.name, ext.kind, True, btf_id=btf_id, source=where, module=module,
+                                       kernel_name=renamed)
     return out
+
+
+def _mismatch(ext: KsymExtern, local: Btf, where: str, kernel: Btf, kernel_id: int) -> KsymMismatch | None:
+    """None when the kernel's FUNC/VAR ``kernel_id`` has a type compatible with the extern's, else why not.
+
+    A kfunc compares prototypes; a variable its type, typedefs and
+    qualifiers skipped on both sides (``bpf_core_types_are_compat``, as
+    libbpf).  A chain too deep to compare is incompatible.
+    """
+    from ..btf.c import declaration
+
+    try:
+        lt, kt = local[ext.local_type_id], kernel[kernel_id]
+        if ext.kind is KsymKind.KFUNC:
+            lid, kid = lt.type_id, kt.type_id  # type: ignore[attr-defined]  # FUNC → its FUNC_PROTO
+        else:
+            lid, kid = skip_mods(local, lt.type_id), skip_mods(kernel, kt.type_id)  # type: ignore[attr-defined]
+        if types_compatible(local, lid, kernel, kid):
+            return None
+    except BtfError:
+        pass
+    try:
+        mine, theirs = declaration(local, ext.local_type_id), declaration(kernel, kernel_id)
+    except BtfError:
+        mine, theirs = f"[{ext.local_type_id}]", f"[{kernel_id}]"
+    return KsymMismatch(where, mine, theirs)
+
+
+def refused(ext: KsymExtern, target: KsymTarget) -> bool:
+    """Whether a program using ``ext`` cannot load: a strong extern not found, or a variable whose type
+    does not match the kernel's, weak or not (libbpf's rule: only a weak kfunc's mismatch reads as absent)."""
+    if target.found:
+        return False
+    if target.mismatch is not None and ext.kind is KsymKind.TYPED:
+        return True
+    return not ext.weak
 
 
 def ksym_modules(targets: Mapping[str, KsymTarget]) -> list[str]:

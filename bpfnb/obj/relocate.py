@@ -42,7 +42,8 @@ from :func:`bpfnb.kernel.ksyms.resolve_ksyms`).  A kfunc call becomes
 it); an ``ld_imm64`` of a typed variable (or of a kfunc, for
 ``bpf_ksym_exists``) becomes ``BPF_PSEUDO_BTF_ID`` with the module BTF's
 fd (0 for vmlinux) in its second half.  A strong extern the kernel lacks
-refuses the program with a typed error (``KsymNotFound``); a weak one
+refuses the program with a typed error (``KsymNotFound``, or
+``KsymTypeMismatch`` when the kernel's type is not the extern's); a weak one
 relocates to 0 (a call to imm 0, which only dead code may keep).
 """
 
@@ -59,7 +60,6 @@ from ..errors import (
     CoreRelocationError,
     InstructionError,
     InvalidRelocationOffset,
-    KsymNotFound,
     RelocationError,
     SectionNotFound,
     UnknownFunction,
@@ -497,7 +497,7 @@ class _Relocation:
                         "that defines it with bpftool gen object)")
             raise _fail(UnknownSymbol, text, self.name, here, name)
         if target.required:
-            err = KsymNotFound(name, target.kind.value, target.searched, program=self.name, index=here)
+            err = target.error(program=self.name, index=here)
             err.symbol = name  # type: ignore[attr-defined]
             raise err
         return target
