@@ -301,8 +301,6 @@ def _mismatch(ext: KsymExtern, local: Btf, where: str, kernel: Btf, kernel_id: i
     qualifiers skipped on both sides (``bpf_core_types_are_compat``, as
     libbpf).  A chain too deep to compare is incompatible.
     """
-    from ..btf.c import declaration
-
     try:
         lt, kt = local[ext.local_type_id], kernel[kernel_id]
         if ext.kind is KsymKind.KFUNC:
@@ -313,6 +311,8 @@ def _mismatch(ext: KsymExtern, local: Btf, where: str, kernel: Btf, kernel_id: i
             return None
     except BtfError:
         pass
+    from ..btf.c import declaration  # only to say why: the C renderer is not a load's business
+
     try:
         mine, theirs = declaration(local, ext.local_type_id), declaration(kernel, kernel_id)
     except BtfError:
