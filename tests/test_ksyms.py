@@ -138,6 +138,24 @@ def test_kallsyms_by_name_answers_as_the_whole_table(tmp_path):
     assert table["foo"] == 0xffffffff81000200 and table["zeroed"] == 0xffffffff81000400
 
 
+def test_a_static_a_clang_lto_kernel_promoted_is_found_by_its_own_name(tmp_path):
+    """kallsyms lists such a variable as ``name.llvm.<hash>``; libbpf matches it for local data
+    (type ``d``) only, and so do both readings (whole table, by name), module lines too."""
+    path = tmp_path / "kallsyms"
+    path.write_text(
+        "ffffffff81000100 t helper.llvm.123\n"      # text: not matched
+        "ffffffff81000200 d counter.llvm.9876\n"
+        "ffffffff81000300 d counter\n"              # a later definition: the first wins
+        "ffffffff81000400 D shared.llvm.1\n"        # global data keeps its name
+        "ffffffffc0201000 d mod_state.llvm.55\t[mod]\n"
+        "ffffffff81000500 d .llvm.7\n")             # no name before the suffix: left alone
+    table = kallsyms(str(path))
+    assert table["counter"] == 0xffffffff81000200 and table["mod_state"] == 0xffffffffc0201000
+    assert "helper" not in table and "shared" not in table and table["shared.llvm.1"] == 0xffffffff81000400
+    names = ["counter", "mod_state", "helper", "shared", "helper.llvm.123"]
+    assert kallsyms(str(path), names=names) == {n: table[n] for n in names if n in table}
+
+
 def test_kallsyms_by_name_across_chunks_and_cached_only_for_vmlinux(tmp_path, monkeypatch):
     """Read in chunks that split lines anywhere, the answer is the same; kernel symbols are
     remembered for the process (the file is not read again), module symbols are not."""

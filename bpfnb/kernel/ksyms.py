@@ -58,7 +58,8 @@ _CHUNK = 1 << 18
 
 
 def kallsyms(path: str = KALLSYMS, names: Iterable[str] | None = None) -> dict[str, int]:
-    """Symbol → address from kallsyms (first definition wins; zero addresses dropped).
+    """Symbol → address from kallsyms (first definition wins; zero addresses dropped; a promoted
+    static's ``.llvm.<hash>`` suffix dropped, see :func:`_extern_name`).
 
     ``names`` restricts the answer to those symbols, found by a byte search
     in chunks that stops once every name is found (the kernel writes
@@ -76,13 +77,14 @@ def kallsyms(path: str = KALLSYMS, names: Iterable[str] | None = None) -> dict[s
     except OSError:
         return {}
     out: dict[str, int] = {}
-    for line in data.decode(errors="replace").splitlines():
+    for line in data.splitlines():
         parts = line.split()
         if len(parts) < 3:
             continue
         addr = int(parts[0], 16)
-        if addr and parts[2] not in out:
-            out[parts[2]] = addr
+        name = _extern_name(parts[1], parts[2]).decode(errors="replace")
+        if addr and name not in out:
+            out[name] = addr
     return out
 
 
@@ -133,17 +135,30 @@ def _addresses(path: str, names: set[str]) -> dict[str, int]:
     return out
 
 
+#: What clang's LTO appends to a static it promotes to global scope (``name.llvm.<hash>``).
+_LLVM_SUFFIX = b".llvm."
+
+
+def _extern_name(kind: bytes, symbol: bytes) -> bytes:
+    """A kallsyms symbol's name as an extern knows it: a static variable a clang-LTO kernel promoted
+    (local data, type ``d``) is ``name.llvm.<hash>`` there and ``name`` to the program, as libbpf matches."""
+    if kind == b"d" and (cut := symbol.find(_LLVM_SUFFIX)) > 0:
+        return symbol[:cut]
+    return symbol
+
+
 def _first_address(data: bytes, name: bytes) -> tuple[int, bool]:
     """The first non-zero address of ``name`` in kallsyms text (lines ``addr type name[\t[module]]``),
     and whether a module defines it."""
     needle, pos = b" " + name, 0
     while (i := data.find(needle, pos)) >= 0:
         end = pos = i + len(needle)
-        if end < len(data) and data[end] not in b"\t\r\n":
+        if end < len(data) and data[end] not in b"\t\r\n" and not data.startswith(_LLVM_SUFFIX, end):
             continue  # a longer name that starts with this one
-        parts = data[data.rfind(b"\n", 0, i) + 1:end].split()
-        if len(parts) == 3 and parts[2] == name and (addr := int(parts[0], 16)):
-            return addr, end < len(data) and data[end] == 0x09
+        stop = data.find(b"\n", end)
+        parts = data[data.rfind(b"\n", 0, i) + 1 : stop if stop >= 0 else len(data)].split()
+        if len(parts) in (3, 4) and _extern_name(parts[1], parts[2]) == name and (addr := int(parts[0], 16)):
+            return addr, len(parts) == 4
     return 0, False
 
 
