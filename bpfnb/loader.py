@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._gc import paused_gc
-from .errors import BpfnbError, BtfError, BtfLoadError, KernelError, KsymTypeMismatch, NameTable, UnknownName, UnknownSymbol
+from .errors import (BpfnbError, BtfError, BtfLoadError, KernelError, KsymTypeMismatch, NameTable, UnknownName,
+                     UnknownSymbol)
 from .obj import Object, RelocatedProgram, placeholder_fds, relocate
 from .uapi import AttachType, ProgType
 

@@ -118,6 +118,9 @@ def test_relocation_picks_the_kernels_flavour_and_refuses_the_rest(obj, kernel):
     # the incompatible flavour: bpf_ksym_exists() reads 0, its call is neutralised (dead code)
     assert (by[TAKES_INT, False].src, by[TAKES_INT, False].imm) == (0, 0)
     assert (by[TAKES_INT, True].src, by[TAKES_INT, True].imm) == (PseudoCall.KFUNC_CALL, 0)
+    note = next(a.note for a in applied if a.symbol == TAKES_INT and a.after.is_call)
+    assert note.startswith(f"weak kfunc {TAKES_INT} " + (f"has another prototype in vmlinux (`void {LOCK}(void)`)"
+                                                          if lock is not None else "not in this kernel"))
     want = lock.id if lock is not None else 0
     assert by[VOID, True].imm == want and by[VOID, False].imm_lo == want
     assert by[VOID, False].src == (PseudoLdImm64.BTF_ID if lock is not None else 0)

@@ -368,8 +368,9 @@ def explain_poisoned(text: str, relocated: RelocatedProgram) -> dict[int, str]:
     if _KFUNC_NOT_ELIMINATED in text:
         for applied in relocated.applied:
             if applied.kind.value == "kfunc" and applied.after.imm == 0 and applied.after.is_call:
-                out[applied.slot] = (f"weak kfunc {applied.symbol!r} is not in this kernel and its call at insn "
-                                     f"{applied.slot} is reachable (guard it with bpf_ksym_exists())")
+                out[applied.slot] = (f"weak kfunc {applied.symbol!r} is not in this kernel (or not with this "
+                                     f"prototype) and its call at insn {applied.slot} is reachable (guard it with "
+                                     "bpf_ksym_exists())")
     return out
 
 

@@ -289,6 +289,13 @@ def _s32(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
+def _absent(target: KsymTarget) -> str:
+    """Why a weak extern relocates to 0: the kernel lacks it, or has it with another type."""
+    if target.mismatch is not None:
+        return f"has another prototype in {target.mismatch.where} (`{target.mismatch.kernel}`)"
+    return "not in this kernel"
+
+
 def _fail(cls: type[RelocationError], message: str, program: str, slot: int, symbol: str | None) -> RelocationError:
     """A relocation error that also carries the ``symbol`` it is about."""
     err = cls(message, program=program, index=slot)
@@ -515,7 +522,7 @@ class _Relocation:
             # which reads 0 here), and rejects it when reachable.
             after = Instruction.call(0, PseudoCall.KFUNC_CALL, off=0)
             self._patch(here, RelocationKind.EXTERN_FUNC, name, insn, after,
-                        f"weak kfunc {name} not in this kernel: call neutralised (imm 0), loads only as dead code",
+                        f"weak kfunc {name} {_absent(target)}: call neutralised (imm 0), loads only as dead code",
                         code, rec.slot)
             return
         after = Instruction.call(target.btf_id, PseudoCall.KFUNC_CALL, off=target.btf_fd_index)
